@@ -1,0 +1,1 @@
+"""civicpay: the service shell and the leaf modules every domain stands on."""

@@ -1,0 +1,3 @@
+from civicpay.cli import main
+
+main()

@@ -1,0 +1,121 @@
+"""Assembles the service: routes, dependencies, authentication, problem+json, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from litestar import Litestar, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy import text
+
+import wallet
+from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
+from civicpay.auth.routes import AdminController, auth_router
+from civicpay.auth.secrets import password_hasher
+from civicpay.clock import BusinessCalendar, Clock, SystemClock
+from civicpay.db import (
+    create_engine,
+    create_session_factory,
+    current_revision,
+    ensure_schema_current,
+    head_revision,
+    provide_session,
+)
+from civicpay.errors import EXCEPTION_HANDLERS
+from civicpay.settings import Settings
+
+
+class Health(msgspec.Struct):
+    status: str
+    database: str
+    revision: str | None
+    expected_revision: str | None
+
+
+@get("/health", operation_id="health", exclude_from_auth=True, tags=["ops"])
+async def health(state: State) -> Response[Health]:
+    """Whether the database answers and is at the migration revision this code expects."""
+    expected = head_revision()
+    try:
+        async with state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        revision = await current_revision(state.engine)
+    except Exception:
+        return Response(Health("unavailable", "unreachable", None, expected), status_code=503)
+    status = "ok" if revision == expected else "migration_needed"
+    return Response(Health(status, "ok", revision, expected), status_code=200 if status == "ok" else 503)
+
+
+def _from_state(name: str) -> Provide:
+    """Inject one of the objects built once per app (settings, clock, hasher, calendar)."""
+
+    def provide(state: State) -> Any:
+        return state[name]
+
+    return Provide(provide, sync_to_thread=False)
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
+    """Build the service. ``clock`` lets tests move time; the system clock is the default."""
+
+    @asynccontextmanager
+    async def database(app: Litestar) -> AsyncGenerator[None, None]:
+        engine = create_engine(settings)
+        await ensure_schema_current(engine)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    state = State(
+        {
+            "settings": settings,
+            "clock": clock or SystemClock(),
+            "hasher": password_hasher(settings),
+            "calendar": BusinessCalendar(ZoneInfo(settings.business_timezone)),
+        }
+    )
+    authentication = DefineMiddleware(AuthenticationMiddleware, exclude=["^/schema", "^/health$"])
+    return Litestar(
+        route_handlers=[health, auth_router(settings), AdminController, *wallet.ROUTE_HANDLERS],
+        dependencies={
+            "session": Provide(provide_session),
+            **{name: _from_state(name) for name in ("settings", "clock", "hasher", "calendar")},
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        middleware=[authentication],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[database],
+        state=state,
+        openapi_config=OpenAPIConfig(
+            title="civicpay",
+            version="0.1.0",
+            description="Wallets, transfers and the ledger of a provincial cashless-payment app.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+                }
+            ),
+            security=[{"bearer": []}, {"apiKey": []}],
+        ),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """The factory uvicorn calls in each worker process."""
+    return create_app(Settings.from_env())

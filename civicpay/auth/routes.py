@@ -1,0 +1,137 @@
+"""Sign-in, the caller's own profile, TOTP enrolment, and the admin's staff and API-key desk."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from litestar import Controller, Response, Router, get, post
+from litestar.middleware.rate_limit import RateLimitConfig
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civicpay.auth import secrets as sec
+from civicpay.auth import service
+from civicpay.auth.guards import Principal, requires
+from civicpay.auth.models import ApiKey, Role, User
+from civicpay.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyIssued,
+    LoginCreate,
+    Me,
+    Staff,
+    StaffCreate,
+    Token,
+    TotpConfirm,
+    TotpEnrolment,
+    TotpStatus,
+)
+from civicpay.clock import Clock
+from civicpay.errors import InvalidField, NotFound, Text
+from civicpay.settings import Settings
+
+STAFF_ROLES = frozenset(Role) - {Role.CITIZEN, Role.BILLER}
+PEOPLE = tuple(Role)
+
+
+class SessionController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @post("/login", operation_id="login", exclude_from_auth=True, status_code=200)
+    async def login(
+        self, data: LoginCreate, session: AsyncSession, settings: Settings, hasher: PasswordHasher, clock: Clock
+    ) -> Token:
+        """Sign in with phone and password, plus the OTP code once TOTP is set up."""
+        token = await service.login(
+            session, settings, hasher, phone=data.phone, password=data.password, otp=data.otp, now=clock.now()
+        )
+        return Token(access_token=token.token, expires_in=token.expires_in)
+
+    @get("/me", operation_id="whoAmI", guards=[requires(*PEOPLE)])
+    async def me(self, principal: Principal, session: AsyncSession) -> Me:
+        if principal.kind == "api_key":
+            key = await session.get(ApiKey, principal.id)
+            if key is None:
+                raise NotFound()
+            return Me(id=key.id, role=Role(key.role), name=key.name, phone=None, totp_enabled=False)
+        user = await session.get(User, principal.id)
+        if user is None:
+            raise NotFound()
+        return Me(
+            id=user.id,
+            role=Role(user.role),
+            name=user.full_name,
+            phone=user.phone,
+            totp_enabled=user.totp_secret is not None,
+        )
+
+
+class TotpController(Controller):
+    path = "/auth/totp/enrolment"
+    tags = ["auth"]
+    guards = [requires(*(set(Role) - {Role.BILLER}))]
+
+    @post("/", operation_id="startTotpEnrolment", status_code=201)
+    async def start(self, principal: Principal, session: AsyncSession) -> TotpEnrolment:
+        """Create a TOTP seed; scan the QR (or the URI) into an authenticator app, then confirm."""
+        uri = await service.start_totp_enrolment(session, principal.user_id)
+        return TotpEnrolment(provisioning_uri=uri, qr_png_url="/auth/totp/enrolment/qr.png")
+
+    @get("/qr.png", operation_id="totpEnrolmentQr", media_type="image/png")
+    async def qr(self, principal: Principal, session: AsyncSession) -> Response[bytes]:
+        uri = await service.pending_provisioning_uri(session, principal.user_id)
+        return Response(sec.qr_png(uri), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @post("/confirm", operation_id="confirmTotpEnrolment", status_code=200)
+    async def confirm(
+        self, data: TotpConfirm, principal: Principal, session: AsyncSession, settings: Settings, clock: Clock
+    ) -> TotpStatus:
+        """Activate TOTP with the first code the app shows."""
+        await service.confirm_totp_enrolment(session, settings, principal.user_id, data.code, now=clock.now())
+        return TotpStatus(totp_enabled=True)
+
+
+class AdminController(Controller):
+    path = "/admin"
+    tags = ["admin"]
+    guards = [requires(Role.ADMIN)]
+
+    @post("/staff", operation_id="createStaff", status_code=201)
+    async def create_staff(
+        self, data: StaffCreate, session: AsyncSession, hasher: PasswordHasher, clock: Clock
+    ) -> Staff:
+        """Create a clerk, merchant, officer or admin; citizens sign themselves up."""
+        if data.role not in STAFF_ROLES:
+            raise InvalidField(
+                Text("Vai trò này không tạo được ở đây", "This role cannot be created here"), field="role"
+            )
+        user = await service.create_user(
+            session,
+            hasher,
+            service.NewUser(data.phone, data.full_name, data.password, data.role, data.citizen_id),
+            now=clock.now(),
+        )
+        return Staff(id=user.id, phone=user.phone, full_name=user.full_name, role=Role(user.role))
+
+    @get("/staff", operation_id="listStaff")
+    async def list_staff(self, session: AsyncSession) -> list[Staff]:
+        users = await session.scalars(select(User).where(User.role != Role.CITIZEN.value).order_by(User.id))
+        return [Staff(id=u.id, phone=u.phone, full_name=u.full_name, role=Role(u.role)) for u in users]
+
+    @post("/api-keys", operation_id="createApiKey", status_code=201)
+    async def create_api_key(self, data: ApiKeyCreate, session: AsyncSession, clock: Clock) -> ApiKeyIssued:
+        """Issue an API key for a biller's system; the key is shown only in this answer."""
+        key, plaintext = await service.create_api_key(session, name=data.name, role=Role.BILLER, now=clock.now())
+        return ApiKeyIssued(id=key.id, name=key.name, role=Role.BILLER, api_key=plaintext)
+
+
+def auth_router(settings: Settings) -> Router:
+    """Sign-in and OTP endpoints sit behind a per-address rate limit, on top of account lockout."""
+    rate_limit = RateLimitConfig(rate_limit=("minute", settings.auth_rate_per_minute))
+    return Router(
+        path="/",
+        route_handlers=[SessionController, TotpController],
+        middleware=[rate_limit.middleware],
+    )
+
+
+__all__ = ["AdminController", "auth_router"]

@@ -1,0 +1,122 @@
+"""`civicpay serve | db upgrade | db current | demo | ledger verify`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from alembic import command
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from civicpay.auth.secrets import password_hasher
+from civicpay.clock import SystemClock
+from civicpay.db import (
+    SchemaBehind,
+    alembic_config,
+    create_engine,
+    create_session_factory,
+    current_revision,
+    ensure_schema_current,
+    head_revision,
+)
+from civicpay.demo import DEMO_PASSWORD, seed_demo
+from civicpay.settings import Settings, SettingsError
+from wallet.ledger import check_invariants
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    asyncio.run(_with_engine(settings, ensure_schema_current))
+    uvicorn.run(
+        "civicpay.app:app_from_env",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+T = TypeVar("T")
+
+
+async def _with_engine(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    engine = create_engine(settings)
+    try:
+        return await action(engine)
+    finally:
+        await engine.dispose()
+
+
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    command.upgrade(alembic_config(settings.database_url), args.revision)
+    print(f"database at {args.revision}: {settings.database_url.split('@')[-1]}")
+    return 0
+
+
+def _db_current(settings: Settings, _: argparse.Namespace) -> int:
+    current = asyncio.run(_with_engine(settings, current_revision))
+    head = head_revision()
+    print(f"current: {current or 'none'}  newest: {head}")
+    return 0 if current == head else 1
+
+
+def _demo(settings: Settings, _: argparse.Namespace) -> int:
+    async def seed(engine: AsyncEngine) -> bool:
+        await ensure_schema_current(engine)
+        async with create_session_factory(engine).begin() as session:
+            return await seed_demo(session, password_hasher(settings), SystemClock())
+
+    if asyncio.run(_with_engine(settings, seed)):
+        print(f"demo data seeded; every demo person's password is {DEMO_PASSWORD!r} (see README)")
+    else:
+        print("demo data already present")
+    return 0
+
+
+def _ledger_verify(settings: Settings, _: argparse.Namespace) -> int:
+    async def verify(engine: AsyncEngine) -> list[str]:
+        async with create_session_factory(engine)() as session:
+            return await check_invariants(session)
+
+    breaches = asyncio.run(_with_engine(settings, verify))
+    for breach in breaches:
+        print(f"BREACH {breach}")
+    print("ledger sound" if not breaches else f"{len(breaches)} breach(es)")
+    return 0 if not breaches else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="civicpay", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the HTTP API (refuses a database behind the newest migration)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=_serve)
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    upgrade = db.add_parser("upgrade", help="apply Alembic migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(run=_db_upgrade)
+    db.add_parser("current", help="show the applied and the newest revision").set_defaults(run=_db_current)
+    commands.add_parser("demo", help="seed the demo data set once").set_defaults(run=_demo)
+    ledger = commands.add_parser("ledger", help="ledger tools").add_subparsers(dest="ledger_command", required=True)
+    ledger.add_parser("verify", help="check every ledger invariant; exit 1 on a breach").set_defaults(
+        run=_ledger_verify
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        sys.exit(args.run(settings, args))
+    except (SettingsError, SchemaBehind) as problem:
+        print(f"civicpay: {problem}", file=sys.stderr)
+        sys.exit(2)

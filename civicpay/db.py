@@ -1,0 +1,197 @@
+"""Database plumbing: metadata, engines, the unit of work, and the schema revision check.
+
+One request is one transaction: ``provide_session`` opens it, commits it when the handler has
+returned and before the response is sent (Litestar runs yield-dependency cleanup between the two),
+and rolls it back on any error, so a failed commit can only ever become an error response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from litestar.datastructures import State
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeDecorator
+
+from civicpay.settings import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a mapped class, for bulk statements on hot paths."""
+    table = model.__table__
+    assert isinstance(table, Table)  # noqa: S101 - every mapped class here maps one Table
+    return table
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on both databases.
+
+    SQLite has no time zone type, so values are stored there as naive UTC text, which still sorts
+    in time order.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use the injected clock")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    if settings.is_sqlite:
+        _ensure_sqlite_directory(settings.database_url)
+        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        _serialise_sqlite_writers(engine)
+        return engine
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=False,
+    )
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
+    """Make every SQLite transaction take the write lock at BEGIN.
+
+    A deferred transaction that reads and then writes can fail with "database is locked" when
+    another writer got there first; BEGIN IMMEDIATE makes writers queue instead, which is the
+    embedded database's equivalent of the row locks PostgreSQL takes.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+KeptAction = Callable[[AsyncSession], Awaitable[None]]
+_KEPT = "civicpay.kept_after_rollback"
+
+
+def keep_after_rollback(session: AsyncSession, action: KeptAction) -> None:
+    """Ask for ``action`` to be written even though the request is about to fail.
+
+    A wrong password or OTP fails the request, and the rollback would also erase the failure
+    counter that makes lockout work; actions kept here run in a fresh transaction after it.
+    """
+    session.info.setdefault(_KEPT, []).append(action)
+
+
+async def run_kept_actions(session: AsyncSession) -> None:
+    for action in session.info.pop(_KEPT, []):
+        await action(session)
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """The unit of work of one request: commit on success, roll back on any error."""
+    factory: async_sessionmaker[AsyncSession] = state.session_factory
+    async with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            if session.info.get(_KEPT):
+                await run_kept_actions(session)
+                await session.commit()
+            raise
+        await session.commit()
+
+
+def insert_ignoring_conflict(
+    dialect_name: str, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
+) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` for either database; the basis of idempotency."""
+    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("migrations")))
+    config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
+    if database_url:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+class SchemaBehind(Exception):
+    """The database has not been migrated to what this code expects."""
+
+
+async def ensure_schema_current(engine: AsyncEngine) -> str:
+    """Refuse to serve a database behind the newest migration; return its revision."""
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaBehind(
+            f"database is at revision {current or 'none'}, this code needs {head}: run `civicpay db upgrade`"
+        )
+    return current or ""

@@ -1,0 +1,256 @@
+"""Typed domain errors and their RFC 9457 problem+json form, in Vietnamese or English.
+
+Services raise ``DomainError`` subclasses and never HTTP exceptions; this module is the one place
+that turns an error, ours or the framework's, into a response. The ``code`` is the stable
+contract with clients; titles and details are for people.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+log = logging.getLogger("civicpay")
+
+Language = Literal["vi", "en"]
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """One message in both languages the product speaks."""
+
+    vi: str
+    en: str
+
+    def pick(self, lang: Language) -> str:
+        return self.vi if lang == "vi" else self.en
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """A failure the caller can act on. Subclasses fix ``code``, ``status`` and ``title``."""
+
+    code: ClassVar[str] = "domain_error"
+    status: ClassVar[int] = 400
+    title: ClassVar[Text] = Text("Yêu cầu không hợp lệ", "Invalid request")
+
+    def __init__(self, detail: Text | None = None, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail.en if detail else self.title.en)
+        self.detail = detail
+        self.field = field
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    title = Text("Không tìm thấy", "Not found")
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    title = Text("Xung đột với trạng thái hiện tại", "Conflicts with the current state")
+
+
+class InvalidField(DomainError):
+    """One field of the request breaks a rule that a schema cannot express."""
+
+    code = "validation_failed"
+    status = 422
+    title = Text("Dữ liệu không hợp lệ", "The request data is invalid")
+
+
+def negotiate_language(accept_language: str | None) -> Language:
+    """Vietnamese unless the caller prefers English (by q-value); the product's first language is vi."""
+    best: tuple[float, Language] = (-1.0, "vi")
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        lang = tag.strip().lower()[:2]
+        if lang not in ("vi", "en"):
+            continue
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if quality > best[0]:
+            best = (quality, "vi" if lang == "vi" else "en")
+    return best[1]
+
+
+def problem_body(
+    lang: Language,
+    *,
+    status: int,
+    code: str,
+    title: Text,
+    detail: Text | None = None,
+    errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> bytes:
+    body: dict[str, Any] = {
+        "type": f"urn:civicpay:problem:{code}",
+        "title": title.pick(lang),
+        "status": status,
+        "code": code,
+    }
+    if detail is not None:
+        body["detail"] = detail.pick(lang)
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return msgspec.json.encode(body)
+
+
+def render_domain_error(error: DomainError, lang: Language) -> bytes:
+    errors = None
+    if error.field is not None:
+        errors = [FieldError(error.field, (error.detail or error.title).pick(lang))]
+    return problem_body(
+        lang,
+        status=error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        errors=errors,
+        extra=error.extra,
+    )
+
+
+def _problem_response(request: Request[Any, Any, Any], status: int, content: bytes) -> Response[bytes]:
+    lang = negotiate_language(request.headers.get("accept-language"))
+    return Response(content, status_code=status, media_type=PROBLEM_JSON, headers={"Content-Language": lang})
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+    lang = negotiate_language(request.headers.get("accept-language"))
+    return _problem_response(request, exc.status, render_domain_error(exc, lang))
+
+
+# msgspec's English messages, as Litestar passes them on, and their Vietnamese form.
+_MESSAGE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"Object missing required field `(?P<f>[^`]+)`"), "Thiếu trường bắt buộc `{f}`"),
+    (re.compile(r"Object contains unknown field `(?P<f>[^`]+)`"), "Trường `{f}` không được chấp nhận"),
+    (re.compile(r"Expected `(?P<t>[^`]+)`, got `(?P<g>[^`]+)`"), "Cần giá trị kiểu `{t}`, nhận được `{g}`"),
+    (re.compile(r"Expected `[^`]+` of length (?P<op>[<>]=?) (?P<n>\d+)"), "Độ dài phải {op} {n}"),
+    (re.compile(r"Expected `[^`]+` (?P<op>[<>]=?) (?P<n>-?\d+)"), "Giá trị phải {op} {n}"),
+    (re.compile(r"Expected `str` matching regex"), "Không đúng định dạng"),
+    (re.compile(r"Invalid enum value (?P<v>.+)"), "Giá trị {v} không thuộc danh sách cho phép"),
+    (re.compile(r"Missing required (?P<k>header|query|path|cookie) parameter '(?P<f>[^']+)'"), "Thiếu tham số `{f}`"),
+]
+_FIELD_IN_MESSAGE = re.compile(r"field `(?P<f>[^`]+)`|parameter '(?P<p>[^']+)'")
+_PARAMETER_KIND = re.compile(r"header|query|path|cookie")
+
+
+def _translate(message: str) -> str:
+    for pattern, vietnamese in _MESSAGE_PATTERNS:
+        if match := pattern.search(message):
+            return vietnamese.format(**match.groupdict())
+    return f"Giá trị không hợp lệ ({message})"
+
+
+def _field_errors(exc: ValidationException, lang: Language) -> list[FieldError]:
+    # Body errors come as a list in `extra`; a missing header or query parameter only in `detail`.
+    items = exc.extra if isinstance(exc.extra, list) else [{"message": exc.detail}]
+    errors = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", ""))
+        key = str(item.get("key") or "")
+        named = _FIELD_IN_MESSAGE.search(message)
+        if named and named["p"]:
+            message = message.split(" for path ", maxsplit=1)[0]
+            key = f"{(_PARAMETER_KIND.search(message) or [''])[0]}.{named['p']}"
+        elif named and (key in ("", "data") or "missing" in message or "unknown" in message):
+            key = ".".join(filter(None, (key if key != "data" else "", named["f"])))
+        source = item.get("source")
+        if source and source != "body" and key:
+            key = f"{source}.{key}"
+        errors.append(FieldError(key or "body", message if lang == "en" else _translate(message)))
+    return errors
+
+
+def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
+    lang = negotiate_language(request.headers.get("accept-language"))
+    errors = _field_errors(exc, lang)
+    title = Text("Dữ liệu không hợp lệ", "The request data is invalid")
+    detail = Text("Kiểm tra các trường được nêu trong `errors`.", "Check the fields listed in `errors`.")
+    body = problem_body(lang, status=400, code="validation_failed", title=title, detail=detail, errors=errors)
+    return _problem_response(request, 400, body)
+
+
+_HTTP_TITLES: dict[int, tuple[str, Text]] = {
+    400: ("bad_request", Text("Yêu cầu không hợp lệ", "Bad request")),
+    401: ("unauthenticated", Text("Cần đăng nhập", "Authentication required")),
+    403: ("forbidden", Text("Không có quyền truy cập", "Forbidden")),
+    404: ("not_found", Text("Không tìm thấy", "Not found")),
+    405: ("method_not_allowed", Text("Phương thức không được hỗ trợ", "Method not allowed")),
+    413: ("payload_too_large", Text("Nội dung quá lớn", "Payload too large")),
+    415: ("unsupported_media_type", Text("Kiểu nội dung không được hỗ trợ", "Unsupported media type")),
+    429: ("rate_limited", Text("Quá nhiều yêu cầu, vui lòng thử lại sau", "Too many requests, try again later")),
+}
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    lang = negotiate_language(request.headers.get("accept-language"))
+    status = exc.status_code
+    if status >= 500:
+        return internal_error_handler(request, exc)
+    code, title = _HTTP_TITLES.get(status, ("http_error", Text("Yêu cầu không thành công", "Request failed")))
+    if status == 400 and "JSON is malformed" in exc.detail:
+        code, title = (
+            "invalid_json",
+            Text("Nội dung yêu cầu không phải JSON hợp lệ", "The request body is not valid JSON"),
+        )
+    body = problem_body(lang, status=status, code=code, title=title)
+    response = _problem_response(request, status, body)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    # The traceback goes to the log, never to the caller.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    lang = negotiate_language(request.headers.get("accept-language"))
+    title = Text("Lỗi hệ thống, vui lòng thử lại", "Internal error, please try again")
+    return _problem_response(request, 500, problem_body(lang, status=500, code="internal_error", title=title))
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "PROBLEM_JSON",
+    "Conflict",
+    "DomainError",
+    "FieldError",
+    "InvalidField",
+    "Language",
+    "NotFound",
+    "Text",
+    "negotiate_language",
+    "problem_body",
+    "render_domain_error",
+]

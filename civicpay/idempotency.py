@@ -1,0 +1,123 @@
+"""Idempotency-Key for every money-moving POST, decided by a UNIQUE constraint.
+
+The first request with a key inserts its row and runs; the answer, success or domain error, is
+stored in the same transaction as the money it moved. A repeat with the same body gets the stored
+answer byte for byte; with another body it gets 409. A concurrent duplicate blocks on the unique
+index until the first commits, then replays its answer, so the two never both execute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Response
+from litestar.params import Parameter
+from sqlalchemy import LargeBinary, String, UniqueConstraint, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from civicpay.db import Base, BigIntPK, UtcDateTime, insert_ignoring_conflict, run_kept_actions, table_of
+from civicpay.errors import PROBLEM_JSON, Conflict, DomainError, Language, Text, render_domain_error
+
+IdempotencyKey = Annotated[
+    str,
+    Parameter(
+        header="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A unique value per operation (a UUID, say); a retry with the same key and body replays "
+        "the first answer instead of moving money again.",
+    ),
+]
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    principal: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class KeyReused(Conflict):
+    code = "idempotency_key_reused"
+    title = Text(
+        "Idempotency-Key đã được dùng cho một yêu cầu khác",
+        "This Idempotency-Key was already used for a different request",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    status: int
+    body: bytes
+    replayed: bool
+
+    def to_response(self) -> Response[bytes]:
+        headers = {"Idempotent-Replayed": "true"} if self.replayed else {}
+        media_type = PROBLEM_JSON if self.status >= 400 else "application/json"
+        return Response(self.body, status_code=self.status, media_type=media_type, headers=headers)
+
+
+def fingerprint(method: str, path: str, body: msgspec.Struct) -> str:
+    """What makes two requests "the same": route and decoded body, not its whitespace."""
+    digest = hashlib.sha256(f"{method} {path}\n".encode())
+    digest.update(msgspec.json.encode(body))
+    return digest.hexdigest()
+
+
+async def run_once(
+    session: AsyncSession,
+    *,
+    principal: str,
+    key: str,
+    request_fingerprint: str,
+    lang: Language,
+    now: datetime,
+    action: Callable[[], Awaitable[tuple[int, bytes]]],
+) -> StoredAnswer:
+    table = table_of(IdempotencyRecord)
+    claimed = await session.execute(
+        insert_ignoring_conflict(
+            session.get_bind().dialect.name,
+            table,
+            {"principal": principal, "key": key, "fingerprint": request_fingerprint, "created_at": now},
+            ["principal", "key"],
+        ).returning(table.c.id)
+    )
+    record_id = claimed.scalar()
+    if record_id is None:
+        return await _replay(session, principal, key, request_fingerprint)
+    try:
+        async with session.begin_nested():
+            status, body = await action()
+    except DomainError as error:
+        # The savepoint undid the use case's writes; the refusal itself is the answer to keep.
+        await run_kept_actions(session)
+        status, body = error.status, render_domain_error(error, lang)
+    await session.execute(update(table).where(table.c.id == record_id).values(status_code=status, response_body=body))
+    return StoredAnswer(status, body, replayed=False)
+
+
+async def _replay(session: AsyncSession, principal: str, key: str, request_fingerprint: str) -> StoredAnswer:
+    record = (
+        await session.execute(
+            select(IdempotencyRecord.fingerprint, IdempotencyRecord.status_code, IdempotencyRecord.response_body).where(
+                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+            )
+        )
+    ).one()
+    if record.fingerprint != request_fingerprint or record.status_code is None or record.response_body is None:
+        raise KeyReused(field="header.Idempotency-Key")
+    return StoredAnswer(record.status_code, record.response_body, replayed=True)

@@ -1,0 +1,88 @@
+"""Settings, read once from the environment.
+
+Every number that comes from a Vietnamese rule is a setting whose default is the figure in
+DOMAIN.md, so an operator can follow a new circular without a release.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+Environment = Literal["development", "production", "test"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/civicpay.db"
+DEV_SECRET_FILE = Path("var/secret.key")
+
+
+class SettingsError(Exception):
+    """The environment does not describe a runnable service."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the service needs to know about its surroundings."""
+
+    env: Environment = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    db_pool_size: int = 10
+    # Signs access tokens. Never has a production default: see from_env.
+    secret_key: str
+    access_token_ttl_seconds: int = 3600
+    # Argon2id cost. The defaults follow RFC 9106's second recommendation; tests lower them.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    # Circular 40/2024/TT-NHNN: transfers and payments from one wallet, per month.
+    monthly_cap_vnd: int = 100_000_000
+    # Decision 2345/QĐ-NHNN: step-up above one transfer of this size ...
+    stepup_single_vnd: int = 10_000_000
+    # ... or when the day's total would pass this.
+    stepup_daily_vnd: int = 20_000_000
+    business_timezone: str = "Asia/Ho_Chi_Minh"
+    login_max_failures: int = 5
+    otp_max_failures: int = 5
+    lockout_seconds: int = 900
+    # Requests a minute one client address may make to the sign-in and OTP endpoints.
+    auth_rate_per_minute: int = 30
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``CIVICPAY_*`` variables.
+
+        In development a missing secret is created once under ``var/`` so ``make run`` works on a
+        fresh clone; in production a missing secret stops the service instead of running with a
+        guessable one.
+        """
+        env = dict(os.environ if environ is None else environ)
+        fields: dict[str, object] = {}
+        for name in cls.__struct_fields__:
+            raw = env.get(f"CIVICPAY_{name.upper()}")
+            if raw is not None:
+                fields[name] = raw
+        if "secret_key" not in fields:
+            if fields.get("env", "development") == "production":
+                raise SettingsError("CIVICPAY_SECRET_KEY must be set in production")
+            fields["secret_key"] = _development_secret()
+        try:
+            return msgspec.convert(fields, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"invalid setting: {exc}") from exc
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _development_secret() -> str:
+    if DEV_SECRET_FILE.exists():
+        return DEV_SECRET_FILE.read_text().strip()
+    DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    DEV_SECRET_FILE.write_text(secret)
+    DEV_SECRET_FILE.chmod(0o600)
+    return secret

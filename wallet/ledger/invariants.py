@@ -1,0 +1,90 @@
+"""The ledger's promises, checked against the database itself.
+
+Used by tests after every money scenario and by ``civicpay ledger verify`` against a live
+database. Each query returns the rows that break a promise, so an empty result means kept.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_CHECKS: tuple[tuple[str, str], ...] = (
+    (
+        "every entry balances (debits = credits)",
+        """
+        SELECT entry_id,
+               SUM(CASE WHEN side = 'D' THEN amount_vnd ELSE 0 END) AS debits,
+               SUM(CASE WHEN side = 'C' THEN amount_vnd ELSE 0 END) AS credits
+        FROM ledger_posting GROUP BY entry_id
+        HAVING SUM(CASE WHEN side = 'D' THEN amount_vnd ELSE -amount_vnd END) <> 0
+        """,
+    ),
+    (
+        "every transfer has exactly its two postings",
+        """
+        SELECT t.id, COUNT(p.id) AS postings
+        FROM ledger_transfer t
+        LEFT JOIN ledger_posting p ON p.transfer_id = t.id AND p.amount_vnd = t.amount_vnd AND (
+            (p.side = 'D' AND p.account_id = t.debit_account_id)
+            OR (p.side = 'C' AND p.account_id = t.credit_account_id))
+        GROUP BY t.id
+        HAVING COUNT(p.id) <> 2
+           OR COUNT(p.id) <> (SELECT COUNT(*) FROM ledger_posting q WHERE q.transfer_id = t.id)
+        """,
+    ),
+    (
+        "every posted balance equals the sum of its postings",
+        """
+        SELECT a.code, a.debits_posted, a.credits_posted, COALESCE(s.debits, 0), COALESCE(s.credits, 0)
+        FROM ledger_account a
+        LEFT JOIN (
+            SELECT account_id,
+                   SUM(CASE WHEN side = 'D' THEN amount_vnd ELSE 0 END) AS debits,
+                   SUM(CASE WHEN side = 'C' THEN amount_vnd ELSE 0 END) AS credits
+            FROM ledger_posting GROUP BY account_id
+        ) s ON s.account_id = a.id
+        WHERE a.debits_posted <> COALESCE(s.debits, 0) OR a.credits_posted <> COALESCE(s.credits, 0)
+        """,
+    ),
+    (
+        "every pending total equals its open holds",
+        """
+        SELECT a.code, a.debits_pending, a.credits_pending
+        FROM ledger_account a
+        WHERE a.debits_pending <> COALESCE(
+                (SELECT SUM(h.amount_vnd) FROM ledger_hold h
+                 WHERE h.debit_account_id = a.id AND h.status = 'pending'), 0)
+           OR a.credits_pending <> COALESCE(
+                (SELECT SUM(h.amount_vnd) FROM ledger_hold h
+                 WHERE h.credit_account_id = a.id AND h.status = 'pending'), 0)
+        """,
+    ),
+    (
+        "no no-overdraft account below zero, posted or available",
+        """
+        SELECT code, debits_posted, credits_posted, debits_pending, credits_pending
+        FROM ledger_account
+        WHERE no_overdraft AND (
+            (kind IN ('liability', 'revenue', 'equity') AND debits_posted + debits_pending > credits_posted)
+            OR (kind IN ('asset', 'expense') AND credits_posted + credits_pending > debits_posted))
+        """,
+    ),
+    (
+        "all accounts together balance",
+        """
+        SELECT SUM(debits_posted), SUM(credits_posted), SUM(debits_pending), SUM(credits_pending)
+        FROM ledger_account
+        HAVING SUM(debits_posted) <> SUM(credits_posted) OR SUM(debits_pending) <> SUM(credits_pending)
+        """,
+    ),
+)
+
+
+async def check_invariants(session: AsyncSession) -> list[str]:
+    """Return one line for each broken promise; an empty list means the ledger is sound."""
+    breaches: list[str] = []
+    for promise, query in _CHECKS:
+        rows = (await session.execute(text(query))).all()
+        breaches.extend(f"{promise}: {tuple(row)}" for row in rows[:20])
+    return breaches

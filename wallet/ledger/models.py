@@ -1,0 +1,147 @@
+"""Ledger tables. Money rows (entries, transfers, postings) are append-only.
+
+Balances live on the account row, next to the CHECK that keeps a no-overdraft account from going
+below zero, so the database refuses an overdraft even if Python has a bug. ``check_invariants``
+proves that every balance equals the sum of its postings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from civicpay.db import Base, BigIntPK, UtcDateTime
+
+
+class AccountKind(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+    EQUITY = "equity"
+
+
+# Liabilities, revenue and equity grow on the credit side; a wallet is a liability of ours.
+CREDIT_NORMAL: frozenset[AccountKind] = frozenset({AccountKind.LIABILITY, AccountKind.REVENUE, AccountKind.EQUITY})
+
+
+class HoldStatus(StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+class Account(Base):
+    __tablename__ = "ledger_account"
+    __table_args__ = (
+        CheckConstraint("debits_posted >= 0 AND credits_posted >= 0", name="posted_non_negative"),
+        CheckConstraint("debits_pending >= 0 AND credits_pending >= 0", name="pending_non_negative"),
+        CheckConstraint(
+            "kind IN ('asset', 'liability', 'revenue', 'expense', 'equity')",
+            name="kind_known",
+        ),
+        CheckConstraint(
+            "NOT no_overdraft"
+            " OR (kind IN ('liability', 'revenue', 'equity') AND debits_posted + debits_pending <= credits_posted)"
+            " OR (kind IN ('asset', 'expense') AND credits_posted + credits_pending <= debits_posted)",
+            name="no_overdraft",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    no_overdraft: Mapped[bool]
+    debits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
+    debits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Entry(Base):
+    """A journal entry (bút toán): the transfers that commit together and balance together."""
+
+    __tablename__ = "ledger_entry"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    description: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Transfer(Base):
+    """One movement from a debit account to a credit account, as the business sees it."""
+
+    __tablename__ = "ledger_transfer"
+    __table_args__ = (
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+        Index("ix_ledger_transfer_reference", "reference"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), index=True)
+    debit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    credit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    category: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(64))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_hold.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Posting(Base):
+    """One side of a transfer on one account (bút toán ghi Nợ / ghi Có).
+
+    The category is copied from the transfer so limit sums read one index, not a join.
+    """
+
+    __tablename__ = "ledger_posting"
+    __table_args__ = (
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("side IN ('D', 'C')", name="side_known"),
+        Index("ix_ledger_posting_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), index=True)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfer.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    side: Mapped[str] = mapped_column(String(1))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    category: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Hold(Base):
+    """Money reserved but not yet moved: pending until posted (whole or part), voided or expired."""
+
+    __tablename__ = "ledger_hold"
+    __table_args__ = (
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("posted_vnd >= 0 AND posted_vnd <= amount_vnd", name="posted_within_amount"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+        CheckConstraint("status IN ('pending', 'posted', 'voided', 'expired')", name="status_known"),
+        Index("ix_ledger_hold_status_expires", "status", "expires_at"),
+        Index("ix_ledger_hold_debit_account", "debit_account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    debit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    credit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    posted_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
+    category: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(64))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

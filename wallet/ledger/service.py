@@ -1,0 +1,431 @@
+"""The only code that writes balances.
+
+Every change follows lock, re-check, transition: the touched account rows are locked in primary-key
+order (so two entries over the same accounts can never deadlock), the rule is checked against the
+locked numbers, and only then are rows written. The database's CHECK constraints and, on
+PostgreSQL, a deferred trigger that every entry balances stand behind these checks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civicpay.db import insert_ignoring_conflict, table_of
+from civicpay.errors import Text
+from civicpay.money import Category, format_vnd
+from wallet.ledger.errors import (
+    AccountNotFound,
+    HoldAlreadyFinal,
+    HoldNotFound,
+    InsufficientFunds,
+    InvalidTransfer,
+)
+from wallet.ledger.models import CREDIT_NORMAL, Account, AccountKind, Entry, Hold, HoldStatus, Posting, Transfer
+
+_account = table_of(Account)
+_transfer = table_of(Transfer)
+_posting = table_of(Posting)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """An account's four running totals, as read (and usually locked) in this transaction."""
+
+    account_id: int
+    kind: AccountKind
+    no_overdraft: bool
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+
+    @property
+    def credit_normal(self) -> bool:
+        return self.kind in CREDIT_NORMAL
+
+    @property
+    def posted_vnd(self) -> int:
+        """The balance on the account's normal side: what a wallet holder calls "số dư"."""
+        if self.credit_normal:
+            return self.credits_posted - self.debits_posted
+        return self.debits_posted - self.credits_posted
+
+    @property
+    def available_vnd(self) -> int:
+        """Posted balance less what pending holds have reserved against it."""
+        if self.credit_normal:
+            return self.posted_vnd - self.debits_pending
+        return self.posted_vnd - self.credits_pending
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSpec:
+    """What a caller asks the ledger to move."""
+
+    debit_account_id: int
+    credit_account_id: int
+    amount_vnd: int
+    category: Category
+    reference: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PostedEntry:
+    entry_id: int
+    transfer_ids: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class _Delta:
+    debits_posted: int = 0
+    credits_posted: int = 0
+    debits_pending: int = 0
+    credits_pending: int = 0
+
+
+def _balance(row: Any) -> Balance:
+    return Balance(
+        account_id=row.id,
+        kind=AccountKind(row.kind),
+        no_overdraft=row.no_overdraft,
+        debits_posted=row.debits_posted,
+        credits_posted=row.credits_posted,
+        debits_pending=row.debits_pending,
+        credits_pending=row.credits_pending,
+    )
+
+
+_BALANCE_COLUMNS = (
+    _account.c.id,
+    _account.c.kind,
+    _account.c.no_overdraft,
+    _account.c.debits_posted,
+    _account.c.credits_posted,
+    _account.c.debits_pending,
+    _account.c.credits_pending,
+)
+
+
+async def open_account(
+    session: AsyncSession, *, code: str, name: str, kind: AccountKind, no_overdraft: bool, now: datetime
+) -> int:
+    """Create an account, or return the existing one with this code (safe to call twice)."""
+    statement = insert_ignoring_conflict(
+        session.get_bind().dialect.name,
+        _account,
+        {
+            "code": code,
+            "name": name,
+            "kind": kind.value,
+            "no_overdraft": no_overdraft,
+            "debits_posted": 0,
+            "credits_posted": 0,
+            "debits_pending": 0,
+            "credits_pending": 0,
+            "created_at": now,
+        },
+        ["code"],
+    )
+    await session.execute(statement)
+    return await account_id(session, code)
+
+
+async def account_id(session: AsyncSession, code: str) -> int:
+    found: int | None = await session.scalar(select(_account.c.id).where(_account.c.code == code))
+    if found is None:
+        raise AccountNotFound(Text(f"Không có tài khoản {code}", f"No account {code}"))
+    return found
+
+
+async def balances(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, Balance]:
+    """Read balances without locking: for display, never for a decision that writes."""
+    rows = await session.execute(select(*_BALANCE_COLUMNS).where(_account.c.id.in_(set(account_ids))))
+    return {row.id: _balance(row) for row in rows}
+
+
+async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, Balance]:
+    """Lock the accounts in primary-key order and return their balances.
+
+    Callers that must check their own rule against a balance (a spending limit, say) lock first,
+    check, then hand the result to ``post_entry`` so the rows are not read twice.
+    """
+    wanted = sorted(set(account_ids))
+    rows = await session.execute(
+        select(*_BALANCE_COLUMNS).where(_account.c.id.in_(wanted)).order_by(_account.c.id).with_for_update()
+    )
+    found = {row.id: _balance(row) for row in rows}
+    missing = [account for account in wanted if account not in found]
+    if missing:
+        raise AccountNotFound(Text(f"Không có tài khoản #{missing[0]}", f"No account #{missing[0]}"))
+    return found
+
+
+def _check_limits(locked: Mapping[int, Balance], deltas: Mapping[int, _Delta]) -> None:
+    for account, delta in deltas.items():
+        balance = locked[account]
+        if not balance.no_overdraft:
+            continue
+        after = Balance(
+            account_id=account,
+            kind=balance.kind,
+            no_overdraft=True,
+            debits_posted=balance.debits_posted + delta.debits_posted,
+            credits_posted=balance.credits_posted + delta.credits_posted,
+            debits_pending=balance.debits_pending + delta.debits_pending,
+            credits_pending=balance.credits_pending + delta.credits_pending,
+        )
+        if after.available_vnd < 0:
+            raise InsufficientFunds(
+                Text(
+                    f"Số dư khả dụng là {format_vnd(balance.available_vnd)}, không đủ cho giao dịch.",
+                    f"The available balance is {format_vnd(balance.available_vnd)}, not enough for this.",
+                ),
+                available_vnd=balance.available_vnd,
+            )
+
+
+async def _apply(session: AsyncSession, deltas: Mapping[int, _Delta]) -> None:
+    statement = (
+        update(_account)
+        .where(_account.c.id == bindparam("account"))
+        .values(
+            debits_posted=_account.c.debits_posted + bindparam("dp"),
+            credits_posted=_account.c.credits_posted + bindparam("cp"),
+            debits_pending=_account.c.debits_pending + bindparam("dq"),
+            credits_pending=_account.c.credits_pending + bindparam("cq"),
+        )
+    )
+    await session.execute(
+        statement,
+        [
+            {
+                "account": account,
+                "dp": delta.debits_posted,
+                "cp": delta.credits_posted,
+                "dq": delta.debits_pending,
+                "cq": delta.credits_pending,
+            }
+            for account, delta in sorted(deltas.items())
+        ],
+    )
+
+
+def _validate(spec: TransferSpec) -> None:
+    if spec.amount_vnd <= 0:
+        raise InvalidTransfer(
+            Text("Số tiền phải lớn hơn 0", "The amount must be greater than zero"), field="amount_vnd"
+        )
+    if spec.debit_account_id == spec.credit_account_id:
+        raise InvalidTransfer(Text("Không thể chuyển cho chính tài khoản đó", "Debit and credit accounts are the same"))
+
+
+async def _lock_for(
+    session: AsyncSession, account_ids: Iterable[int], locked: Mapping[int, Balance] | None
+) -> Mapping[int, Balance]:
+    wanted = set(account_ids)
+    if locked is not None and wanted <= locked.keys():
+        return locked
+    return await lock_accounts(session, wanted)
+
+
+async def post_entry(
+    session: AsyncSession,
+    transfers: Sequence[TransferSpec],
+    *,
+    now: datetime,
+    description: str,
+    locked: Mapping[int, Balance] | None = None,
+) -> PostedEntry:
+    """Write transfers that commit together as one balanced entry.
+
+    ``locked`` is what ``lock_accounts`` returned earlier in this transaction, when the caller
+    needed to check a rule of its own first.
+    """
+    if not transfers:
+        raise InvalidTransfer(Text("Bút toán không có giao dịch nào", "An entry needs at least one transfer"))
+    deltas: dict[int, _Delta] = defaultdict(_Delta)
+    for spec in transfers:
+        _validate(spec)
+        deltas[spec.debit_account_id].debits_posted += spec.amount_vnd
+        deltas[spec.credit_account_id].credits_posted += spec.amount_vnd
+    _check_limits(await _lock_for(session, deltas, locked), deltas)
+    return await _write_entry(session, transfers, now=now, description=description, hold_id=None, deltas=deltas)
+
+
+async def _write_entry(
+    session: AsyncSession,
+    transfers: Sequence[TransferSpec],
+    *,
+    now: datetime,
+    description: str,
+    hold_id: int | None,
+    deltas: Mapping[int, _Delta],
+) -> PostedEntry:
+    entry_id: int = (
+        await session.execute(insert(Entry).values(description=description[:200], created_at=now).returning(Entry.id))
+    ).scalar_one()
+    transfer_rows = [
+        {
+            "entry_id": entry_id,
+            "debit_account_id": spec.debit_account_id,
+            "credit_account_id": spec.credit_account_id,
+            "amount_vnd": spec.amount_vnd,
+            "category": spec.category.value,
+            "reference": spec.reference,
+            "metadata": dict(spec.metadata),
+            "hold_id": hold_id,
+            "created_at": now,
+        }
+        for spec in transfers
+    ]
+    transfer_ids = tuple(
+        (
+            await session.scalars(
+                insert(_transfer).returning(_transfer.c.id, sort_by_parameter_order=True),
+                transfer_rows,
+            )
+        ).all()
+    )
+    posting_rows = []
+    for transfer_id, spec in zip(transfer_ids, transfers, strict=True):
+        for side, account in (("D", spec.debit_account_id), ("C", spec.credit_account_id)):
+            posting_rows.append(
+                {
+                    "entry_id": entry_id,
+                    "transfer_id": transfer_id,
+                    "account_id": account,
+                    "side": side,
+                    "amount_vnd": spec.amount_vnd,
+                    "category": spec.category.value,
+                    "created_at": now,
+                }
+            )
+    await session.execute(insert(_posting), posting_rows)
+    await _apply(session, deltas)
+    return PostedEntry(entry_id=entry_id, transfer_ids=transfer_ids)
+
+
+async def hold(
+    session: AsyncSession,
+    spec: TransferSpec,
+    *,
+    now: datetime,
+    expires_at: datetime | None,
+    locked: Mapping[int, Balance] | None = None,
+) -> int:
+    """Reserve money: available balance drops now, the posted balance only when the hold is posted."""
+    _validate(spec)
+    deltas: dict[int, _Delta] = {
+        spec.debit_account_id: _Delta(debits_pending=spec.amount_vnd),
+        spec.credit_account_id: _Delta(credits_pending=spec.amount_vnd),
+    }
+    _check_limits(await _lock_for(session, deltas, locked), deltas)
+    hold_id: int = (
+        await session.execute(
+            insert(Hold)
+            .values(
+                debit_account_id=spec.debit_account_id,
+                credit_account_id=spec.credit_account_id,
+                amount_vnd=spec.amount_vnd,
+                posted_vnd=0,
+                category=spec.category.value,
+                reference=spec.reference,
+                metadata_=dict(spec.metadata),
+                status=HoldStatus.PENDING.value,
+                expires_at=expires_at,
+                created_at=now,
+            )
+            .returning(Hold.id)
+        )
+    ).scalar_one()
+    await _apply(session, deltas)
+    return hold_id
+
+
+async def _lock_pending_hold(session: AsyncSession, hold_id: int) -> Hold:
+    found = await session.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
+    if found is None:
+        raise HoldNotFound()
+    if found.status != HoldStatus.PENDING:
+        raise HoldAlreadyFinal(
+            Text(f"Khoản tạm giữ đã ở trạng thái {found.status}", f"The hold is already {found.status}"),
+            hold_status=found.status,
+        )
+    return found
+
+
+def _release(found: Hold) -> dict[int, _Delta]:
+    return {
+        found.debit_account_id: _Delta(debits_pending=-found.amount_vnd),
+        found.credit_account_id: _Delta(credits_pending=-found.amount_vnd),
+    }
+
+
+async def post_hold(
+    session: AsyncSession, hold_id: int, *, now: datetime, amount_vnd: int | None = None
+) -> PostedEntry:
+    """Move the held money (all of it, or a part, releasing the rest)."""
+    found = await _lock_pending_hold(session, hold_id)
+    amount = found.amount_vnd if amount_vnd is None else amount_vnd
+    if not 0 < amount <= found.amount_vnd:
+        raise InvalidTransfer(
+            Text(
+                f"Chỉ được ghi nhận từ 1 đến {format_vnd(found.amount_vnd)}",
+                f"Post between 1 and {format_vnd(found.amount_vnd)}",
+            ),
+            field="amount_vnd",
+        )
+    deltas = _release(found)
+    deltas[found.debit_account_id].debits_posted += amount
+    deltas[found.credit_account_id].credits_posted += amount
+    await lock_accounts(session, deltas)
+    spec = TransferSpec(
+        debit_account_id=found.debit_account_id,
+        credit_account_id=found.credit_account_id,
+        amount_vnd=amount,
+        category=Category(found.category),
+        reference=found.reference,
+        metadata=found.metadata_,
+    )
+    posted = await _write_entry(
+        session, [spec], now=now, description=f"post hold {hold_id}", hold_id=hold_id, deltas=deltas
+    )
+    found.status, found.posted_vnd, found.resolved_at = HoldStatus.POSTED.value, amount, now
+    await session.flush()
+    return posted
+
+
+async def void_hold(session: AsyncSession, hold_id: int, *, now: datetime, expired: bool = False) -> None:
+    """Give the reserved money back to the available balance."""
+    found = await _lock_pending_hold(session, hold_id)
+    deltas = _release(found)
+    await lock_accounts(session, deltas)
+    await _apply(session, deltas)
+    found.status = (HoldStatus.EXPIRED if expired else HoldStatus.VOIDED).value
+    found.resolved_at = now
+    await session.flush()
+
+
+async def expire_holds(session: AsyncSession, *, now: datetime) -> list[int]:
+    """Void every pending hold whose time has passed; returns the ids it expired."""
+    due = (
+        await session.scalars(
+            select(Hold.id).where(Hold.status == HoldStatus.PENDING.value, Hold.expires_at <= now).order_by(Hold.id)
+        )
+    ).all()
+    expired = []
+    for hold_id in due:
+        try:
+            await void_hold(session, hold_id, now=now, expired=True)
+        except HoldAlreadyFinal:
+            continue  # posted or voided by someone else since the query; nothing to expire
+        expired.append(hold_id)
+    return expired

@@ -1,0 +1,305 @@
+"""Wallet use cases: open a wallet at sign-up, show it, send money to another citizen, list history."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from civicpay.auth import service as auth
+from civicpay.auth.identity import mask_phone
+from civicpay.auth.models import Role, User
+from civicpay.clock import BusinessCalendar
+from civicpay.errors import InvalidField, Text
+from civicpay.money import CAP_EXEMPT, Category, format_vnd
+from civicpay.settings import Settings
+from wallet import ledger
+from wallet import schemas as s
+from wallet.errors import RecipientNotFound, TransferNotFound, WalletNotFound
+from wallet.limits import LimitPolicy, Spending
+from wallet.models import KycTier, Wallet
+
+
+def wallet_account_code(user_id: int) -> str:
+    return f"wallet:{user_id}"
+
+
+async def register_citizen(
+    session: AsyncSession, hasher: PasswordHasher, data: s.CitizenCreate, *, now: datetime
+) -> s.Citizen:
+    """Sign a citizen up and open their wallet in the same transaction."""
+    user = await auth.create_user(
+        session,
+        hasher,
+        auth.NewUser(data.phone, data.full_name, data.password, Role.CITIZEN, data.citizen_id),
+        now=now,
+    )
+    await session.flush()
+    account = await ledger.open_account(
+        session,
+        code=wallet_account_code(user.id),
+        name=f"Ví {user.full_name}",
+        kind=ledger.AccountKind.LIABILITY,
+        no_overdraft=True,
+        now=now,
+    )
+    wallet = Wallet(user_id=user.id, account_id=account, kyc_tier=KycTier.BASIC.value, created_at=now)
+    session.add(wallet)
+    await session.flush()
+    return s.Citizen(
+        user_id=user.id, wallet_id=wallet.id, phone=user.phone, full_name=user.full_name, kyc_tier=KycTier.BASIC
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    wallet_id: int
+    account_id: int
+    user_id: int
+    full_name: str
+    phone: str
+    kyc_tier: str
+
+
+_HOLDER = select(Wallet.id, Wallet.account_id, Wallet.user_id, User.full_name, User.phone, Wallet.kyc_tier).join(
+    User, User.id == Wallet.user_id
+)
+
+
+def _holder(row: Any) -> Holder:
+    return Holder(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+async def holder_of_user(session: AsyncSession, user_id: int) -> Holder:
+    row = (await session.execute(_HOLDER.where(Wallet.user_id == user_id))).first()
+    if row is None:
+        raise WalletNotFound()
+    return _holder(row)
+
+
+async def holder_of_wallet(session: AsyncSession, wallet_id: int, *, viewer_user_id: int) -> Holder:
+    """Another citizen's wallet answers exactly as a wallet that does not exist."""
+    row = (await session.execute(_HOLDER.where(Wallet.id == wallet_id))).first()
+    if row is None or row[2] != viewer_user_id:
+        raise WalletNotFound()
+    return _holder(row)
+
+
+async def spending(session: AsyncSession, account_id: int, calendar: BusinessCalendar, now: datetime) -> Spending:
+    """Sum what the wallet sent this business month and day, posted or still held."""
+    month_start, day_start = calendar.month_start(now), calendar.day_start(now)
+    exempt = [category.value for category in CAP_EXEMPT]
+    posting, held = ledger.Posting, ledger.Hold
+
+    def sums(amount: Any, category: Any, created_at: Any) -> tuple[Any, Any]:
+        return (
+            func.coalesce(func.sum(case((category.not_in(exempt), amount), else_=0)), 0),
+            func.coalesce(func.sum(case((created_at >= day_start, amount), else_=0)), 0),
+        )
+
+    posted = select(*sums(posting.amount_vnd, posting.category, posting.created_at)).where(
+        posting.account_id == account_id, posting.side == "D", posting.created_at >= month_start
+    )
+    pending = select(*sums(held.amount_vnd, held.category, held.created_at)).where(
+        held.debit_account_id == account_id,
+        held.status == ledger.HoldStatus.PENDING.value,
+        held.created_at >= month_start,
+    )
+    (posted_month, posted_day), (held_month, held_day) = (
+        (await session.execute(posted)).one(),
+        (await session.execute(pending)).one(),
+    )
+    return Spending(month_capped_vnd=posted_month + held_month, day_total_vnd=posted_day + held_day)
+
+
+async def wallet_view(
+    session: AsyncSession, holder: Holder, policy: LimitPolicy, calendar: BusinessCalendar, now: datetime
+) -> s.Wallet:
+    balance = (await ledger.balances(session, [holder.account_id]))[holder.account_id]
+    spent = await spending(session, holder.account_id, calendar, now)
+    return s.Wallet(
+        id=holder.wallet_id,
+        owner_name=holder.full_name,
+        phone=holder.phone,
+        kyc_tier=KycTier(holder.kyc_tier),
+        balance_vnd=balance.posted_vnd,
+        available_vnd=balance.available_vnd,
+        balance_display=format_vnd(balance.posted_vnd),
+        limits=s.Limits(
+            monthly_cap_vnd=policy.monthly_cap_vnd,
+            month_used_vnd=spent.month_capped_vnd,
+            month_remaining_vnd=policy.month_remaining_vnd(spent),
+            day_total_vnd=spent.day_total_vnd,
+            stepup_single_vnd=policy.stepup_single_vnd,
+            stepup_daily_vnd=policy.stepup_daily_vnd,
+        ),
+    )
+
+
+async def transfer_to_phone(
+    session: AsyncSession,
+    settings: Settings,
+    calendar: BusinessCalendar,
+    *,
+    sender_user_id: int,
+    data: s.TransferCreate,
+    otp: str | None,
+    now: datetime,
+) -> s.Transfer:
+    """Send money to the citizen who holds a phone number (chuyển tiền ví sang ví)."""
+    sender = await holder_of_user(session, sender_user_id)
+    to_phone = auth.phone_or_error(data.to_phone, field="to_phone")
+    row = (await session.execute(_HOLDER.where(User.phone == to_phone, User.role == Role.CITIZEN.value))).first()
+    if row is None:
+        raise RecipientNotFound(field="to_phone")
+    recipient = _holder(row)
+    if recipient.wallet_id == sender.wallet_id:
+        raise InvalidField(
+            Text("Không thể chuyển cho chính mình", "You cannot send money to yourself"), field="to_phone"
+        )
+
+    # Lock first, so the limit sums below cannot be raced by a second transfer from this wallet.
+    locked = await ledger.lock_accounts(session, [sender.account_id, recipient.account_id])
+    policy = LimitPolicy.from_settings(settings)
+    spent = await spending(session, sender.account_id, calendar, now)
+    policy.check_monthly_cap(spent, data.amount_vnd, Category.P2P)
+    if (needs_otp := policy.step_up_reason(spent, data.amount_vnd)) is not None:
+        if otp is None:
+            raise needs_otp
+        await auth.verify_step_up(session, settings, sender.user_id, otp, now=now)
+
+    spec = ledger.TransferSpec(
+        debit_account_id=sender.account_id,
+        credit_account_id=recipient.account_id,
+        amount_vnd=data.amount_vnd,
+        category=Category.P2P,
+        metadata={"memo": data.memo},
+    )
+    posted = await ledger.post_entry(session, [spec], now=now, description="p2p", locked=locked)
+    return s.Transfer(
+        id=posted.transfer_ids[0],
+        amount_vnd=data.amount_vnd,
+        amount_display=format_vnd(data.amount_vnd),
+        category=Category.P2P,
+        memo=data.memo,
+        sender=s.Party(sender.full_name, mask_phone(sender.phone)),
+        recipient=s.Party(recipient.full_name, mask_phone(recipient.phone)),
+        created_at=now,
+    )
+
+
+def _party_columns(account_column: Any) -> tuple[Any, Any]:
+    """Name and phone of whoever holds an account: a citizen for wallets, the account's name otherwise."""
+    account, wallet, user = aliased(ledger.Account), aliased(Wallet), aliased(User)
+
+    def holder_of(column: Any) -> Any:
+        return (
+            select(column)
+            .select_from(account)
+            .outerjoin(wallet, wallet.account_id == account.id)
+            .outerjoin(user, user.id == wallet.user_id)
+            .where(account.id == account_column)
+            .scalar_subquery()
+        )
+
+    return holder_of(func.coalesce(user.full_name, account.name)), holder_of(user.phone)
+
+
+async def get_transfer(session: AsyncSession, transfer_id: int, *, viewer_user_id: int) -> s.Transfer:
+    """A transfer is visible to the two wallets it touched and to no one else."""
+    viewer = await holder_of_user(session, viewer_user_id)
+    t = ledger.Transfer
+    sender_name, sender_phone = _party_columns(t.debit_account_id)
+    recipient_name, recipient_phone = _party_columns(t.credit_account_id)
+    row = (
+        await session.execute(
+            select(t, sender_name, sender_phone, recipient_name, recipient_phone).where(
+                t.id == transfer_id,
+                (t.debit_account_id == viewer.account_id) | (t.credit_account_id == viewer.account_id),
+            )
+        )
+    ).first()
+    if row is None:
+        raise TransferNotFound()
+    found: ledger.Transfer = row[0]
+    return s.Transfer(
+        id=found.id,
+        amount_vnd=found.amount_vnd,
+        amount_display=format_vnd(found.amount_vnd),
+        category=Category(found.category),
+        memo=str(found.metadata_.get("memo", "")),
+        sender=s.Party(row[1], row[2] and mask_phone(row[2])),
+        recipient=s.Party(row[3], row[4] and mask_phone(row[4])),
+        created_at=found.created_at,
+    )
+
+
+def encode_cursor(posting_id: int) -> str:
+    return base64.urlsafe_b64encode(f"p{posting_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if raw.startswith("p") and raw[1:].isdigit():
+            return int(raw[1:])
+    except ValueError:
+        pass
+    raise InvalidField(Text("Con trỏ phân trang không hợp lệ", "The pagination cursor is not valid"), field="cursor")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    direction: Literal["in", "out"] | None = None
+    category: Category | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def history(
+    session: AsyncSession, holder: Holder, *, cursor: str | None, limit: int, where: HistoryFilter
+) -> s.HistoryPage:
+    """Newest first; the cursor is the last posting seen, so pages stay stable as money arrives."""
+    p, t = ledger.Posting, ledger.Transfer
+    other = case((p.side == "D", t.credit_account_id), else_=t.debit_account_id)
+    name, phone = _party_columns(other)
+    conditions = [p.account_id == holder.account_id]
+    if cursor is not None:
+        conditions.append(p.id < decode_cursor(cursor))
+    if where.direction is not None:
+        conditions.append(p.side == ("D" if where.direction == "out" else "C"))
+    if where.category is not None:
+        conditions.append(p.category == where.category.value)
+    if where.since is not None:
+        conditions.append(p.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(p.created_at < where.until)
+    rows = (
+        await session.execute(
+            select(p.id, p.side, p.amount_vnd, p.category, p.created_at, t.id, t.metadata_, name, phone)
+            .join(t, t.id == p.transfer_id)
+            .where(and_(*conditions))
+            .order_by(p.id.desc())
+            .limit(limit + 1)
+        )
+    ).all()
+    items = [
+        s.HistoryItem(
+            transfer_id=row[5],
+            at=row[4],
+            direction="out" if row[1] == "D" else "in",
+            amount_vnd=row[2],
+            amount_display=format_vnd(row[2]),
+            category=Category(row[3]),
+            counterparty=s.Party(row[7], row[8] and mask_phone(row[8])),
+            memo=str((row[6] or {}).get("memo", "")),
+        )
+        for row in rows[:limit]
+    ]
+    return s.HistoryPage(items=items, next_cursor=encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None)
