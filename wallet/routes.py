@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from argon2 import PasswordHasher
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth.guards import Principal, requires
@@ -24,8 +25,8 @@ from wallet.limits import LimitPolicy
 
 OtpHeader = Annotated[
     str | None,
-    Parameter(
-        header="X-OTP",
+    HeaderParameter(
+        name="X-OTP",
         pattern=r"^[0-9]{6}$",
         description="TOTP code, needed when a transfer passes the step-up thresholds of Decision 2345",
     ),
@@ -38,7 +39,11 @@ class CitizenController(Controller):
 
     @post("/", operation_id="registerCitizen", exclude_from_auth=True, status_code=201)
     async def register(
-        self, data: schemas.CitizenCreate, session: AsyncSession, hasher: PasswordHasher, clock: Clock
+        self,
+        data: JSONBody[schemas.CitizenCreate],
+        session: NamedDependency[AsyncSession],
+        hasher: NamedDependency[PasswordHasher],
+        clock: NamedDependency[Clock],
     ) -> schemas.Citizen:
         """Sign up with phone, citizen id (CCCD), full name and password; opens the wallet."""
         return await service.register_citizen(session, hasher, data, now=clock.now())
@@ -51,7 +56,12 @@ class WalletController(Controller):
 
     @get("/me", operation_id="getMyWallet")
     async def mine(
-        self, principal: Principal, session: AsyncSession, settings: Settings, calendar: BusinessCalendar, clock: Clock
+        self,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        calendar: NamedDependency[BusinessCalendar],
+        clock: NamedDependency[Clock],
     ) -> schemas.Wallet:
         holder = await service.holder_of_user(session, principal.user_id)
         return await service.wallet_view(session, holder, LimitPolicy.from_settings(settings), calendar, clock.now())
@@ -59,12 +69,12 @@ class WalletController(Controller):
     @get("/{wallet_id:int}", operation_id="getWallet")
     async def one(
         self,
-        wallet_id: int,
-        principal: Principal,
-        session: AsyncSession,
-        settings: Settings,
-        calendar: BusinessCalendar,
-        clock: Clock,
+        wallet_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        calendar: NamedDependency[BusinessCalendar],
+        clock: NamedDependency[Clock],
     ) -> schemas.Wallet:
         holder = await service.holder_of_wallet(session, wallet_id, viewer_user_id=principal.user_id)
         return await service.wallet_view(session, holder, LimitPolicy.from_settings(settings), calendar, clock.now())
@@ -72,15 +82,15 @@ class WalletController(Controller):
     @get("/{wallet_id:int}/history", operation_id="getWalletHistory")
     async def history(
         self,
-        wallet_id: int,
-        principal: Principal,
-        session: AsyncSession,
-        cursor: Annotated[str | None, Parameter(max_length=64)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        direction: Literal["in", "out"] | None = None,
-        category: Category | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        wallet_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        direction: FromQuery[Literal["in", "out"] | None] = None,
+        category: FromQuery[Category | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
     ) -> schemas.HistoryPage:
         """Movements newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
         holder = await service.holder_of_wallet(session, wallet_id, viewer_user_id=principal.user_id)
@@ -102,13 +112,13 @@ class TransferController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        data: schemas.TransferCreate,
+        data: JSONBody[schemas.TransferCreate],
         idempotency_key: IdempotencyKey,
-        principal: Principal,
-        session: AsyncSession,
-        settings: Settings,
-        calendar: BusinessCalendar,
-        clock: Clock,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        calendar: NamedDependency[BusinessCalendar],
+        clock: NamedDependency[Clock],
         otp: OtpHeader = None,
     ) -> Response[bytes]:
         """Send money to another citizen's wallet by phone number."""
@@ -132,7 +142,9 @@ class TransferController(Controller):
         return answer.to_response()
 
     @get("/{transfer_id:int}", operation_id="getTransfer")
-    async def one(self, transfer_id: int, principal: Principal, session: AsyncSession) -> schemas.Transfer:
+    async def one(
+        self, transfer_id: FromPath[int], principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+    ) -> schemas.Transfer:
         return await service.get_transfer(session, transfer_id, viewer_user_id=principal.user_id)
 
 
@@ -147,7 +159,7 @@ class LedgerController(Controller):
     guards = [requires(Role.FINANCE_OFFICER, Role.ADMIN)]
 
     @get("/verify", operation_id="verifyLedger")
-    async def verify(self, session: AsyncSession) -> LedgerReport:
+    async def verify(self, session: NamedDependency[AsyncSession]) -> LedgerReport:
         """Check every ledger invariant against the live database (read-only)."""
         breaches = await ledger.check_invariants(session)
         return LedgerReport(sound=not breaches, breaches=breaches)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from litestar import Controller, Response, Router, get, post
+from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +40,12 @@ class SessionController(Controller):
 
     @post("/login", operation_id="login", exclude_from_auth=True, status_code=200)
     async def login(
-        self, data: LoginCreate, session: AsyncSession, settings: Settings, hasher: PasswordHasher, clock: Clock
+        self,
+        data: JSONBody[LoginCreate],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        hasher: NamedDependency[PasswordHasher],
+        clock: NamedDependency[Clock],
     ) -> Token:
         """Sign in with phone and password, plus the OTP code once TOTP is set up."""
         token = await service.login(
@@ -47,7 +54,7 @@ class SessionController(Controller):
         return Token(access_token=token.token, expires_in=token.expires_in)
 
     @get("/me", operation_id="whoAmI", guards=[requires(*PEOPLE)])
-    async def me(self, principal: Principal, session: AsyncSession) -> Me:
+    async def me(self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]) -> Me:
         if principal.kind == "api_key":
             key = await session.get(ApiKey, principal.id)
             if key is None:
@@ -71,19 +78,28 @@ class TotpController(Controller):
     guards = [requires(*(set(Role) - {Role.BILLER}))]
 
     @post("/", operation_id="startTotpEnrolment", status_code=201)
-    async def start(self, principal: Principal, session: AsyncSession) -> TotpEnrolment:
+    async def start(
+        self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+    ) -> TotpEnrolment:
         """Create a TOTP seed; scan the QR (or the URI) into an authenticator app, then confirm."""
         uri = await service.start_totp_enrolment(session, principal.user_id)
         return TotpEnrolment(provisioning_uri=uri, qr_png_url="/auth/totp/enrolment/qr.png")
 
     @get("/qr.png", operation_id="totpEnrolmentQr", media_type="image/png")
-    async def qr(self, principal: Principal, session: AsyncSession) -> Response[bytes]:
+    async def qr(
+        self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+    ) -> Response[bytes]:
         uri = await service.pending_provisioning_uri(session, principal.user_id)
         return Response(sec.qr_png(uri), media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @post("/confirm", operation_id="confirmTotpEnrolment", status_code=200)
     async def confirm(
-        self, data: TotpConfirm, principal: Principal, session: AsyncSession, settings: Settings, clock: Clock
+        self,
+        data: JSONBody[TotpConfirm],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        clock: NamedDependency[Clock],
     ) -> TotpStatus:
         """Activate TOTP with the first code the app shows."""
         await service.confirm_totp_enrolment(session, settings, principal.user_id, data.code, now=clock.now())
@@ -97,7 +113,11 @@ class AdminController(Controller):
 
     @post("/staff", operation_id="createStaff", status_code=201)
     async def create_staff(
-        self, data: StaffCreate, session: AsyncSession, hasher: PasswordHasher, clock: Clock
+        self,
+        data: JSONBody[StaffCreate],
+        session: NamedDependency[AsyncSession],
+        hasher: NamedDependency[PasswordHasher],
+        clock: NamedDependency[Clock],
     ) -> Staff:
         """Create a clerk, merchant, officer or admin; citizens sign themselves up."""
         if data.role not in STAFF_ROLES:
@@ -113,18 +133,20 @@ class AdminController(Controller):
         return Staff(id=user.id, phone=user.phone, full_name=user.full_name, role=Role(user.role))
 
     @get("/staff", operation_id="listStaff")
-    async def list_staff(self, session: AsyncSession) -> list[Staff]:
+    async def list_staff(self, session: NamedDependency[AsyncSession]) -> list[Staff]:
         users = await session.scalars(select(User).where(User.role != Role.CITIZEN.value).order_by(User.id))
         return [Staff(id=u.id, phone=u.phone, full_name=u.full_name, role=Role(u.role)) for u in users]
 
     @post("/api-keys", operation_id="createApiKey", status_code=201)
-    async def create_api_key(self, data: ApiKeyCreate, session: AsyncSession, clock: Clock) -> ApiKeyIssued:
+    async def create_api_key(
+        self, data: JSONBody[ApiKeyCreate], session: NamedDependency[AsyncSession], clock: NamedDependency[Clock]
+    ) -> ApiKeyIssued:
         """Issue an API key for a biller's system; the key is shown only in this answer."""
         key, plaintext = await service.create_api_key(session, name=data.name, role=Role.BILLER, now=clock.now())
         return ApiKeyIssued(id=key.id, name=key.name, role=Role.BILLER, api_key=plaintext)
 
 
-def auth_router(settings: Settings) -> Router:
+def auth_router(settings: NamedDependency[Settings]) -> Router:
     """Sign-in and OTP endpoints sit behind a per-address rate limit, on top of account lockout."""
     rate_limit = RateLimitConfig(rate_limit=("minute", settings.auth_rate_per_minute))
     return Router(

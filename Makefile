@@ -1,0 +1,39 @@
+# civicpay — the two commands of the quick start, and the developer's others.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench install clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "civicpay needs Python 3.11 or newer (set PYTHON=python3.x)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: migrate the embedded database under ./var, seed the demo once, serve on :8000
+run: $(STAMP)
+	$(BIN)/civicpay db upgrade
+	$(BIN)/civicpay demo
+	$(BIN)/civicpay serve
+
+## make test: the whole suite; set CIVICPAY_DATABASE_URL=postgresql+asyncpg://… to run it on PostgreSQL
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## make bench: transfer throughput on PostgreSQL against pgbench (needs a local PostgreSQL)
+bench: $(STAMP)
+	$(BIN)/python bench/transfers.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

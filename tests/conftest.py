@@ -1,0 +1,215 @@
+"""Test harness: a real database per test, the real app over ASGI, and the ledger checked after each test.
+
+`make test` runs on SQLite unless CIVICPAY_DATABASE_URL names a PostgreSQL database, which CI does
+for its second run. Each test gets an empty, migrated database: a copy of a migrated SQLite file,
+or the PostgreSQL database emptied with TRUNCATE (money tables refuse DELETE by design).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from httpx import Response
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from civicpay.app import create_app
+from civicpay.clock import FixedClock
+from civicpay.db import Base, alembic_config, create_engine, create_session_factory
+from civicpay.money import Category
+from civicpay.settings import Settings
+from wallet import ledger
+
+POSTGRES_URL = os.environ.get("CIVICPAY_DATABASE_URL", "")
+ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
+# 10:00 in Huế on a Monday: inside one business day and month either way of UTC.
+START = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+BANK = "asset:bank:settlement"
+PASSWORD = "correct-horse-battery"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: run with CIVICPAY_DATABASE_URL=postgresql+asyncpg://…")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per run: the PostgreSQL database itself, or a SQLite template file."""
+    if ON_POSTGRES:
+        command.upgrade(alembic_config(POSTGRES_URL), "head")
+        return POSTGRES_URL
+    template = tmp_path_factory.mktemp("template") / "template.db"
+    command.upgrade(alembic_config(f"sqlite+aiosqlite:///{template}"), "head")
+    return str(template)
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> str:
+    if ON_POSTGRES:
+        return migrated_database
+    copy = tmp_path / "civicpay.db"
+    shutil.copy(migrated_database, copy)
+    return f"sqlite+aiosqlite:///{copy}"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": database_url,
+        "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
+        # Argon2 at its cheapest: the tests are about rules, not hashing cost.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "auth_rate_per_minute": 10_000,
+        "db_pool_size": 20,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
+    return make_settings(database_url, **settings_overrides)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+async def engine(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    if ON_POSTGRES:
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
+    if "breaks_ledger_on_purpose" not in request.keywords:
+        # After every test, whatever it did, every ledger invariant must hold.
+        async with create_session_factory(engine)() as session:
+            assert await ledger.check_invariants(session) == []
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FixedClock, engine: AsyncEngine) -> Litestar:
+    # `engine` is requested so the database is emptied before the app opens its own pool.
+    return create_app(settings, clock)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@dataclass
+class Citizen:
+    phone: str
+    user_id: int
+    wallet_id: int
+    account_id: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+_citizen_ids = iter(range(1, 10**6))
+
+
+def new_phone() -> str:
+    return f"09{next(_citizen_ids):08d}"
+
+
+class Api:
+    """The calls a citizen's app makes, plus test-only funding straight through the ledger."""
+
+    def __init__(self, client: AsyncTestClient[Litestar], sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.client = client
+        self.sessions = sessions
+
+    async def register(self, *, full_name: str = "Nguyễn Văn An", phone: str | None = None) -> Citizen:
+        phone = phone or new_phone()
+        citizen_id = f"046{next(_citizen_ids):09d}"
+        created = await self.client.post(
+            "/citizens",
+            json={"phone": phone, "citizen_id": citizen_id, "full_name": full_name, "password": PASSWORD},
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        login = await self.client.post("/auth/login", json={"phone": phone, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        async with self.sessions() as session:
+            account = await ledger.account_id(session, f"wallet:{body['user_id']}")
+        return Citizen(
+            phone=phone,
+            user_id=body["user_id"],
+            wallet_id=body["wallet_id"],
+            account_id=account,
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        )
+
+    async def fund(self, citizen: Citizen, amount_vnd: int) -> None:
+        """Money in from the bank settlement account, as a top-up would post it."""
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as session:
+            bank = await ledger.open_account(
+                session, code=BANK, name="Bank settlement", kind=ledger.AccountKind.ASSET, no_overdraft=False, now=now
+            )
+            spec = ledger.TransferSpec(bank, citizen.account_id, amount_vnd, Category.TOPUP, reference="TEST")
+            await ledger.post_entry(session, [spec], now=now, description="test funding")
+
+    async def transfer(
+        self,
+        sender: Citizen,
+        to: Citizen | str,
+        amount_vnd: int,
+        *,
+        key: str | None = None,
+        otp: str | None = None,
+        memo: str = "",
+    ) -> Response:
+        headers = {**sender.headers, "Idempotency-Key": key or str(uuid.uuid4())}
+        if otp is not None:
+            headers["X-OTP"] = otp
+        to_phone = to if isinstance(to, str) else to.phone
+        return await self.client.post(
+            "/transfers", json={"to_phone": to_phone, "amount_vnd": amount_vnd, "memo": memo}, headers=headers
+        )
+
+    async def balance(self, citizen: Citizen) -> int:
+        wallet = await self.client.get("/wallets/me", headers=citizen.headers)
+        assert wallet.status_code == 200, wallet.text
+        balance: int = wallet.json()["balance_vnd"]
+        return balance
+
+
+@pytest.fixture
+def api(client: AsyncTestClient[Litestar], sessions: async_sessionmaker[AsyncSession]) -> Api:
+    return Api(client, sessions)
