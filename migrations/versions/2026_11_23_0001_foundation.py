@@ -26,7 +26,9 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIMESTAMP = sa.DateTime(timezone=True)
 MONEY_TABLES = ("ledger_entry", "ledger_transfer", "ledger_posting")
 
-POSTGRES_BALANCE_TRIGGER = """
+# One statement each: asyncpg runs a single command per call.
+POSTGRES_GUARDS = (
+    """
 CREATE FUNCTION ledger_entry_must_balance() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF (SELECT COALESCE(SUM(CASE WHEN side = 'D' THEN amount_vnd ELSE -amount_vnd END), 0)
@@ -34,20 +36,23 @@ BEGIN
         RAISE EXCEPTION 'ledger entry % does not balance', NEW.entry_id USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
-END $$;
+END $$""",
+    """
 CREATE CONSTRAINT TRIGGER ledger_posting_entry_balanced
     AFTER INSERT ON ledger_posting DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION ledger_entry_must_balance();
+    FOR EACH ROW EXECUTE FUNCTION ledger_entry_must_balance()""",
+    """
 CREATE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '% is append-only: correct it with a reversing entry', TG_TABLE_NAME;
-END $$;
-"""
+END $$""",
+)
 
 
 def _install_guards() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(POSTGRES_BALANCE_TRIGGER)
+        for statement in POSTGRES_GUARDS:
+            op.execute(statement)
         for table in MONEY_TABLES:
             op.execute(
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}"

@@ -1,0 +1,237 @@
+"""The ledger's own promises, exercised directly and checked against the database's guards."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from civicpay.clock import FixedClock
+from civicpay.money import Category
+from wallet import ledger
+from wallet.ledger import AccountKind, TransferSpec
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def open_accounts(sessions: Sessions, clock: FixedClock) -> tuple[int, int, int]:
+    """A bank asset account with money in, and two wallets (no-overdraft liabilities) at zero."""
+    async with sessions.begin() as session:
+        now = clock.now()
+        bank = await ledger.open_account(
+            session, code="asset:bank", name="Bank", kind=AccountKind.ASSET, no_overdraft=False, now=now
+        )
+        a, b = [
+            await ledger.open_account(
+                session, code=f"wallet:{name}", name=name, kind=AccountKind.LIABILITY, no_overdraft=True, now=now
+            )
+            for name in ("a", "b")
+        ]
+    return bank, a, b
+
+
+async def balance(sessions: Sessions, account: int) -> ledger.Balance:
+    async with sessions() as session:
+        return (await ledger.balances(session, [account]))[account]
+
+
+async def test_one_entry_of_several_transfers_commits_together(sessions: Sessions, clock: FixedClock) -> None:
+    bank, a, b = await open_accounts(sessions, clock)
+    async with sessions.begin() as session:
+        posted = await ledger.post_entry(
+            session,
+            [TransferSpec(bank, a, 700_000, Category.TOPUP), TransferSpec(bank, b, 300_000, Category.TOPUP)],
+            now=clock.now(),
+            description="two top-ups",
+        )
+    assert len(posted.transfer_ids) == 2
+    assert (await balance(sessions, a)).posted_vnd == 700_000
+    assert (await balance(sessions, b)).posted_vnd == 300_000
+    assert (await balance(sessions, bank)).posted_vnd == 1_000_000
+
+
+async def test_an_entry_that_would_overdraw_writes_none_of_its_transfers(sessions: Sessions, clock: FixedClock) -> None:
+    bank, a, b = await open_accounts(sessions, clock)
+    async with sessions.begin() as session:
+        await ledger.post_entry(session, [TransferSpec(bank, a, 100, Category.TOPUP)], now=clock.now(), description="")
+    with pytest.raises(ledger.InsufficientFunds):
+        async with sessions.begin() as session:
+            await ledger.post_entry(
+                session,
+                [TransferSpec(bank, b, 50, Category.TOPUP), TransferSpec(a, b, 101, Category.P2P)],
+                now=clock.now(),
+                description="",
+            )
+    assert (await balance(sessions, a)).posted_vnd == 100
+    assert (await balance(sessions, b)).posted_vnd == 0
+
+
+@pytest.mark.parametrize(
+    ("amount", "same_account"),
+    [(0, False), (-5, False), (10, True)],
+    ids=["zero", "negative", "to-itself"],
+)
+async def test_malformed_transfers_are_refused(
+    sessions: Sessions, clock: FixedClock, amount: int, same_account: bool
+) -> None:
+    bank, a, _ = await open_accounts(sessions, clock)
+    with pytest.raises(ledger.InvalidTransfer):
+        async with sessions.begin() as session:
+            spec = TransferSpec(bank, bank if same_account else a, amount, Category.TOPUP)
+            await ledger.post_entry(session, [spec], now=clock.now(), description="")
+
+
+async def test_a_hold_reserves_money_until_posted_in_part(sessions: Sessions, clock: FixedClock) -> None:
+    bank, a, b = await open_accounts(sessions, clock)
+    async with sessions.begin() as session:
+        await ledger.post_entry(
+            session, [TransferSpec(bank, a, 1_000, Category.TOPUP)], now=clock.now(), description=""
+        )
+        hold = await ledger.hold(
+            session, TransferSpec(a, b, 600, Category.WITHDRAWAL), now=clock.now(), expires_at=None
+        )
+    held = await balance(sessions, a)
+    assert (held.posted_vnd, held.available_vnd) == (1_000, 400)
+    with pytest.raises(ledger.InsufficientFunds):
+        async with sessions.begin() as session:
+            await ledger.post_entry(session, [TransferSpec(a, b, 401, Category.P2P)], now=clock.now(), description="")
+
+    async with sessions.begin() as session:
+        await ledger.post_hold(session, hold, now=clock.now(), amount_vnd=250)
+    after = await balance(sessions, a)
+    assert (after.posted_vnd, after.available_vnd) == (750, 750)
+    assert (await balance(sessions, b)).posted_vnd == 250
+
+
+async def test_a_voided_hold_gives_the_money_back_and_cannot_be_posted(sessions: Sessions, clock: FixedClock) -> None:
+    bank, a, b = await open_accounts(sessions, clock)
+    async with sessions.begin() as session:
+        await ledger.post_entry(session, [TransferSpec(bank, a, 500, Category.TOPUP)], now=clock.now(), description="")
+        hold = await ledger.hold(
+            session, TransferSpec(a, b, 500, Category.WITHDRAWAL), now=clock.now(), expires_at=None
+        )
+        await ledger.void_hold(session, hold, now=clock.now())
+    assert (await balance(sessions, a)).available_vnd == 500
+    with pytest.raises(ledger.HoldAlreadyFinal):
+        async with sessions.begin() as session:
+            await ledger.post_hold(session, hold, now=clock.now())
+    assert (await balance(sessions, b)).posted_vnd == 0
+
+
+async def test_holds_expire_when_their_time_passes(sessions: Sessions, clock: FixedClock) -> None:
+    bank, a, b = await open_accounts(sessions, clock)
+    async with sessions.begin() as session:
+        await ledger.post_entry(session, [TransferSpec(bank, a, 900, Category.TOPUP)], now=clock.now(), description="")
+        soon = await ledger.hold(
+            session,
+            TransferSpec(a, b, 300, Category.WITHDRAWAL),
+            now=clock.now(),
+            expires_at=clock.now() + timedelta(minutes=15),
+        )
+        later = await ledger.hold(
+            session,
+            TransferSpec(a, b, 200, Category.WITHDRAWAL),
+            now=clock.now(),
+            expires_at=clock.now() + timedelta(days=1),
+        )
+    clock.advance(timedelta(minutes=16))
+    async with sessions.begin() as session:
+        assert await ledger.expire_holds(session, now=clock.now()) == [soon]
+    assert (await balance(sessions, a)).available_vnd == 700
+    async with sessions.begin() as session:
+        await ledger.post_hold(session, later, now=clock.now())
+    assert (await balance(sessions, b)).posted_vnd == 200
+
+
+async def test_the_database_refuses_a_wallet_below_zero_even_without_python(
+    sessions: Sessions, clock: FixedClock
+) -> None:
+    _, a, _ = await open_accounts(sessions, clock)
+    with pytest.raises(IntegrityError):
+        async with sessions.begin() as session:
+            await session.execute(text("UPDATE ledger_account SET debits_posted = 1 WHERE id = :a"), {"a": a})
+    assert (await balance(sessions, a)).posted_vnd == 0
+
+
+@pytest.mark.parametrize("statement", ["UPDATE ledger_posting SET amount_vnd = 1", "DELETE FROM ledger_posting"])
+async def test_money_rows_are_append_only(sessions: Sessions, clock: FixedClock, statement: str) -> None:
+    bank, a, _ = await open_accounts(sessions, clock)
+    async with sessions.begin() as session:
+        await ledger.post_entry(session, [TransferSpec(bank, a, 100, Category.TOPUP)], now=clock.now(), description="")
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with sessions.begin() as session:
+            await session.execute(text(statement))
+    assert (await balance(sessions, a)).posted_vnd == 100
+
+
+@pytest.mark.postgres_only
+async def test_postgres_refuses_to_commit_an_unbalanced_entry(sessions: Sessions, clock: FixedClock) -> None:
+    bank, a, _ = await open_accounts(sessions, clock)
+    async with sessions() as session:
+        await session.execute(text("INSERT INTO ledger_entry (id, description, created_at) VALUES (99, 'x', now())"))
+        await session.execute(
+            text(
+                "INSERT INTO ledger_transfer (id, entry_id, debit_account_id, credit_account_id, amount_vnd,"
+                " category, metadata, created_at) VALUES (99, 99, :bank, :a, 100, 'topup', '{}', now())"
+            ),
+            {"bank": bank, "a": a},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO ledger_posting (entry_id, transfer_id, account_id, side, amount_vnd, category, created_at)"
+                " VALUES (99, 99, :a, 'C', 100, 'topup', now())"
+            ),
+            {"a": a},
+        )
+        with pytest.raises(IntegrityError, match="does not balance"):
+            await session.commit()
+    async with sessions() as session:
+        assert await session.scalar(text("SELECT COUNT(*) FROM ledger_entry")) == 0
+
+
+@pytest.mark.breaks_ledger_on_purpose
+async def test_check_invariants_names_a_balance_that_disagrees_with_its_postings(
+    sessions: Sessions, clock: FixedClock
+) -> None:
+    bank, a, _ = await open_accounts(sessions, clock)
+    async with sessions.begin() as session:
+        await ledger.post_entry(session, [TransferSpec(bank, a, 100, Category.TOPUP)], now=clock.now(), description="")
+        assert await ledger.check_invariants(session) == []
+        # Money created from nothing: the balance says 150, the postings say 100.
+        await session.execute(text("UPDATE ledger_account SET credits_posted = 150 WHERE id = :a"), {"a": a})
+    async with sessions() as session:
+        breaches = await ledger.check_invariants(session)
+    assert any(breach.startswith("every posted balance equals the sum of its postings") for breach in breaches)
+    assert any(breach.startswith("all accounts together balance") for breach in breaches)
+
+
+@pytest.mark.breaks_ledger_on_purpose
+@pytest.mark.parametrize(("tamper", "exit_code", "says"), [(False, 0, "ledger sound"), (True, 1, "BREACH")])
+async def test_ledger_verify_command_exits_non_zero_on_a_breach(
+    sessions: Sessions,
+    clock: FixedClock,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tamper: bool,
+    exit_code: int,
+    says: str,
+) -> None:
+    from civicpay.cli import main  # noqa: PLC0415 - imported where the command is exercised
+
+    bank, a, _ = await open_accounts(sessions, clock)
+    async with sessions.begin() as session:
+        await ledger.post_entry(session, [TransferSpec(bank, a, 100, Category.TOPUP)], now=clock.now(), description="")
+        if tamper:
+            await session.execute(text("UPDATE ledger_account SET debits_posted = 7 WHERE id = :bank"), {"bank": bank})
+    monkeypatch.setenv("CIVICPAY_DATABASE_URL", database_url)
+    monkeypatch.setenv("CIVICPAY_SECRET_KEY", "cli-test-secret")
+    # The command runs its own event loop, as it does from a shell.
+    with pytest.raises(SystemExit) as verdict:
+        await asyncio.to_thread(main, ["ledger", "verify"])
+    assert verdict.value.code == exit_code
+    assert says in capsys.readouterr().out
