@@ -55,6 +55,19 @@ async def health(state: State) -> Response[Health]:
     return Response(Health(status, "ok", revision, expected), status_code=200 if status == "ok" else 503)
 
 
+@asynccontextmanager
+async def database(app: Litestar) -> AsyncGenerator[None, None]:
+    """Open the connection pool for the app's lifetime, after checking the schema is current."""
+    engine = create_engine(app.state.settings)
+    await ensure_schema_current(engine)
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
 def _from_state(name: str) -> Provide:
     """Inject one of the objects built once per app (settings, clock, hasher, calendar)."""
 
@@ -66,17 +79,6 @@ def _from_state(name: str) -> Provide:
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
     """Build the service. ``clock`` lets tests move time; the system clock is the default."""
-
-    @asynccontextmanager
-    async def database(app: Litestar) -> AsyncGenerator[None, None]:
-        engine = create_engine(settings)
-        await ensure_schema_current(engine)
-        app.state.engine = engine
-        app.state.session_factory = create_session_factory(engine)
-        try:
-            yield
-        finally:
-            await engine.dispose()
 
     state = State(
         {

@@ -164,7 +164,14 @@ def _translate(message: str) -> str:
     return f"Giá trị không hợp lệ ({message})"
 
 
-def _field_errors(exc: ValidationException, lang: Language) -> list[FieldError]:
+def _wire_name(request: Request[Any, Any, Any], key: str) -> str:
+    """A parameter's name as the client sends it (``Idempotency-Key``), not its Python name."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    kwarg = getattr(parameter, "kwarg_definition", None)
+    return str(getattr(kwarg, "header", None) or getattr(kwarg, "name", None) or key)
+
+
+def _field_errors(request: Request[Any, Any, Any], exc: ValidationException, lang: Language) -> list[FieldError]:
     # Body errors come as a list in `extra`; a missing header or query parameter only in `detail`.
     items = exc.extra if isinstance(exc.extra, list) else [{"message": exc.detail}]
     errors = []
@@ -179,16 +186,16 @@ def _field_errors(exc: ValidationException, lang: Language) -> list[FieldError]:
             key = f"{(_PARAMETER_KIND.search(message) or [''])[0]}.{named['p']}"
         elif named and (key in ("", "data") or "missing" in message or "unknown" in message):
             key = ".".join(filter(None, (key if key != "data" else "", named["f"])))
-        source = item.get("source")
+        source = getattr(item.get("source"), "value", item.get("source"))
         if source and source != "body" and key:
-            key = f"{source}.{key}"
+            key = f"{source}.{_wire_name(request, key)}"
         errors.append(FieldError(key or "body", message if lang == "en" else _translate(message)))
     return errors
 
 
 def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     lang = negotiate_language(request.headers.get("accept-language"))
-    errors = _field_errors(exc, lang)
+    errors = _field_errors(request, exc, lang)
     title = Text("Dữ liệu không hợp lệ", "The request data is invalid")
     detail = Text("Kiểm tra các trường được nêu trong `errors`.", "Check the fields listed in `errors`.")
     body = problem_body(lang, status=400, code="validation_failed", title=title, detail=detail, errors=errors)

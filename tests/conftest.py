@@ -18,13 +18,12 @@ from typing import Any
 
 import pytest
 from alembic import command
-from httpx import Response
+from httpx import ASGITransport, AsyncClient, Response
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from civicpay.app import create_app
+from civicpay.app import create_app, database
 from civicpay.clock import FixedClock
 from civicpay.db import Base, alembic_config, create_engine, create_session_factory
 from civicpay.money import Category
@@ -126,9 +125,14 @@ def app(settings: Settings, clock: FixedClock, engine: AsyncEngine) -> Litestar:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app) as test_client:
-        yield test_client
+async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
+    """HTTP into the app in the test's own event loop, so concurrent requests really overlap.
+
+    (Litestar's AsyncTestClient runs each request through a blocking portal, which serialises them;
+    its lifespan runs in an anyio cancel scope that pytest-asyncio cannot carry across tasks.)
+    """
+    async with database(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://civicpay.test") as http:
+        yield http
 
 
 @dataclass
@@ -150,7 +154,7 @@ def new_phone() -> str:
 class Api:
     """The calls a citizen's app makes, plus test-only funding straight through the ledger."""
 
-    def __init__(self, client: AsyncTestClient[Litestar], sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, client: AsyncClient, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.client = client
         self.sessions = sessions
 
@@ -211,5 +215,5 @@ class Api:
 
 
 @pytest.fixture
-def api(client: AsyncTestClient[Litestar], sessions: async_sessionmaker[AsyncSession]) -> Api:
+def api(client: AsyncClient, sessions: async_sessionmaker[AsyncSession]) -> Api:
     return Api(client, sessions)

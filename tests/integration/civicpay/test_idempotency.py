@@ -1,0 +1,90 @@
+"""Idempotency-Key: a retried transfer moves money once and gets its first answer back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import Api
+
+
+async def test_a_retry_with_the_same_key_and_body_replays_the_first_answer(api: Api) -> None:
+    huong, minh = await api.register(), await api.register()
+    await api.fund(huong, 500_000)
+
+    first = await api.transfer(huong, minh, 120_000, key="pay-lunch-1")
+    retry = await api.transfer(huong, minh, 120_000, key="pay-lunch-1")
+
+    assert first.status_code == retry.status_code == 201
+    assert retry.content == first.content
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert await api.balance(huong) == 380_000
+
+
+async def test_the_same_key_with_another_body_is_a_conflict_and_moves_nothing(api: Api) -> None:
+    huong, minh = await api.register(), await api.register()
+    await api.fund(huong, 500_000)
+    await api.transfer(huong, minh, 120_000, key="k-1")
+
+    other = await api.transfer(huong, minh, 999, key="k-1")
+
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert other.json()["errors"][0]["field"] == "header.Idempotency-Key"
+    assert await api.balance(huong) == 380_000
+
+
+async def test_a_refusal_is_replayed_too_even_after_the_money_arrives(api: Api) -> None:
+    """Like Stripe: the key names one attempt; a new attempt needs a new key."""
+    huong, minh = await api.register(), await api.register()
+
+    refused = await api.transfer(huong, minh, 50_000, key="early")
+    await api.fund(huong, 100_000)
+    replayed = await api.transfer(huong, minh, 50_000, key="early")
+    fresh = await api.transfer(huong, minh, 50_000, key="later")
+
+    assert refused.status_code == replayed.status_code == 422
+    assert replayed.content == refused.content
+    assert fresh.status_code == 201
+    assert await api.balance(huong) == 50_000
+
+
+async def test_keys_belong_to_their_caller(api: Api) -> None:
+    huong, minh = await api.register(), await api.register()
+    await api.fund(huong, 10_000)
+    await api.fund(minh, 10_000)
+
+    assert (await api.transfer(huong, minh, 1_000, key="same")).status_code == 201
+    assert (await api.transfer(minh, huong, 2_000, key="same")).status_code == 201
+    assert (await api.balance(huong), await api.balance(minh)) == (11_000, 9_000)
+
+
+@pytest.mark.parametrize("header", [None, "", "has space", "x" * 256])
+async def test_a_money_moving_post_needs_a_well_formed_key(api: Api, header: str | None) -> None:
+    huong, minh = await api.register(), await api.register()
+    await api.fund(huong, 10_000)
+    headers = dict(huong.headers)
+    if header is not None:
+        headers["Idempotency-Key"] = header
+
+    refused = await api.client.post("/transfers", json={"to_phone": minh.phone, "amount_vnd": 1}, headers=headers)
+
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"][0]["field"] == "header.Idempotency-Key"
+    assert await api.balance(huong) == 10_000
+
+
+async def test_concurrent_duplicates_execute_once(api: Api) -> None:
+    huong, minh = await api.register(), await api.register()
+    await api.fund(huong, 1_000_000)
+
+    answers = await asyncio.gather(*(api.transfer(huong, minh, 10_000, key="tap-tap-tap") for _ in range(12)))
+
+    assert {answer.status_code for answer in answers} == {201}
+    assert len({answer.content for answer in answers}) == 1
+    assert sum("idempotent-replayed" not in answer.headers for answer in answers) == 1
+    assert await api.balance(huong) == 990_000
+    assert await api.balance(minh) == 10_000
