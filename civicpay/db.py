@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from litestar.datastructures import State
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, Table, event
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, Table, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -176,8 +175,12 @@ def head_revision() -> str | None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    # Read the version table directly: MigrationContext logs at INFO on every call, and /health
+    # calls this on every probe.
     def read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     async with engine.connect() as connection:
         return await connection.run_sync(read)

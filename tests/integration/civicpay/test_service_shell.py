@@ -1,0 +1,131 @@
+"""The shell around the domains: schema revisions, health, the unit of work, unexpected errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from httpx import ASGITransport, AsyncClient
+from litestar import Litestar, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from civicpay.app import create_app, database
+from civicpay.db import Base, SchemaBehind, create_session_factory, provide_session
+from civicpay.errors import EXCEPTION_HANDLERS
+from tests.conftest import make_settings
+
+
+async def test_the_migrations_build_exactly_the_models(engine: AsyncEngine) -> None:
+    def differences(connection: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+
+
+async def test_health_reports_the_database_and_its_revision(client: AsyncClient) -> None:
+    health = await client.get("/health")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "database": "ok", "revision": "0001", "expected_revision": "0001"}
+
+
+async def test_the_app_refuses_a_database_behind_the_newest_migration(tmp_path: Path) -> None:
+    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"))
+    with pytest.raises(SchemaBehind, match=r"revision none, this code needs 0001: run `civicpay db upgrade`"):
+        async with database(app):
+            pass
+
+
+def test_serve_says_in_one_line_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from civicpay.cli import main  # noqa: PLC0415 - imported where the command is exercised
+
+    monkeypatch.setenv("CIVICPAY_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("CIVICPAY_SECRET_KEY", "cli-test-secret")
+    with pytest.raises(SystemExit) as refused:
+        main(["serve"])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "civicpay: database is at revision none, this code needs 0001: run `civicpay db upgrade`"
+    ]
+
+
+def _app_with(handler: object, engine: AsyncEngine) -> Litestar:
+    state = State({"session_factory": create_session_factory(engine)})
+    return Litestar(
+        route_handlers=[handler],
+        dependencies={"session": Provide(provide_session)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=state,
+    )
+
+
+async def test_an_unexpected_error_is_logged_and_leaks_nothing(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    @post("/boom", status_code=201)
+    async def boom() -> None:
+        raise RuntimeError("password=hunter2 at /srv/civicpay/secret.py")
+
+    async with AsyncClient(transport=ASGITransport(app=_app_with(boom, engine)), base_url="http://t") as http:
+        with caplog.at_level(logging.ERROR, logger="civicpay"):
+            answer = await http.post("/boom", headers={"Accept-Language": "en"})
+
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json() == {
+        "type": "urn:civicpay:problem:internal_error",
+        "title": "Internal error, please try again",
+        "status": 500,
+        "code": "internal_error",
+    }
+    assert "hunter2" in caplog.text
+
+
+@pytest.mark.postgres_only
+async def test_a_commit_that_fails_is_an_error_response_never_a_2xx(engine: AsyncEngine) -> None:
+    """The deferred balance trigger only fires at COMMIT, after the handler has returned."""
+
+    @post("/unbalanced", status_code=201)
+    async def unbalanced(session: NamedDependency[AsyncSession]) -> dict[str, str]:
+        await session.execute(
+            text(
+                "INSERT INTO ledger_account (id, code, name, kind, no_overdraft, debits_posted, credits_posted,"
+                " debits_pending, credits_pending, created_at) VALUES (7, 'x', 'x', 'asset', false, 0, 0, 0, 0, now())"
+            )
+        )
+        await session.execute(text("INSERT INTO ledger_entry (id, description, created_at) VALUES (7, 'x', now())"))
+        await session.execute(
+            text(
+                "INSERT INTO ledger_transfer (id, entry_id, debit_account_id, credit_account_id, amount_vnd, category,"
+                " metadata, created_at) VALUES (7, 7, 7, 7, 1, 'p2p', '{}', now())"
+            )
+        )
+        await session.execute(
+            text(
+                "INSERT INTO ledger_posting (entry_id, transfer_id, account_id, side, amount_vnd, category, created_at)"
+                " VALUES (7, 7, 7, 'D', 1, 'p2p', now())"
+            )
+        )
+        return {"status": "looks fine from inside the handler"}
+
+    async with AsyncClient(transport=ASGITransport(app=_app_with(unbalanced, engine)), base_url="http://t") as http:
+        answer = await http.post("/unbalanced")
+
+    assert answer.status_code == 500
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT COUNT(*) FROM ledger_entry")) == 0
+
+
+async def test_concurrent_requests_share_the_pool_without_leaking_connections(client: AsyncClient) -> None:
+    answers = await asyncio.gather(*(client.get("/health") for _ in range(50)))
+    assert {answer.status_code for answer in answers} == {200}
