@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from alembic import command
@@ -131,8 +131,13 @@ async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
     (Litestar's AsyncTestClient runs each request through a blocking portal, which serialises them;
     its lifespan runs in an anyio cancel scope that pytest-asyncio cannot carry across tasks.)
     """
-    async with database(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://civicpay.test") as http:
+    async with database(app), http_into(app) as http:
         yield http
+
+
+def http_into(app: Litestar) -> AsyncClient:
+    """An HTTP client that calls the ASGI app directly, in the caller's event loop."""
+    return AsyncClient(transport=ASGITransport(app=cast(Any, app)), base_url="http://civicpay.test")
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import Api
+from tests.conftest import Api, Citizen
 
 pytestmark = pytest.mark.postgres_only
 
@@ -32,10 +32,10 @@ async def test_every_read_of_all_balances_sums_to_the_same_total(
     done = asyncio.Event()
     reads: list[list[int]] = []
 
-    async def transfer(pair: list[object], amount: int) -> int:
+    async def transfer(pair: list[Citizen], amount: int) -> int:
         sender, recipient = pair
         async with slots:
-            answer = await api.transfer(sender, recipient, amount)  # type: ignore[arg-type]
+            answer = await api.transfer(sender, recipient, amount)
         return answer.status_code
 
     async def reader() -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from litestar import Litestar, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy import text
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from civicpay.app import create_app, database
 from civicpay.db import Base, SchemaBehind, create_session_factory, provide_session
 from civicpay.errors import EXCEPTION_HANDLERS
-from tests.conftest import make_settings
+from tests.conftest import http_into, make_settings
 
 
 async def test_the_migrations_build_exactly_the_models(engine: AsyncEngine) -> None:
@@ -59,7 +60,7 @@ def test_serve_says_in_one_line_what_to_run(
     ]
 
 
-def _app_with(handler: object, engine: AsyncEngine) -> Litestar:
+def _app_with(handler: HTTPRouteHandler, engine: AsyncEngine) -> Litestar:
     state = State({"session_factory": create_session_factory(engine)})
     return Litestar(
         route_handlers=[handler],
@@ -88,7 +89,7 @@ async def test_an_unexpected_error_is_logged_and_leaks_nothing(engine: AsyncEngi
     kept = _Kept()
     logging.getLogger("civicpay").addHandler(kept)
     try:
-        async with AsyncClient(transport=ASGITransport(app=_app_with(boom, engine)), base_url="http://t") as http:
+        async with http_into(_app_with(boom, engine)) as http:
             answer = await http.post("/boom", headers={"Accept-Language": "en"})
     finally:
         logging.getLogger("civicpay").removeHandler(kept)
@@ -133,7 +134,7 @@ async def test_a_commit_that_fails_is_an_error_response_never_a_2xx(engine: Asyn
         )
         return {"status": "looks fine from inside the handler"}
 
-    async with AsyncClient(transport=ASGITransport(app=_app_with(unbalanced, engine)), base_url="http://t") as http:
+    async with http_into(_app_with(unbalanced, engine)) as http:
         answer = await http.post("/unbalanced")
 
     assert answer.status_code == 500

@@ -18,8 +18,8 @@ from wallet.ledger import AccountKind, TransferSpec
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def open_accounts(sessions: Sessions, clock: FixedClock) -> tuple[int, int, int]:
-    """A bank asset account with money in, and two wallets (no-overdraft liabilities) at zero."""
+async def open_accounts(sessions: Sessions, clock: FixedClock, *, fund_a: int = 0) -> tuple[int, int, int]:
+    """A bank asset account, and two wallets (no-overdraft liabilities); ``fund_a`` tops up the first."""
     async with sessions.begin() as session:
         now = clock.now()
         bank = await ledger.open_account(
@@ -31,7 +31,15 @@ async def open_accounts(sessions: Sessions, clock: FixedClock) -> tuple[int, int
             )
             for name in ("a", "b")
         ]
+    if fund_a:
+        await post(sessions, clock, TransferSpec(bank, a, fund_a, Category.TOPUP))
     return bank, a, b
+
+
+async def post(sessions: Sessions, clock: FixedClock, *transfers: TransferSpec) -> ledger.PostedEntry:
+    """One entry in a transaction of its own."""
+    async with sessions.begin() as session:
+        return await ledger.post_entry(session, transfers, now=clock.now(), description="test")
 
 
 async def balance(sessions: Sessions, account: int) -> ledger.Balance:
@@ -55,17 +63,9 @@ async def test_one_entry_of_several_transfers_commits_together(sessions: Session
 
 
 async def test_an_entry_that_would_overdraw_writes_none_of_its_transfers(sessions: Sessions, clock: FixedClock) -> None:
-    bank, a, b = await open_accounts(sessions, clock)
-    async with sessions.begin() as session:
-        await ledger.post_entry(session, [TransferSpec(bank, a, 100, Category.TOPUP)], now=clock.now(), description="")
+    bank, a, b = await open_accounts(sessions, clock, fund_a=100)
     with pytest.raises(ledger.InsufficientFunds):
-        async with sessions.begin() as session:
-            await ledger.post_entry(
-                session,
-                [TransferSpec(bank, b, 50, Category.TOPUP), TransferSpec(a, b, 101, Category.P2P)],
-                now=clock.now(),
-                description="",
-            )
+        await post(sessions, clock, TransferSpec(bank, b, 50, Category.TOPUP), TransferSpec(a, b, 101, Category.P2P))
     assert (await balance(sessions, a)).posted_vnd == 100
     assert (await balance(sessions, b)).posted_vnd == 0
 
@@ -79,26 +79,21 @@ async def test_malformed_transfers_are_refused(
     sessions: Sessions, clock: FixedClock, amount: int, same_account: bool
 ) -> None:
     bank, a, _ = await open_accounts(sessions, clock)
+    spec = TransferSpec(bank, bank if same_account else a, amount, Category.TOPUP)
     with pytest.raises(ledger.InvalidTransfer):
-        async with sessions.begin() as session:
-            spec = TransferSpec(bank, bank if same_account else a, amount, Category.TOPUP)
-            await ledger.post_entry(session, [spec], now=clock.now(), description="")
+        await post(sessions, clock, spec)
 
 
 async def test_a_hold_reserves_money_until_posted_in_part(sessions: Sessions, clock: FixedClock) -> None:
-    bank, a, b = await open_accounts(sessions, clock)
+    _bank, a, b = await open_accounts(sessions, clock, fund_a=1_000)
     async with sessions.begin() as session:
-        await ledger.post_entry(
-            session, [TransferSpec(bank, a, 1_000, Category.TOPUP)], now=clock.now(), description=""
-        )
         hold = await ledger.hold(
             session, TransferSpec(a, b, 600, Category.WITHDRAWAL), now=clock.now(), expires_at=None
         )
     held = await balance(sessions, a)
     assert (held.posted_vnd, held.available_vnd) == (1_000, 400)
     with pytest.raises(ledger.InsufficientFunds):
-        async with sessions.begin() as session:
-            await ledger.post_entry(session, [TransferSpec(a, b, 401, Category.P2P)], now=clock.now(), description="")
+        await post(sessions, clock, TransferSpec(a, b, 401, Category.P2P))
 
     async with sessions.begin() as session:
         await ledger.post_hold(session, hold, now=clock.now(), amount_vnd=250)
@@ -108,9 +103,8 @@ async def test_a_hold_reserves_money_until_posted_in_part(sessions: Sessions, cl
 
 
 async def test_a_voided_hold_gives_the_money_back_and_cannot_be_posted(sessions: Sessions, clock: FixedClock) -> None:
-    bank, a, b = await open_accounts(sessions, clock)
+    _bank, a, b = await open_accounts(sessions, clock, fund_a=500)
     async with sessions.begin() as session:
-        await ledger.post_entry(session, [TransferSpec(bank, a, 500, Category.TOPUP)], now=clock.now(), description="")
         hold = await ledger.hold(
             session, TransferSpec(a, b, 500, Category.WITHDRAWAL), now=clock.now(), expires_at=None
         )
@@ -123,9 +117,8 @@ async def test_a_voided_hold_gives_the_money_back_and_cannot_be_posted(sessions:
 
 
 async def test_holds_expire_when_their_time_passes(sessions: Sessions, clock: FixedClock) -> None:
-    bank, a, b = await open_accounts(sessions, clock)
+    _bank, a, b = await open_accounts(sessions, clock, fund_a=900)
     async with sessions.begin() as session:
-        await ledger.post_entry(session, [TransferSpec(bank, a, 900, Category.TOPUP)], now=clock.now(), description="")
         soon = await ledger.hold(
             session,
             TransferSpec(a, b, 300, Category.WITHDRAWAL),
@@ -159,9 +152,7 @@ async def test_the_database_refuses_a_wallet_below_zero_even_without_python(
 
 @pytest.mark.parametrize("statement", ["UPDATE ledger_posting SET amount_vnd = 1", "DELETE FROM ledger_posting"])
 async def test_money_rows_are_append_only(sessions: Sessions, clock: FixedClock, statement: str) -> None:
-    bank, a, _ = await open_accounts(sessions, clock)
-    async with sessions.begin() as session:
-        await ledger.post_entry(session, [TransferSpec(bank, a, 100, Category.TOPUP)], now=clock.now(), description="")
+    _, a, _ = await open_accounts(sessions, clock, fund_a=100)
     with pytest.raises(DBAPIError, match="append-only"):
         async with sessions.begin() as session:
             await session.execute(text(statement))
@@ -197,9 +188,8 @@ async def test_postgres_refuses_to_commit_an_unbalanced_entry(sessions: Sessions
 async def test_check_invariants_names_a_balance_that_disagrees_with_its_postings(
     sessions: Sessions, clock: FixedClock
 ) -> None:
-    bank, a, _ = await open_accounts(sessions, clock)
+    _bank, a, _ = await open_accounts(sessions, clock, fund_a=100)
     async with sessions.begin() as session:
-        await ledger.post_entry(session, [TransferSpec(bank, a, 100, Category.TOPUP)], now=clock.now(), description="")
         assert await ledger.check_invariants(session) == []
         # Money created from nothing: the balance says 150, the postings say 100.
         await session.execute(text("UPDATE ledger_account SET credits_posted = 150 WHERE id = :a"), {"a": a})
@@ -223,9 +213,8 @@ async def test_ledger_verify_command_exits_non_zero_on_a_breach(
 ) -> None:
     from civicpay.cli import main  # noqa: PLC0415 - imported where the command is exercised
 
-    bank, a, _ = await open_accounts(sessions, clock)
+    bank, _a, _ = await open_accounts(sessions, clock, fund_a=100)
     async with sessions.begin() as session:
-        await ledger.post_entry(session, [TransferSpec(bank, a, 100, Category.TOPUP)], now=clock.now(), description="")
         if tamper:
             await session.execute(text("UPDATE ledger_account SET debits_posted = 7 WHERE id = :bank"), {"bank": bank})
     monkeypatch.setenv("CIVICPAY_DATABASE_URL", database_url)
