@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import BigInteger, and_, case, cast, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -97,25 +97,26 @@ async def spending(session: AsyncSession, account_id: int, calendar: BusinessCal
     exempt = [category.value for category in CAP_EXEMPT]
     posting, held = ledger.Posting, ledger.Hold
 
-    def sums(amount: Any, category: Any, created_at: Any) -> tuple[Any, Any]:
-        return (
-            func.coalesce(func.sum(case((category.not_in(exempt), amount), else_=0)), 0),
-            func.coalesce(func.sum(case((created_at >= day_start, amount), else_=0)), 0),
-        )
+    # Posted debits and still-pending holds count alike; one statement reads both.
+    sent = union_all(
+        select(posting.amount_vnd, posting.category, posting.created_at).where(
+            posting.account_id == account_id, posting.side == "D", posting.created_at >= month_start
+        ),
+        select(held.amount_vnd, held.category, held.created_at).where(
+            held.debit_account_id == account_id,
+            held.status == ledger.HoldStatus.PENDING.value,
+            held.created_at >= month_start,
+        ),
+    ).subquery()
 
-    posted = select(*sums(posting.amount_vnd, posting.category, posting.created_at)).where(
-        posting.account_id == account_id, posting.side == "D", posting.created_at >= month_start
-    )
-    pending = select(*sums(held.amount_vnd, held.category, held.created_at)).where(
-        held.debit_account_id == account_id,
-        held.status == ledger.HoldStatus.PENDING.value,
-        held.created_at >= month_start,
-    )
-    (posted_month, posted_day), (held_month, held_day) = (
-        (await session.execute(posted)).one(),
-        (await session.execute(pending)).one(),
-    )
-    return Spending(month_capped_vnd=posted_month + held_month, day_total_vnd=posted_day + held_day)
+    # SUM of BIGINT is NUMERIC on PostgreSQL: cast back, so money stays an int, never a Decimal.
+    def total(condition: Any) -> Any:
+        return cast(func.coalesce(func.sum(case((condition, sent.c.amount_vnd), else_=0)), 0), BigInteger)
+
+    month_capped, day_total = (
+        await session.execute(select(total(sent.c.category.not_in(exempt)), total(sent.c.created_at >= day_start)))
+    ).one()
+    return Spending(month_capped_vnd=month_capped, day_total_vnd=day_total)
 
 
 async def wallet_view(
@@ -153,12 +154,21 @@ async def transfer_to_phone(
     now: datetime,
 ) -> s.Transfer:
     """Send money to the citizen who holds a phone number (chuyển tiền ví sang ví)."""
-    sender = await holder_of_user(session, sender_user_id)
     to_phone = auth.phone_or_error(data.to_phone, field="to_phone")
-    row = (await session.execute(_HOLDER.where(User.phone == to_phone, User.role == Role.CITIZEN.value))).first()
-    if row is None:
+    parties = [
+        _holder(row)
+        for row in await session.execute(
+            _HOLDER.where(
+                or_(Wallet.user_id == sender_user_id, and_(User.phone == to_phone, User.role == Role.CITIZEN.value))
+            )
+        )
+    ]
+    sender = next((party for party in parties if party.user_id == sender_user_id), None)
+    recipient = next((party for party in parties if party.phone == to_phone), None)
+    if sender is None:
+        raise WalletNotFound()
+    if recipient is None:
         raise RecipientNotFound(field="to_phone")
-    recipient = _holder(row)
     if recipient.wallet_id == sender.wallet_id:
         raise InvalidField(
             Text("Không thể chuyển cho chính mình", "You cannot send money to yourself"), field="to_phone"
