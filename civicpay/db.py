@@ -46,6 +46,9 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
+# The largest id either database can store; larger ids from a client are refused at the edge.
+MAX_ID = 2**63 - 1
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -45,6 +45,9 @@ class DomainError(Exception):
     code: ClassVar[str] = "domain_error"
     status: ClassVar[int] = 400
     title: ClassVar[Text] = Text("Yêu cầu không hợp lệ", "Invalid request")
+    # Whether an Idempotency-Key keeps this refusal as its answer. False for refusals that ask the
+    # caller to prove something (an OTP) and send the same request again.
+    replayable: ClassVar[bool] = True
 
     def __init__(self, detail: Text | None = None, *, field: str | None = None, **extra: Any) -> None:
         super().__init__(detail.en if detail else self.title.en)

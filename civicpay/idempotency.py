@@ -103,6 +103,8 @@ async def run_once(
         async with session.begin_nested():
             status, body = await action()
     except DomainError as error:
+        if not error.replayable:
+            raise  # the whole transaction rolls back, key included, so the retry with proof can run
         # The savepoint undid the use case's writes; the refusal itself is the answer to keep.
         await run_kept_actions(session)
         status, body = error.status, render_domain_error(error, lang)

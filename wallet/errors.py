@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from civicpay.auth.errors import ProofNeeded
 from civicpay.errors import DomainError, NotFound, Text
 
 
@@ -28,7 +29,7 @@ class MonthlyLimitExceeded(DomainError):
     title = Text("Vượt hạn mức giao dịch tháng của ví", "Over the wallet's monthly transaction limit")
 
 
-class StepUpRequired(DomainError):
+class StepUpRequired(ProofNeeded):
     """Decision 2345/QĐ-NHNN: large transfers need strong authentication (here, a TOTP code)."""
 
     code = "step_up_required"

@@ -10,12 +10,13 @@ from argon2 import PasswordHasher
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
+from civicpay.db import MAX_ID
 from civicpay.errors import negotiate_language
 from civicpay.idempotency import IdempotencyKey, fingerprint, run_once
 from civicpay.money import Category
@@ -23,11 +24,14 @@ from civicpay.settings import Settings
 from wallet import ledger, schemas, service
 from wallet.limits import LimitPolicy
 
+RowId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 OtpHeader = Annotated[
     str | None,
     HeaderParameter(
         name="X-OTP",
         pattern=r"^[0-9]{6}$",
+        min_length=6,
+        max_length=6,
         description="TOTP code, needed when a transfer passes the step-up thresholds of Decision 2345",
     ),
 ]
@@ -69,7 +73,7 @@ class WalletController(Controller):
     @get("/{wallet_id:int}", operation_id="getWallet")
     async def one(
         self,
-        wallet_id: FromPath[int],
+        wallet_id: RowId,
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
@@ -82,7 +86,7 @@ class WalletController(Controller):
     @get("/{wallet_id:int}/history", operation_id="getWalletHistory")
     async def history(
         self,
-        wallet_id: FromPath[int],
+        wallet_id: RowId,
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
         cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
@@ -143,7 +147,7 @@ class TransferController(Controller):
 
     @get("/{transfer_id:int}", operation_id="getTransfer")
     async def one(
-        self, transfer_id: FromPath[int], principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+        self, transfer_id: RowId, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
     ) -> schemas.Transfer:
         return await service.get_transfer(session, transfer_id, viewer_user_id=principal.user_id)
 

@@ -14,7 +14,14 @@ from wallet.models import KycTier
 class CitizenCreate(msgspec.Struct, forbid_unknown_fields=True):
     phone: Annotated[str, msgspec.Meta(min_length=1, max_length=32, examples=["0912345678"])]
     citizen_id: Annotated[
-        str, msgspec.Meta(pattern=r"^[0-9]{12}$", description="Căn cước công dân, 12 digits", examples=["001203004567"])
+        str,
+        msgspec.Meta(
+            pattern=r"^[0-9]{12}$",
+            min_length=12,
+            max_length=12,
+            description="Căn cước công dân, 12 digits",
+            examples=["001203004567"],
+        ),
     ]
     full_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["Nguyễn Thị Hương"])]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
@@ -16,6 +16,7 @@ from civicpay.auth import service as auth
 from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
 from civicpay.clock import BusinessCalendar
+from civicpay.db import MAX_ID
 from civicpay.errors import InvalidField, Text
 from civicpay.money import CAP_EXEMPT, Category, format_vnd
 from civicpay.settings import Settings
@@ -257,11 +258,27 @@ def encode_cursor(posting_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw.startswith("p") and raw[1:].isdigit():
+        if raw.startswith("p") and raw[1:].isdigit() and int(raw[1:]) <= MAX_ID:
             return int(raw[1:])
     except ValueError:
         pass
     raise InvalidField(Text("Con trỏ phân trang không hợp lệ", "The pagination cursor is not valid"), field="cursor")
+
+
+def _instant(value: datetime, field: str) -> datetime:
+    """A query bound as a UTC instant; a time without its offset is ambiguous, so it is refused."""
+    try:
+        if value.tzinfo is not None:
+            return value.astimezone(UTC)
+    except OverflowError:
+        pass
+    raise InvalidField(
+        Text(
+            "Cần thời điểm có múi giờ, ví dụ 2026-11-23T00:00:00+07:00",
+            "Give an instant with its offset, for example 2026-11-23T00:00:00+07:00",
+        ),
+        field=field,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,9 +304,9 @@ async def history(
     if where.category is not None:
         conditions.append(p.category == where.category.value)
     if where.since is not None:
-        conditions.append(p.created_at >= where.since)
+        conditions.append(p.created_at >= _instant(where.since, "since"))
     if where.until is not None:
-        conditions.append(p.created_at < where.until)
+        conditions.append(p.created_at < _instant(where.until, "until"))
     rows = (
         await session.execute(
             select(p.id, p.side, p.amount_vnd, p.category, p.created_at, t.id, t.metadata_, name, phone)

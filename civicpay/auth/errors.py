@@ -5,37 +5,43 @@ from __future__ import annotations
 from civicpay.errors import Conflict, DomainError, Text
 
 
+class ProofNeeded(DomainError):
+    """A refusal the caller can cure by proving who they are and sending the same request again."""
+
+    replayable = False
+
+
 class InvalidCredentials(DomainError):
     code = "invalid_credentials"
     status = 401
     title = Text("Số điện thoại hoặc mật khẩu không đúng", "Wrong phone number or password")
 
 
-class Locked(DomainError):
+class Locked(ProofNeeded):
     code = "locked"
     status = 429
     title = Text("Tạm khoá do nhập sai nhiều lần", "Temporarily locked after repeated failures")
 
 
-class OtpRequired(DomainError):
+class OtpRequired(ProofNeeded):
     code = "otp_required"
     status = 401
     title = Text("Cần mã OTP từ ứng dụng xác thực", "An OTP code from your authenticator app is required")
 
 
-class OtpInvalid(DomainError):
+class OtpInvalid(ProofNeeded):
     code = "otp_invalid"
     status = 401
     title = Text("Mã OTP không đúng hoặc đã hết hạn", "The OTP code is wrong or expired")
 
 
-class OtpReplayed(DomainError):
+class OtpReplayed(ProofNeeded):
     code = "otp_replayed"
     status = 401
     title = Text("Mã OTP này đã được dùng, hãy chờ mã mới", "This OTP code was already used; wait for the next one")
 
 
-class TotpNotEnrolled(DomainError):
+class TotpNotEnrolled(ProofNeeded):
     code = "totp_not_enrolled"
     status = 403
     title = Text("Chưa đăng ký xác thực OTP", "TOTP is not set up for this account")

@@ -8,7 +8,7 @@ import unicodedata
 _MOBILE = re.compile(r"\+84[35789]\d{8}")
 _SEPARATORS = re.compile(r"[\s.\-()]")
 # Province codes in the first three digits of a CCCD run 001-096.
-_CITIZEN_ID = re.compile(r"0(?:[0-8]\d|9[0-6])\d{9}")
+_CITIZEN_ID = re.compile(r"0(?!00)(?:[0-8]\d|9[0-6])\d{9}")
 _NAME = re.compile(r"[^\W\d_]+(?: [^\W\d_]+)+")
 
 

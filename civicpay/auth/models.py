@@ -37,8 +37,6 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(200))
-    login_failures: Mapped[int] = mapped_column(default=0)
-    login_locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Base32 TOTP seeds: the pending one until the first code confirms it, then the active one.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
@@ -61,3 +59,17 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per phone number, registered or not.
+
+    Keyed by the number tried rather than by user, so an unknown number locks exactly like a real
+    one and lockout cannot be used to learn who has an account.
+    """
+
+    __tablename__ = "auth_login_throttle"
+
+    phone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -10,7 +10,8 @@ from civicpay.auth.models import Role
 
 PhoneText = Annotated[str, msgspec.Meta(min_length=1, max_length=32, examples=["0912345678"])]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-OtpCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", examples=["123456"])]
+# Lengths as well as patterns: Python's `$` also matches before a final newline.
+OtpCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", min_length=6, max_length=6, examples=["123456"])]
 
 
 class LoginCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,7 +52,7 @@ class StaffCreate(msgspec.Struct, forbid_unknown_fields=True):
     full_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     password: Password
     role: Role
-    citizen_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")] | None = None
+    citizen_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$", min_length=12, max_length=12)] | None = None
 
 
 class Staff(msgspec.Struct):

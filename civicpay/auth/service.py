@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
@@ -23,8 +24,8 @@ from civicpay.auth.errors import (
     TotpNotEnrolled,
 )
 from civicpay.auth.identity import is_citizen_id, normalise_name, normalise_phone
-from civicpay.auth.models import ApiKey, Role, User
-from civicpay.db import KeptAction, keep_after_rollback
+from civicpay.auth.models import ApiKey, LoginThrottle, Role, User
+from civicpay.db import KeptAction, insert_ignoring_conflict, keep_after_rollback, table_of
 from civicpay.errors import InvalidField, NotFound, Text
 from civicpay.settings import Settings
 
@@ -61,7 +62,9 @@ async def create_user(session: AsyncSession, hasher: PasswordHasher, new: NewUse
             Text("Họ tên phải có ít nhất hai từ, chỉ gồm chữ cái", "The full name needs two or more words of letters"),
             field="full_name",
         )
-    if new.role == Role.CITIZEN and (new.citizen_id is None or not is_citizen_id(new.citizen_id)):
+    if (new.role == Role.CITIZEN and new.citizen_id is None) or (
+        new.citizen_id is not None and not is_citizen_id(new.citizen_id)
+    ):
         raise InvalidField(
             Text("Số căn cước công dân phải có 12 chữ số hợp lệ", "The citizen id (CCCD) must be 12 valid digits"),
             field="citizen_id",
@@ -77,7 +80,6 @@ async def create_user(session: AsyncSession, hasher: PasswordHasher, new: NewUse
         full_name=full_name,
         role=new.role.value,
         password_hash=hasher.hash(new.password),
-        login_failures=0,
         otp_failures=0,
         created_at=now,
     )
@@ -115,22 +117,62 @@ def _check_lock(until: datetime | None, now: datetime) -> None:
         )
 
 
-def _record_failure(settings: Settings, user_id: int, kind: str, now: datetime) -> KeptAction:
-    """Count a failure in a transaction of its own; lock the account when there are too many."""
-    failures, locked_until = (
-        (User.login_failures, User.login_locked_until)
-        if kind == "login"
-        else (User.otp_failures, User.otp_locked_until)
-    )
-    limit = settings.login_max_failures if kind == "login" else settings.otp_max_failures
+async def _count_failure(
+    session: AsyncSession,
+    model: type[User] | type[LoginThrottle],
+    where: Any,
+    failures: Any,
+    locked_until: Any,
+    *,
+    limit: int,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    count = await session.scalar(update(model).where(where).values({failures: failures + 1}).returning(failures))
+    if count is not None and count >= limit:
+        until = now + timedelta(seconds=settings.lockout_seconds)
+        await session.execute(update(model).where(where).values({failures: 0, locked_until: until}))
+
+
+def _login_failure(settings: Settings, phone_key: str, now: datetime) -> KeptAction:
+    """Count a failed sign-in for the number tried, in a transaction that survives the refusal."""
 
     async def record(session: AsyncSession) -> None:
-        count = await session.scalar(
-            update(User).where(User.id == user_id).values({failures: failures + 1}).returning(failures)
+        await session.execute(
+            insert_ignoring_conflict(
+                session.get_bind().dialect.name,
+                table_of(LoginThrottle),
+                {"phone": phone_key, "failures": 0},
+                ["phone"],
+            )
         )
-        if count is not None and count >= limit:
-            until = now + timedelta(seconds=settings.lockout_seconds)
-            await session.execute(update(User).where(User.id == user_id).values({failures: 0, locked_until: until}))
+        throttle = LoginThrottle.phone == phone_key
+        await _count_failure(
+            session,
+            LoginThrottle,
+            throttle,
+            LoginThrottle.failures,
+            LoginThrottle.locked_until,
+            limit=settings.login_max_failures,
+            settings=settings,
+            now=now,
+        )
+
+    return record
+
+
+def _otp_failure(settings: Settings, user_id: int, now: datetime) -> KeptAction:
+    async def record(session: AsyncSession) -> None:
+        await _count_failure(
+            session,
+            User,
+            User.id == user_id,
+            User.otp_failures,
+            User.otp_locked_until,
+            limit=settings.otp_max_failures,
+            settings=settings,
+            now=now,
+        )
 
     return record
 
@@ -146,21 +188,23 @@ async def login(
     now: datetime,
 ) -> sec.AccessToken:
     normalised = normalise_phone(phone)
+    phone_key = normalised or f"unparsed:{phone.strip()[:54]}"
+    throttle = await session.get(LoginThrottle, phone_key)
+    _check_lock(throttle.locked_until if throttle else None, now)
     user = None
     if normalised is not None:
         user = await session.scalar(select(User).where(User.phone == normalised).with_for_update())
     if user is None:
-        sec.verify_password(hasher, sec.decoy_hash(hasher), password)
-        raise InvalidCredentials()
-    _check_lock(user.login_locked_until, now)
-    if not sec.verify_password(hasher, user.password_hash, password):
-        keep_after_rollback(session, _record_failure(settings, user.id, "login", now))
+        sec.spend_like_a_verification(hasher, password)
+    if user is None or not sec.verify_password(hasher, user.password_hash, password):
+        keep_after_rollback(session, _login_failure(settings, phone_key, now))
         raise InvalidCredentials()
     if user.totp_secret is not None:
         if otp is None:
             raise OtpRequired(field="otp")
         _consume_otp(session, settings, user, otp, now)
-    user.login_failures = 0
+    if throttle is not None:
+        throttle.failures = 0
     return sec.issue_access_token(settings, subject=user.id, role=user.role, now=now)
 
 
@@ -172,7 +216,7 @@ def _consume_otp(session: AsyncSession, settings: Settings, user: User, code: st
     _check_lock(user.otp_locked_until, now)
     step = sec.matching_totp_step(secret, code, now=now)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
-        keep_after_rollback(session, _record_failure(settings, user.id, "otp", now))
+        keep_after_rollback(session, _otp_failure(settings, user.id, now))
         raise (OtpInvalid if step is None else OtpReplayed)(field="otp")
     user.totp_last_step = step
     user.otp_failures = 0
@@ -212,7 +256,7 @@ async def confirm_totp_enrolment(
     _check_lock(user.otp_locked_until, now)
     step = sec.matching_totp_step(user.totp_pending_secret, code, now=now)
     if step is None:
-        keep_after_rollback(session, _record_failure(settings, user.id, "otp", now))
+        keep_after_rollback(session, _otp_failure(settings, user.id, now))
         raise OtpInvalid(field="code")
     user.totp_secret, user.totp_pending_secret, user.totp_last_step = user.totp_pending_secret, None, step
     user.otp_failures = 0

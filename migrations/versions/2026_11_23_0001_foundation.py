@@ -81,6 +81,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("key_id", name=op.f("uq_auth_api_key_key_id")),
     )
     op.create_table(
+        "auth_login_throttle",
+        sa.Column("phone", sa.String(length=64), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("locked_until", TIMESTAMP, nullable=True),
+        sa.PrimaryKeyConstraint("phone", name=op.f("pk_auth_login_throttle")),
+    )
+    op.create_table(
         "auth_user",
         sa.Column("id", ID, nullable=False),
         sa.Column("phone", sa.String(length=16), nullable=False),
@@ -88,8 +95,6 @@ def upgrade() -> None:
         sa.Column("full_name", sa.String(length=100), nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
-        sa.Column("login_failures", sa.Integer(), nullable=False),
-        sa.Column("login_locked_until", TIMESTAMP, nullable=True),
         sa.Column("totp_secret", sa.String(length=64), nullable=True),
         sa.Column("totp_pending_secret", sa.String(length=64), nullable=True),
         sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
@@ -267,5 +272,5 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION ledger_append_only() CASCADE")
     for table in (*reversed(MONEY_TABLES), "wallet", "ledger_hold", "ledger_account", "idempotency_key"):
         op.drop_table(table)
-    op.drop_table("auth_user")
-    op.drop_table("auth_api_key")
+    for table in ("auth_user", "auth_login_throttle", "auth_api_key"):
+        op.drop_table(table)
