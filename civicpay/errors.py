@@ -142,7 +142,10 @@ def _problem_response(request: Request[Any, Any, Any], status: int, content: byt
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
     lang = negotiate_language(request.headers.get("accept-language"))
-    return _problem_response(request, exc.status, render_domain_error(exc, lang))
+    response = _problem_response(request, exc.status, render_domain_error(exc, lang))
+    if "retry_after_seconds" in exc.extra:
+        response.headers["Retry-After"] = str(exc.extra["retry_after_seconds"])
+    return response
 
 
 # msgspec's English messages, as Litestar passes them on, and their Vietnamese form.

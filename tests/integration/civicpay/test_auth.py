@@ -191,8 +191,10 @@ async def test_repeated_failures_lock_the_account_until_the_lockout_ends(
     for _ in range(max_failures):
         problem(await login(api, citizen.phone, **attempt(right=False)), 401, failure_code)
 
-    locked = problem(await login(api, citizen.phone, **attempt(right=True)), 429, "locked")
+    refused = await login(api, citizen.phone, **attempt(right=True))
+    locked = problem(refused, 429, "locked")
     assert locked["retry_after_seconds"] == settings.lockout_seconds
+    assert refused.headers["retry-after"] == str(settings.lockout_seconds)
 
     clock.advance(timedelta(seconds=settings.lockout_seconds - 1))
     problem(await login(api, citizen.phone, **attempt(right=True)), 429, "locked")
