@@ -27,7 +27,6 @@ from civicpay.db import (
     create_session_factory,
     current_revision,
     ensure_schema_current,
-    head_revision,
     provide_session,
 )
 from civicpay.errors import EXCEPTION_HANDLERS, DomainError, Text
@@ -44,7 +43,7 @@ class Health(msgspec.Struct):
 @get("/health", operation_id="health", exclude_from_auth=True, tags=["ops"])
 async def health(state: State) -> Response[Health]:
     """Whether the database answers and is at the migration revision this code expects."""
-    expected = head_revision()
+    expected: str | None = state.expected_revision
     try:
         async with state.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -71,7 +70,7 @@ async def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
 async def database(app: Litestar) -> AsyncGenerator[None, None]:
     """Open the connection pool for the app's lifetime, after checking the schema is current."""
     engine = create_engine(app.state.settings)
-    await ensure_schema_current(engine)
+    app.state.expected_revision = await ensure_schema_current(engine)
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
     try:

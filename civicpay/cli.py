@@ -38,6 +38,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         workers=args.workers,
         log_level="info",
+        access_log=settings.access_log,
     )
     return 0
 

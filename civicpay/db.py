@@ -7,7 +7,8 @@ and rolls it back on any error, so a failed commit can only ever become an error
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+import functools
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from litestar.datastructures import State
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, Table, event, inspect, text
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Integer, MetaData, Table, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -156,12 +157,17 @@ async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
         await session.commit()
 
 
+@functools.cache
 def insert_ignoring_conflict(
-    dialect_name: str, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
+    dialect_name: str, table: Table, conflict_columns: tuple[str, ...], returning: Column[Any] | None = None
 ) -> Insert:
-    """``INSERT … ON CONFLICT DO NOTHING`` for either database; the basis of idempotency."""
+    """``INSERT … ON CONFLICT DO NOTHING`` for either database; the basis of idempotency.
+
+    Built once per table and dialect; the values are bound at execution.
+    """
     dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    return dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    return statement if returning is None else statement.returning(returning)
 
 
 def alembic_config(database_url: str | None = None) -> Config:

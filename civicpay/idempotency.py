@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 from litestar import Response
 from litestar.params import HeaderParameter
-from sqlalchemy import LargeBinary, String, UniqueConstraint, select, update
+from sqlalchemy import LargeBinary, String, UniqueConstraint, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,6 +48,17 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None]
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+_records = table_of(IdempotencyRecord)
+_KEEP_ANSWER = (
+    update(_records)
+    .where(_records.c.id == bindparam("record"))
+    .values(status_code=bindparam("status_code"), response_body=bindparam("response_body"))
+)
+_STORED_ANSWER = select(_records.c.fingerprint, _records.c.status_code, _records.c.response_body).where(
+    _records.c.principal == bindparam("principal"), _records.c.key == bindparam("key")
+)
 
 
 class KeyReused(Conflict):
@@ -87,14 +98,9 @@ async def run_once(
     now: datetime,
     action: Callable[[], Awaitable[tuple[int, bytes]]],
 ) -> StoredAnswer:
-    table = table_of(IdempotencyRecord)
     claimed = await session.execute(
-        insert_ignoring_conflict(
-            session.get_bind().dialect.name,
-            table,
-            {"principal": principal, "key": key, "fingerprint": request_fingerprint, "created_at": now},
-            ["principal", "key"],
-        ).returning(table.c.id)
+        insert_ignoring_conflict(session.get_bind().dialect.name, _records, ("principal", "key"), _records.c.id),
+        {"principal": principal, "key": key, "fingerprint": request_fingerprint, "created_at": now},
     )
     record_id = claimed.scalar()
     if record_id is None:
@@ -108,18 +114,12 @@ async def run_once(
         # The savepoint undid the use case's writes; the refusal itself is the answer to keep.
         await run_kept_actions(session)
         status, body = error.status, render_domain_error(error, lang)
-    await session.execute(update(table).where(table.c.id == record_id).values(status_code=status, response_body=body))
+    await session.execute(_KEEP_ANSWER, {"record": record_id, "status_code": status, "response_body": body})
     return StoredAnswer(status, body, replayed=False)
 
 
 async def _replay(session: AsyncSession, principal: str, key: str, request_fingerprint: str) -> StoredAnswer:
-    record = (
-        await session.execute(
-            select(IdempotencyRecord.fingerprint, IdempotencyRecord.status_code, IdempotencyRecord.response_body).where(
-                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
-            )
-        )
-    ).one()
+    record = (await session.execute(_STORED_ANSWER, {"principal": principal, "key": key})).one()
     if record.fingerprint != request_fingerprint or record.status_code is None or record.response_body is None:
         raise KeyReused(field="header.Idempotency-Key")
     return StoredAnswer(record.status_code, record.response_body, replayed=True)

@@ -49,6 +49,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth_rate_per_minute: int = 30
     host: str = "127.0.0.1"
     port: int = 8000
+    # One log line per request; off under load tests, where writing it costs as much as a query.
+    access_log: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

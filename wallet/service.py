@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
-from sqlalchemy import BigInteger, and_, case, cast, func, or_, select, union_all
+from sqlalchemy import BigInteger, BindParameter, Select, and_, bindparam, case, cast, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -16,7 +16,7 @@ from civicpay.auth import service as auth
 from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
 from civicpay.clock import BusinessCalendar
-from civicpay.db import MAX_ID
+from civicpay.db import MAX_ID, UtcDateTime
 from civicpay.errors import InvalidField, Text
 from civicpay.money import CAP_EXEMPT, Category, format_vnd
 from civicpay.settings import Settings
@@ -73,6 +73,12 @@ _HOLDER = select(Wallet.id, Wallet.account_id, Wallet.user_id, User.full_name, U
 )
 
 
+# The sender (by user) and the recipient (a citizen, by phone) in one round trip.
+_PARTIES = _HOLDER.where(
+    or_(Wallet.user_id == bindparam("sender"), and_(User.phone == bindparam("phone"), User.role == Role.CITIZEN.value))
+)
+
+
 def _holder(row: Any) -> Holder:
     return Holder(row[0], row[1], row[2], row[3], row[4], row[5])
 
@@ -92,19 +98,17 @@ async def holder_of_wallet(session: AsyncSession, wallet_id: int, *, viewer_user
     return _holder(row)
 
 
-async def spending(session: AsyncSession, account_id: int, calendar: BusinessCalendar, now: datetime) -> Spending:
-    """Sum what the wallet sent this business month and day, posted or still held."""
-    month_start, day_start = calendar.month_start(now), calendar.day_start(now)
-    exempt = [category.value for category in CAP_EXEMPT]
+def _spending_statement() -> Select[Any]:
+    """What a wallet sent since the month began: posted debits and pending holds alike."""
     posting, held = ledger.Posting, ledger.Hold
-
-    # Posted debits and still-pending holds count alike; one statement reads both.
+    account: BindParameter[int] = bindparam("account")
+    month_start = bindparam("month_start", type_=UtcDateTime)
     sent = union_all(
         select(posting.amount_vnd, posting.category, posting.created_at).where(
-            posting.account_id == account_id, posting.side == "D", posting.created_at >= month_start
+            posting.account_id == account, posting.side == "D", posting.created_at >= month_start
         ),
         select(held.amount_vnd, held.category, held.created_at).where(
-            held.debit_account_id == account_id,
+            held.debit_account_id == account,
             held.status == ledger.HoldStatus.PENDING.value,
             held.created_at >= month_start,
         ),
@@ -114,9 +118,18 @@ async def spending(session: AsyncSession, account_id: int, calendar: BusinessCal
     def total(condition: Any) -> Any:
         return cast(func.coalesce(func.sum(case((condition, sent.c.amount_vnd), else_=0)), 0), BigInteger)
 
-    month_capped, day_total = (
-        await session.execute(select(total(sent.c.category.not_in(exempt)), total(sent.c.created_at >= day_start)))
-    ).one()
+    exempt = sorted(category.value for category in CAP_EXEMPT)
+    day_start = bindparam("day_start", type_=UtcDateTime)
+    return select(total(sent.c.category.not_in(exempt)), total(sent.c.created_at >= day_start))
+
+
+_SPENDING = _spending_statement()
+
+
+async def spending(session: AsyncSession, account_id: int, calendar: BusinessCalendar, now: datetime) -> Spending:
+    """Sum what the wallet sent this business month (cap-counted only) and day (everything)."""
+    parameters = {"account": account_id, "month_start": calendar.month_start(now), "day_start": calendar.day_start(now)}
+    month_capped, day_total = (await session.execute(_SPENDING, parameters)).one()
     return Spending(month_capped_vnd=month_capped, day_total_vnd=day_total)
 
 
@@ -156,14 +169,7 @@ async def transfer_to_phone(
 ) -> s.Transfer:
     """Send money to the citizen who holds a phone number (chuyển tiền ví sang ví)."""
     to_phone = auth.phone_or_error(data.to_phone, field="to_phone")
-    parties = [
-        _holder(row)
-        for row in await session.execute(
-            _HOLDER.where(
-                or_(Wallet.user_id == sender_user_id, and_(User.phone == to_phone, User.role == Role.CITIZEN.value))
-            )
-        )
-    ]
+    parties = [_holder(row) for row in await session.execute(_PARTIES, {"sender": sender_user_id, "phone": to_phone})]
     sender = next((party for party in parties if party.user_id == sender_user_id), None)
     recipient = next((party for party in parties if party.phone == to_phone), None)
     if sender is None:

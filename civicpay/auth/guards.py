@@ -6,7 +6,7 @@ The middleware turns a bearer token (people) or an ``X-API-Key`` (billers' syste
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,14 +59,15 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=Principal("user", int(claims["sub"]), Role(claims["role"])), auth=claims)
 
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 def requires(*roles: Role) -> Guard:
     """A guard admitting only the given roles; everyone else gets 403."""
     allowed = frozenset(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # Async, so Litestar calls it in the event loop rather than handing it to a worker thread.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if connection.scope.get("method") == "OPTIONS":
             return  # a CORS preflight carries no credentials and reveals nothing but the methods
         principal = connection.scope.get("user")

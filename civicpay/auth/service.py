@@ -139,12 +139,8 @@ def _login_failure(settings: Settings, phone_key: str, now: datetime) -> KeptAct
 
     async def record(session: AsyncSession) -> None:
         await session.execute(
-            insert_ignoring_conflict(
-                session.get_bind().dialect.name,
-                table_of(LoginThrottle),
-                {"phone": phone_key, "failures": 0},
-                ["phone"],
-            )
+            insert_ignoring_conflict(session.get_bind().dialect.name, table_of(LoginThrottle), ("phone",)),
+            {"phone": phone_key, "failures": 0},
         )
         throttle = LoginThrottle.phone == phone_key
         await _count_failure(

@@ -30,6 +30,7 @@ from wallet.ledger.errors import (
 from wallet.ledger.models import CREDIT_NORMAL, Account, AccountKind, Entry, Hold, HoldStatus, Posting, Transfer
 
 _account = table_of(Account)
+_entry = table_of(Entry)
 _transfer = table_of(Transfer)
 _posting = table_of(Posting)
 
@@ -114,13 +115,30 @@ _BALANCE_COLUMNS = (
 )
 
 
+# Built once: the hot path binds values into these instead of building statements per call.
+_BALANCES = select(*_BALANCE_COLUMNS).where(_account.c.id.in_(bindparam("ids", expanding=True)))
+_LOCK_IN_ORDER = _BALANCES.order_by(_account.c.id).with_for_update()
+_APPLY = (
+    update(_account)
+    .where(_account.c.id == bindparam("account"))
+    .values(
+        debits_posted=_account.c.debits_posted + bindparam("dp"),
+        credits_posted=_account.c.credits_posted + bindparam("cp"),
+        debits_pending=_account.c.debits_pending + bindparam("dq"),
+        credits_pending=_account.c.credits_pending + bindparam("cq"),
+    )
+)
+_INSERT_ENTRY = insert(_entry).returning(_entry.c.id)
+_INSERT_TRANSFERS = insert(_transfer).returning(_transfer.c.id, sort_by_parameter_order=True)
+_INSERT_POSTINGS = insert(_posting)
+
+
 async def open_account(
     session: AsyncSession, *, code: str, name: str, kind: AccountKind, no_overdraft: bool, now: datetime
 ) -> int:
     """Create an account, or return the existing one with this code (safe to call twice)."""
-    statement = insert_ignoring_conflict(
-        session.get_bind().dialect.name,
-        _account,
+    await session.execute(
+        insert_ignoring_conflict(session.get_bind().dialect.name, _account, ("code",)),
         {
             "code": code,
             "name": name,
@@ -132,9 +150,7 @@ async def open_account(
             "credits_pending": 0,
             "created_at": now,
         },
-        ["code"],
     )
-    await session.execute(statement)
     return await account_id(session, code)
 
 
@@ -147,7 +163,7 @@ async def account_id(session: AsyncSession, code: str) -> int:
 
 async def balances(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, Balance]:
     """Read balances without locking: for display, never for a decision that writes."""
-    rows = await session.execute(select(*_BALANCE_COLUMNS).where(_account.c.id.in_(set(account_ids))))
+    rows = await session.execute(_BALANCES, {"ids": list(set(account_ids))})
     return {row.id: _balance(row) for row in rows}
 
 
@@ -158,9 +174,7 @@ async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> di
     check, then hand the result to ``post_entry`` so the rows are not read twice.
     """
     wanted = sorted(set(account_ids))
-    rows = await session.execute(
-        select(*_BALANCE_COLUMNS).where(_account.c.id.in_(wanted)).order_by(_account.c.id).with_for_update()
-    )
+    rows = await session.execute(_LOCK_IN_ORDER, {"ids": wanted})
     found = {row.id: _balance(row) for row in rows}
     missing = [account for account in wanted if account not in found]
     if missing:
@@ -193,18 +207,8 @@ def _check_limits(locked: Mapping[int, Balance], deltas: Mapping[int, _Delta]) -
 
 
 async def _apply(session: AsyncSession, deltas: Mapping[int, _Delta]) -> None:
-    statement = (
-        update(_account)
-        .where(_account.c.id == bindparam("account"))
-        .values(
-            debits_posted=_account.c.debits_posted + bindparam("dp"),
-            credits_posted=_account.c.credits_posted + bindparam("cp"),
-            debits_pending=_account.c.debits_pending + bindparam("dq"),
-            credits_pending=_account.c.credits_pending + bindparam("cq"),
-        )
-    )
     await session.execute(
-        statement,
+        _APPLY,
         [
             {
                 "account": account,
@@ -270,7 +274,7 @@ async def _write_entry(
     deltas: Mapping[int, _Delta],
 ) -> PostedEntry:
     entry_id: int = (
-        await session.execute(insert(Entry).values(description=description[:200], created_at=now).returning(Entry.id))
+        await session.execute(_INSERT_ENTRY, {"description": description[:200], "created_at": now})
     ).scalar_one()
     transfer_rows = [
         {
@@ -286,14 +290,7 @@ async def _write_entry(
         }
         for spec in transfers
     ]
-    transfer_ids = tuple(
-        (
-            await session.scalars(
-                insert(_transfer).returning(_transfer.c.id, sort_by_parameter_order=True),
-                transfer_rows,
-            )
-        ).all()
-    )
+    transfer_ids = tuple((await session.scalars(_INSERT_TRANSFERS, transfer_rows)).all())
     posting_rows = []
     for transfer_id, spec in zip(transfer_ids, transfers, strict=True):
         for side, account in (("D", spec.debit_account_id), ("C", spec.credit_account_id)):
@@ -308,7 +305,7 @@ async def _write_entry(
                     "created_at": now,
                 }
             )
-    await session.execute(insert(_posting), posting_rows)
+    await session.execute(_INSERT_POSTINGS, posting_rows)
     await _apply(session, deltas)
     return PostedEntry(entry_id=entry_id, transfer_ids=transfer_ids)
 
