@@ -90,9 +90,14 @@ def negotiate_language(accept_language: str | None) -> Language:
                 quality = float(params.strip()[2:])
             except ValueError:
                 continue
+        if quality <= 0:
+            continue  # RFC 9110 §12.4.2: q=0 means "not acceptable"
         if quality > best[0]:
             best = (quality, "vi" if lang == "vi" else "en")
     return best[1]
+
+
+_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code", "errors"})
 
 
 def problem_body(
@@ -105,7 +110,9 @@ def problem_body(
     errors: list[FieldError] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> bytes:
-    body: dict[str, Any] = {
+    # An extension member never stands in for a standard one, present or not.
+    body: dict[str, Any] = {name: value for name, value in (extra or {}).items() if name not in _STANDARD_MEMBERS}
+    body |= {
         "type": f"urn:civicpay:problem:{code}",
         "title": title.pick(lang),
         "status": status,
@@ -115,8 +122,6 @@ def problem_body(
         body["detail"] = detail.pick(lang)
     if errors:
         body["errors"] = errors
-    if extra:
-        body.update(extra)
     return msgspec.json.encode(body)
 
 
@@ -150,8 +155,8 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
 
 # msgspec's English messages, as Litestar passes them on, and their Vietnamese form.
 _MESSAGE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"Object missing required field `(?P<f>[^`]+)`"), "Thiếu trường bắt buộc `{f}`"),
-    (re.compile(r"Object contains unknown field `(?P<f>[^`]+)`"), "Trường `{f}` không được chấp nhận"),
+    (re.compile(r"Object missing required field `(?P<f>.*)`"), "Thiếu trường bắt buộc `{f}`"),
+    (re.compile(r"Object contains unknown field `(?P<f>.*)`"), "Trường `{f}` không được chấp nhận"),
     (re.compile(r"Expected `(?P<t>[^`]+)`, got `(?P<g>[^`]+)`"), "Cần giá trị kiểu `{t}`, nhận được `{g}`"),
     (re.compile(r"Expected `[^`]+` of length (?P<op>[<>]=?) (?P<n>\d+)"), "Độ dài phải {op} {n}"),
     (re.compile(r"Expected `[^`]+` (?P<op>[<>]=?) (?P<n>-?\d+)"), "Giá trị phải {op} {n}"),

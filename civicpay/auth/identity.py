@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_MOBILE = re.compile(r"\+84[35789]\d{8}")
+_MOBILE = re.compile(r"\+84[35789][0-9]{8}")
 _SEPARATORS = re.compile(r"[\s.\-()]")
 # Province codes in the first three digits of a CCCD run 001-096.
-_CITIZEN_ID = re.compile(r"0(?!00)(?:[0-8]\d|9[0-6])\d{9}")
+# [0-9], not \d: \d also matches Arabic-Indic and other Unicode digits.
+_CITIZEN_ID = re.compile(r"0(?!00)(?:[0-8][0-9]|9[0-6])[0-9]{9}")
 _NAME = re.compile(r"[^\W\d_]+(?: [^\W\d_]+)+")
 
 

@@ -95,7 +95,7 @@ def totp_step(now: datetime) -> int:
 
 def matching_totp_step(secret: str, code: str, *, now: datetime) -> int | None:
     """The time step whose code this is, allowing one step of clock drift either way."""
-    if not (len(code) == 6 and code.isdigit()):
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret)
     current = totp_step(now)
