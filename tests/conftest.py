@@ -12,10 +12,12 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import parse_qs, urlparse
 
+import pyotp
 import pytest
 from alembic import command
 from httpx import ASGITransport, AsyncClient, Response
@@ -35,6 +37,7 @@ ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
 # 10:00 in Huế on a Monday: inside one business day and month either way of UTC.
 START = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 BANK = "asset:bank:settlement"
+TOTP_STEP = timedelta(seconds=30)
 PASSWORD = "correct-horse-battery"
 
 
@@ -222,3 +225,22 @@ class Api:
 @pytest.fixture
 def api(client: AsyncClient, sessions: async_sessionmaker[AsyncSession]) -> Api:
     return Api(client, sessions)
+
+
+async def enrol(api: Api, citizen: Citizen, clock: FixedClock) -> pyotp.TOTP:
+    """Turn TOTP on for a citizen, then move past the step the confirmation code used up."""
+    started = await api.client.post("/auth/totp/enrolment/", headers=citizen.headers)
+    assert started.status_code == 201, started.text
+    totp = pyotp.TOTP(parse_qs(urlparse(started.json()["provisioning_uri"]).query)["secret"][0])
+    confirmed = await api.client.post(
+        "/auth/totp/enrolment/confirm", json={"code": totp.at(clock.now())}, headers=citizen.headers
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    clock.advance(TOTP_STEP)
+    return totp
+
+
+def wrong_code(totp: pyotp.TOTP, clock: FixedClock) -> str:
+    """A well-formed code that is valid for none of the steps the server accepts right now."""
+    valid = {totp.at(clock.now() + offset) for offset in (-TOTP_STEP, timedelta(0), TOTP_STEP)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)

@@ -22,7 +22,6 @@ from civicpay.idempotency import IdempotencyKey, fingerprint, run_once
 from civicpay.money import Category
 from civicpay.settings import Settings
 from wallet import ledger, schemas, service
-from wallet.limits import LimitPolicy
 
 RowId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 OtpHeader = Annotated[
@@ -68,7 +67,7 @@ class WalletController(Controller):
         clock: NamedDependency[Clock],
     ) -> schemas.Wallet:
         holder = await service.holder_of_user(session, principal.user_id)
-        return await service.wallet_view(session, holder, LimitPolicy.from_settings(settings), calendar, clock.now())
+        return await service.wallet_view(session, holder, settings, calendar, clock.now())
 
     @get("/{wallet_id:int}", operation_id="getWallet")
     async def one(
@@ -81,7 +80,7 @@ class WalletController(Controller):
         clock: NamedDependency[Clock],
     ) -> schemas.Wallet:
         holder = await service.holder_of_wallet(session, wallet_id, viewer_user_id=principal.user_id)
-        return await service.wallet_view(session, holder, LimitPolicy.from_settings(settings), calendar, clock.now())
+        return await service.wallet_view(session, holder, settings, calendar, clock.now())
 
     @get("/{wallet_id:int}/history", operation_id="getWalletHistory")
     async def history(

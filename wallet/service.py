@@ -134,8 +134,9 @@ async def spending(session: AsyncSession, account_id: int, calendar: BusinessCal
 
 
 async def wallet_view(
-    session: AsyncSession, holder: Holder, policy: LimitPolicy, calendar: BusinessCalendar, now: datetime
+    session: AsyncSession, holder: Holder, settings: Settings, calendar: BusinessCalendar, now: datetime
 ) -> s.Wallet:
+    policy = LimitPolicy.from_settings(settings)
     balance = (await ledger.balances(session, [holder.account_id]))[holder.account_id]
     spent = await spending(session, holder.account_id, calendar, now)
     return s.Wallet(

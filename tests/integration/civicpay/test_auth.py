@@ -17,10 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from civicpay.auth.models import User
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
-from tests.conftest import PASSWORD, Api, Citizen, new_phone
+from tests.conftest import PASSWORD, TOTP_STEP, Api, Citizen, enrol, new_phone, wrong_code
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TOTP_STEP = timedelta(seconds=30)
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -53,23 +52,6 @@ async def start_enrolment(api: Api, citizen: Citizen) -> tuple[pyotp.TOTP, dict[
     body: dict[str, Any] = started.json()
     secret = parse_qs(urlparse(body["provisioning_uri"]).query)["secret"][0]
     return pyotp.TOTP(secret), body
-
-
-async def enrol(api: Api, citizen: Citizen, clock: FixedClock) -> pyotp.TOTP:
-    """Turn TOTP on, then move past the 30-second step the confirmation code used up."""
-    totp, _ = await start_enrolment(api, citizen)
-    confirmed = await api.client.post(
-        "/auth/totp/enrolment/confirm", json={"code": totp.at(clock.now())}, headers=citizen.headers
-    )
-    assert confirmed.status_code == 200, confirmed.text
-    clock.advance(TOTP_STEP)
-    return totp
-
-
-def wrong_code(totp: pyotp.TOTP, clock: FixedClock) -> str:
-    """A well-formed code that is valid for none of the steps the server accepts right now."""
-    valid = {totp.at(clock.now() + offset) for offset in (-TOTP_STEP, timedelta(0), TOTP_STEP)}
-    return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
 
 
 async def me(api: Api, headers: dict[str, str]) -> dict[str, Any]:

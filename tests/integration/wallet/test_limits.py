@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-import pyotp
 import pytest
 from httpx import Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from civicpay.clock import FixedClock
 from civicpay.money import Category
 from civicpay.settings import Settings
-from tests.conftest import Api, Citizen
+from tests.conftest import TOTP_STEP, Api, Citizen, enrol, wrong_code
 from wallet import ledger
 
 MILLION = 1_000_000
-TOTP_STEP = timedelta(seconds=30)
 # START in conftest is 10:00 in Huế (UTC+7): 14 hours later is local midnight, 13 hours later is
 # still the same business day, although both are the same UTC date.
 TO_LOCAL_MIDNIGHT = timedelta(hours=14)
@@ -37,25 +34,6 @@ def settings_overrides() -> dict[str, Any]:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-async def enrol(api: Api, citizen: Citizen, clock: FixedClock) -> pyotp.TOTP:
-    """Turn TOTP on for a citizen, then move past the step the confirmation code used up."""
-    started = await api.client.post("/auth/totp/enrolment/", headers=citizen.headers)
-    assert started.status_code == 201, started.text
-    totp = pyotp.TOTP(parse_qs(urlparse(started.json()["provisioning_uri"]).query)["secret"][0])
-    confirmed = await api.client.post(
-        "/auth/totp/enrolment/confirm", json={"code": totp.at(clock.now())}, headers=citizen.headers
-    )
-    assert confirmed.status_code == 200, confirmed.text
-    clock.advance(TOTP_STEP)
-    return totp
-
-
-def wrong_code(totp: pyotp.TOTP, clock: FixedClock) -> str:
-    """A well-formed code that is valid for none of the steps the server accepts right now."""
-    valid = {totp.at(clock.now() + offset) for offset in (-TOTP_STEP, timedelta(0), TOTP_STEP)}
-    return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
 
 
 def refusal(response: Response, status: int, code: str) -> dict[str, Any]:
