@@ -77,7 +77,10 @@ class InvalidField(DomainError):
 
 
 def negotiate_language(accept_language: str | None) -> Language:
-    """Vietnamese unless the caller prefers English (by q-value); the product's first language is vi."""
+    """Vietnamese unless the caller prefers English: the highest q-value wins, the first listed on a tie.
+
+    Vietnamese is also the answer when neither language is acceptable: it is the product's first language.
+    """
     best: tuple[float, Language] = (-1.0, "vi")
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")

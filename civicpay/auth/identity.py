@@ -36,7 +36,9 @@ def is_citizen_id(raw: str) -> bool:
 def normalise_name(raw: str) -> str | None:
     """Composed Unicode (NFC) with single spaces; at least two words of letters, diacritics kept."""
     name = " ".join(unicodedata.normalize("NFC", raw).split())
-    return name if _NAME.fullmatch(name) and len(name) <= 100 else None
+    # The pattern's [^\W\d_] still admits numerals that are not decimal digits (², ½, Ⅻ): letters only.
+    letters_only = all(character.isalpha() for character in name.replace(" ", ""))
+    return name if letters_only and _NAME.fullmatch(name) and len(name) <= 100 else None
 
 
 def mask_phone(phone: str) -> str:
