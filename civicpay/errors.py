@@ -157,7 +157,9 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
 
 
 # msgspec's English messages, as Litestar passes them on, and their Vietnamese form.
+_NO_BODY = "A JSON request body is required"
 _MESSAGE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(re.escape(_NO_BODY)), "Cần nội dung yêu cầu dạng JSON"),
     (re.compile(r"Object missing required field `(?P<f>.*)`"), "Thiếu trường bắt buộc `{f}`"),
     (re.compile(r"Object contains unknown field `(?P<f>.*)`"), "Trường `{f}` không được chấp nhận"),
     (re.compile(r"Expected `(?P<t>[^`]+)`, got `(?P<g>[^`]+)`"), "Cần giá trị kiểu `{t}`, nhận được `{g}`"),
@@ -200,6 +202,9 @@ def _field_errors(request: Request[Any, Any, Any], exc: ValidationException, lan
             key = f"{(_PARAMETER_KIND.search(message) or [''])[0]}.{named['p']}"
         elif named and (key in ("", "data") or "missing" in message or "unknown" in message):
             key = ".".join(filter(None, (key if key != "data" else "", named["f"])))
+        if key == "data":  # the body as a whole: Litestar names it after the handler's argument
+            key = "body"
+            message = _NO_BODY if message == "'data'" else message
         source = getattr(item.get("source"), "value", item.get("source"))
         if source and source != "body" and key:
             key = f"{source}.{_wire_name(request, key)}"

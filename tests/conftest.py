@@ -229,7 +229,7 @@ def api(client: AsyncClient, sessions: async_sessionmaker[AsyncSession]) -> Api:
 
 async def enrol(api: Api, citizen: Citizen, clock: FixedClock) -> pyotp.TOTP:
     """Turn TOTP on for a citizen, then move past the step the confirmation code used up."""
-    started = await api.client.post("/auth/totp/enrolment/", headers=citizen.headers)
+    started = await api.client.post("/auth/totp/enrolment/", json={"password": PASSWORD}, headers=citizen.headers)
     assert started.status_code == 201, started.text
     totp = pyotp.TOTP(parse_qs(urlparse(started.json()["provisioning_uri"]).query)["secret"][0])
     confirmed = await api.client.post(

@@ -24,6 +24,7 @@ from civicpay.auth.schemas import (
     Token,
     TotpConfirm,
     TotpEnrolment,
+    TotpEnrolmentCreate,
     TotpStatus,
 )
 from civicpay.clock import Clock
@@ -79,10 +80,18 @@ class TotpController(Controller):
 
     @post("/", operation_id="startTotpEnrolment", status_code=201)
     async def start(
-        self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+        self,
+        data: JSONBody[TotpEnrolmentCreate],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        hasher: NamedDependency[PasswordHasher],
+        clock: NamedDependency[Clock],
     ) -> TotpEnrolment:
-        """Create a TOTP seed; scan the QR (or the URI) into an authenticator app, then confirm."""
-        uri = await service.start_totp_enrolment(session, principal.user_id)
+        """Create a TOTP seed (the password is asked again); scan the QR into an authenticator app, then confirm."""
+        uri = await service.start_totp_enrolment(
+            session, settings, hasher, principal.user_id, data.password, now=clock.now()
+        )
         return TotpEnrolment(provisioning_uri=uri, qr_png_url="/auth/totp/enrolment/qr.png")
 
     @get("/qr.png", operation_id="totpEnrolmentQr", media_type="image/png")

@@ -34,6 +34,10 @@ class Me(msgspec.Struct):
     totp_enabled: bool
 
 
+class TotpEnrolmentCreate(msgspec.Struct, forbid_unknown_fields=True):
+    password: Password
+
+
 class TotpEnrolment(msgspec.Struct):
     provisioning_uri: str
     qr_png_url: str

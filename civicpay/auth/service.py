@@ -225,9 +225,20 @@ async def verify_step_up(session: AsyncSession, settings: Settings, user_id: int
     await session.flush()
 
 
-async def start_totp_enrolment(session: AsyncSession, user_id: int) -> str:
-    """Create a pending seed and return its provisioning URI; confirming with a code activates it."""
+async def start_totp_enrolment(
+    session: AsyncSession, settings: Settings, hasher: PasswordHasher, user_id: int, password: str, *, now: datetime
+) -> str:
+    """Create a pending seed and return its provisioning URI; confirming with a code activates it.
+
+    The password is asked again: a stolen access token alone must not be able to tie the account
+    to someone else's authenticator app. Wrong passwords here count towards the sign-in lockout.
+    """
     user = await _locked_user(session, user_id)
+    throttle = await session.get(LoginThrottle, user.phone)
+    _check_lock(throttle.locked_until if throttle else None, now)
+    if not sec.verify_password(hasher, user.password_hash, password):
+        keep_after_rollback(session, _login_failure(settings, user.phone, now))
+        raise InvalidCredentials(field="password")
     if user.totp_secret is not None:
         raise TotpAlreadyEnrolled()
     user.totp_pending_secret = sec.new_totp_secret()

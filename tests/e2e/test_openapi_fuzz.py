@@ -223,7 +223,7 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
         )
         assert sent.status_code == 201, sent.text
         # A pending TOTP enrolment, so confirming codes and the QR get past "not started".
-        enrolment = await client.post("/auth/totp/enrolment", headers=sender.headers)
+        enrolment = await client.post("/auth/totp/enrolment", json={"password": PASSWORD}, headers=sender.headers)
         assert enrolment.status_code == 201, enrolment.text
     return World(
         base_url=live_server,

@@ -47,7 +47,7 @@ def fields_named(body: dict[str, Any]) -> list[str]:
 
 
 async def start_enrolment(api: Api, citizen: Citizen) -> tuple[pyotp.TOTP, dict[str, Any]]:
-    started = await api.client.post("/auth/totp/enrolment/", headers=citizen.headers)
+    started = await api.client.post("/auth/totp/enrolment/", json={"password": PASSWORD}, headers=citizen.headers)
     assert started.status_code == 201, started.text
     body: dict[str, Any] = started.json()
     secret = parse_qs(urlparse(body["provisioning_uri"]).query)["secret"][0]
@@ -115,7 +115,7 @@ async def test_confirming_with_a_wrong_code_fails_and_the_right_code_enables_tot
     assert right.status_code == 200, right.text
     assert right.json() == {"totp_enabled": True}
     assert (await me(api, citizen.headers))["totp_enabled"] is True
-    again = await api.client.post("/auth/totp/enrolment/", headers=citizen.headers)
+    again = await api.client.post("/auth/totp/enrolment/", json={"password": PASSWORD}, headers=citizen.headers)
     problem(again, 409, "totp_already_enrolled")
 
 
@@ -387,3 +387,18 @@ async def test_registering_a_taken_phone_or_citizen_id_conflicts_and_changes_not
     owner = await login(api, first["phone"])
     assert (await me(api, bearer(owner)))["name"] == "Nguyễn Văn An"
     problem(await login(api, second["phone"], password=second["password"]), 401, "invalid_credentials")
+
+
+async def test_enrolment_asks_for_the_password_again_and_counts_wrong_ones(api: Api, settings: Settings) -> None:
+    """A stolen access token alone cannot tie the account to someone else's authenticator app."""
+    citizen = await api.register()
+
+    for _ in range(settings.login_max_failures):
+        refused = await api.client.post(
+            "/auth/totp/enrolment/", json={"password": "not-my-password"}, headers=citizen.headers
+        )
+        assert problem(refused, 401, "invalid_credentials")["errors"][0]["field"] == "password"
+
+    qr = await api.client.get("/auth/totp/enrolment/qr.png", headers=citizen.headers)
+    problem(qr, 409, "totp_enrolment_not_started")
+    problem(await login(api, citizen.phone), 429, "locked")

@@ -90,6 +90,10 @@ def staff_body(role: str, phone: str | None = None) -> dict[str, Any]:
     return {"phone": phone or new_phone(), "full_name": "Phạm Văn Cán Bộ", "password": PASSWORD, "role": role}
 
 
+def password(_: Cast) -> dict[str, Any]:
+    return {"password": PASSWORD}
+
+
 def citizen_body() -> dict[str, Any]:
     return {
         "phone": new_phone(),
@@ -130,7 +134,7 @@ class Endpoint:
 MATRIX: list[tuple[Endpoint, tuple[int, ...]]] = [
     #                                                        anon citizen clerk merch prog fin  admin biller
     (Endpoint("GET", "/auth/me"),                           (401, 200,    200,  200,  200, 200, 200,  200)),
-    (Endpoint("POST", "/auth/totp/enrolment/"),             (401, 201,    201,  201,  201, 201, 201,  403)),
+    (Endpoint("POST", "/auth/totp/enrolment/", password),   (401, 201,    201,  201,  201, 201, 201,  403)),
     (Endpoint("GET", "/wallets/me"),                        (401, 200,    403,  403,  403, 403, 403,  403)),
     (Endpoint("GET", "/wallets/{wallet_id}"),               (401, 200,    403,  403,  403, 403, 403,  403)),
     (Endpoint("GET", "/wallets/{wallet_id}/history"),       (401, 200,    403,  403,  403, 403, 403,  403)),

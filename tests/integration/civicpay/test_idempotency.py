@@ -88,3 +88,15 @@ async def test_concurrent_duplicates_execute_once(api: Api) -> None:
     assert sum("idempotent-replayed" not in answer.headers for answer in answers) == 1
     assert await api.balance(huong) == 990_000
     assert await api.balance(minh) == 10_000
+
+
+async def test_a_post_without_a_body_says_so_in_both_languages(api: Api) -> None:
+    huong = await api.register()
+    headers = {**huong.headers, "Idempotency-Key": "no-body"}
+
+    vietnamese = await api.client.post("/transfers", headers=headers)
+    english = await api.client.post("/transfers", headers={**headers, "Accept-Language": "en"})
+
+    assert vietnamese.status_code == english.status_code == 400
+    assert vietnamese.json()["errors"] == [{"field": "body", "message": "Cần nội dung yêu cầu dạng JSON"}]
+    assert english.json()["errors"] == [{"field": "body", "message": "A JSON request body is required"}]
