@@ -184,24 +184,40 @@ async def login(
     now: datetime,
 ) -> sec.AccessToken:
     normalised = normalise_phone(phone)
-    phone_key = normalised or f"unparsed:{phone.strip()[:54]}"
-    throttle = await session.get(LoginThrottle, phone_key)
-    _check_lock(throttle.locked_until if throttle else None, now)
     user = None
     if normalised is not None:
         user = await session.scalar(select(User).where(User.phone == normalised).with_for_update())
-    if user is None:
-        sec.spend_like_a_verification(hasher, password)
-    if user is None or not sec.verify_password(hasher, user.password_hash, password):
-        keep_after_rollback(session, _login_failure(settings, phone_key, now))
-        raise InvalidCredentials()
+    phone_key = normalised or f"unparsed:{phone.strip()[:54]}"
+    user = await _password_checked(session, settings, hasher, phone_key, user, password, now=now)
     if user.totp_secret is not None:
         if otp is None:
             raise OtpRequired(field="otp")
         _consume_otp(session, settings, user, otp, now)
+    return sec.issue_access_token(settings, subject=user.id, role=user.role, now=now)
+
+
+async def _password_checked(
+    session: AsyncSession,
+    settings: Settings,
+    hasher: PasswordHasher,
+    phone_key: str,
+    user: User | None,
+    password: str,
+    *,
+    now: datetime,
+    field: str | None = None,
+) -> User:
+    """The lockout for this number first, then the password; a wrong one is counted, even as the request fails."""
+    throttle = await session.get(LoginThrottle, phone_key)
+    _check_lock(throttle.locked_until if throttle else None, now)
+    if user is None:
+        sec.spend_like_a_verification(hasher, password)
+    if user is None or not sec.verify_password(hasher, user.password_hash, password):
+        keep_after_rollback(session, _login_failure(settings, phone_key, now))
+        raise InvalidCredentials(field=field)
     if throttle is not None:
         throttle.failures = 0
-    return sec.issue_access_token(settings, subject=user.id, role=user.role, now=now)
+    return user
 
 
 def _consume_otp(session: AsyncSession, settings: Settings, user: User, code: str, now: datetime) -> None:
@@ -234,11 +250,7 @@ async def start_totp_enrolment(
     to someone else's authenticator app. Wrong passwords here count towards the sign-in lockout.
     """
     user = await _locked_user(session, user_id)
-    throttle = await session.get(LoginThrottle, user.phone)
-    _check_lock(throttle.locked_until if throttle else None, now)
-    if not sec.verify_password(hasher, user.password_hash, password):
-        keep_after_rollback(session, _login_failure(settings, user.phone, now))
-        raise InvalidCredentials(field="password")
+    await _password_checked(session, settings, hasher, user.phone, user, password, now=now, field="password")
     if user.totp_secret is not None:
         raise TotpAlreadyEnrolled()
     user.totp_pending_secret = sec.new_totp_secret()
