@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -29,7 +29,7 @@ from civicpay.db import (
     ensure_schema_current,
     provide_session,
 )
-from civicpay.errors import EXCEPTION_HANDLERS, DomainError, Text
+from civicpay.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from civicpay.settings import Settings
 
 
@@ -52,18 +52,6 @@ async def health(state: State) -> Response[Health]:
         return Response(Health("unavailable", "unreachable", None, expected), status_code=503)
     status = "ok" if revision == expected else "migration_needed"
     return Response(Health(status, "ok", revision, expected), status_code=200 if status == "ok" else 503)
-
-
-class NulCharacter(DomainError):
-    code = "nul_character"
-    status = 400
-    title = Text("Dữ liệu chứa ký tự NUL (\\u0000)", "The request contains a NUL character (\\u0000)")
-
-
-async def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
-    """PostgreSQL text cannot hold NUL: refuse it here, for every route, not as a 500 at the database."""
-    if request.method in {"POST", "PUT", "PATCH"} and b"\\u0000" in await request.body():
-        raise NulCharacter()
 
 
 @asynccontextmanager

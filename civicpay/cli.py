@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import httpx
 from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,8 +24,11 @@ from civicpay.db import (
     head_revision,
 )
 from civicpay.demo import DEMO_PASSWORD, seed_demo
+from civicpay.errors import DomainError
 from civicpay.settings import Settings, SettingsError
-from wallet.ledger import check_invariants
+from wallet import bank_simulator, topup_code
+from wallet.ledger import check_invariants, expire_holds
+from wallet.service import holder_of_user_phone
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -68,6 +72,10 @@ def _db_current(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, _: argparse.Namespace) -> int:
+    if settings.env == "production":
+        # The demo publishes its passwords and creates money from nothing.
+        raise SettingsError("refusing to seed demo data into a production database")
+
     async def seed(engine: AsyncEngine) -> bool:
         await ensure_schema_current(engine)
         async with create_session_factory(engine).begin() as session:
@@ -92,6 +100,31 @@ def _ledger_verify(settings: Settings, _: argparse.Namespace) -> int:
     return 0 if not breaches else 1
 
 
+def _simulate_bank_transfer(settings: Settings, args: argparse.Namespace) -> int:
+    """Play the bank: send a signed incoming-transfer notification to a running server."""
+
+    async def code_for(engine: AsyncEngine) -> str:
+        async with create_session_factory(engine)() as session:
+            holder = await holder_of_user_phone(session, args.phone)
+            return topup_code.encode(holder.wallet_id)
+
+    code = args.code or asyncio.run(_with_engine(settings, code_for))
+    note = bank_simulator.notification(code=code, amount_vnd=args.amount, at=SystemClock().now())
+    answer = bank_simulator.send(args.url, note, settings.bank_webhook_secret)
+    print(f"{answer.status_code} {answer.text}")
+    return 0 if answer.is_success else 1
+
+
+def _expire_holds(settings: Settings, _: argparse.Namespace) -> int:
+    async def expire(engine: AsyncEngine) -> list[int]:
+        async with create_session_factory(engine).begin() as session:
+            return await expire_holds(session, now=SystemClock().now())
+
+    expired = asyncio.run(_with_engine(settings, expire))
+    print(f"expired {len(expired)} hold(s)")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civicpay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +143,19 @@ def _parser() -> argparse.ArgumentParser:
     ledger.add_parser("verify", help="check every ledger invariant; exit 1 on a breach").set_defaults(
         run=_ledger_verify
     )
+    ledger.add_parser(
+        "expire-holds", help="give back the money of holds whose time has passed (run it often)"
+    ).set_defaults(run=_expire_holds)
+    simulate = commands.add_parser("simulate", help="play an outside party against a running server")
+    bank = simulate.add_subparsers(dest="simulate_command", required=True).add_parser(
+        "bank-transfer", help="a bank notifies an incoming transfer carrying a wallet's top-up code"
+    )
+    whose = bank.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--phone", help="the citizen whose top-up code goes into the description")
+    whose.add_argument("--code", help="put this text in as the code (try a wrong one: it lands in suspense)")
+    bank.add_argument("--amount", type=int, required=True, help="đồng")
+    bank.add_argument("--url", default="http://127.0.0.1:8000")
+    bank.set_defaults(run=_simulate_bank_transfer)
     return parser
 
 
@@ -121,3 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     except (SettingsError, SchemaBehind) as problem:
         print(f"civicpay: {problem}", file=sys.stderr)
         sys.exit(2)
+    except DomainError as refusal:
+        print(f"civicpay: {refusal}", file=sys.stderr)
+        sys.exit(1)
+    except httpx.HTTPError as unreachable:
+        print(f"civicpay: cannot reach the server ({unreachable}); is `make run` serving?", file=sys.stderr)
+        sys.exit(1)

@@ -49,6 +49,3 @@ class BusinessCalendar:
 
     def _start_of(self, day: date) -> datetime:
         return datetime.combine(day, time.min, tzinfo=self.zone).astimezone(UTC)
-
-    def next_day_start(self, instant: datetime) -> datetime:
-        return self.day_start(self.day_start(instant) + timedelta(hours=36))

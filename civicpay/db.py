@@ -81,7 +81,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         _ensure_sqlite_directory(settings.database_url)
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30}, hide_parameters=True)
         _serialise_sqlite_writers(engine)
         return engine
     return create_async_engine(
@@ -89,6 +89,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=False,
+        # Bound values (password hashes, TOTP seeds) never reach an error message or a log.
+        hide_parameters=True,
     )
 
 

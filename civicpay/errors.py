@@ -259,6 +259,18 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return _problem_response(request, 500, problem_body(lang, status=500, code="internal_error", title=title))
 
 
+class NulCharacter(DomainError):
+    code = "nul_character"
+    status = 400
+    title = Text("Dữ liệu chứa ký tự NUL (\\u0000)", "The request contains a NUL character (\\u0000)")
+
+
+async def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it here, for every route, not as a 500 at the database."""
+    if request.method in {"POST", "PUT", "PATCH"} and b"\\u0000" in await request.body():
+        raise NulCharacter()
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error_handler,
     ValidationException: validation_error_handler,
@@ -278,5 +290,6 @@ __all__ = [
     "Text",
     "negotiate_language",
     "problem_body",
+    "refuse_nul_characters",
     "render_domain_error",
 ]

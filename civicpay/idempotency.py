@@ -120,6 +120,8 @@ async def run_once(
 
 async def _replay(session: AsyncSession, principal: str, key: str, request_fingerprint: str) -> StoredAnswer:
     record = (await session.execute(_STORED_ANSWER, {"principal": principal, "key": key})).one()
-    if record.fingerprint != request_fingerprint or record.status_code is None or record.response_body is None:
+    if record.fingerprint != request_fingerprint:
         raise KeyReused(field="header.Idempotency-Key")
+    # A conflicting row is always a committed one, with its answer: PostgreSQL makes the INSERT wait
+    # for the first transaction, and SQLite runs one writer at a time.
     return StoredAnswer(record.status_code, record.response_body, replayed=True)

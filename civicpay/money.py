@@ -39,6 +39,8 @@ class Category(StrEnum):
     WELFARE = "welfare"
     PENSION = "pension"
     OPENING_BALANCE = "opening_balance"
+    # Money sent back to whoever paid it (a bank transfer nobody could be found for, say).
+    RETURN = "return"
 
 
 # Circular 40/2024 exempts these from the monthly cap. Sanitation is a public-service charge

@@ -16,7 +16,7 @@ import msgspec
 Environment = Literal["development", "production", "test"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/civicpay.db"
-DEV_SECRET_FILE = Path("var/secret.key")
+DEV_SECRET_DIR = Path("var/secrets")
 
 
 class SettingsError(Exception):
@@ -47,6 +47,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lockout_seconds: int = 900
     # Requests a minute one client address may make to the sign-in and OTP endpoints.
     auth_rate_per_minute: int = 30
+    # HMAC-SHA256 key the bank (or its aggregator) signs incoming-transfer notifications with.
+    bank_webhook_secret: str
+    # A single bank-transfer top-up above this waits in suspense for a finance officer.
+    max_topup_vnd: int = 100_000_000
     host: str = "127.0.0.1"
     port: int = 8000
     # One log line per request; off under load tests, where writing it costs as much as a query.
@@ -66,10 +70,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raw = env.get(f"CIVICPAY_{name.upper()}")
             if raw is not None:
                 fields[name] = raw
-        if "secret_key" not in fields:
+        for secret in ("secret_key", "bank_webhook_secret"):
+            if secret in fields:
+                continue
             if fields.get("env", "development") == "production":
-                raise SettingsError("CIVICPAY_SECRET_KEY must be set in production")
-            fields["secret_key"] = _development_secret()
+                raise SettingsError(f"CIVICPAY_{secret.upper()} must be set in production")
+            fields[secret] = _development_secret(secret)
         try:
             return msgspec.convert(fields, cls, strict=False)
         except msgspec.ValidationError as exc:
@@ -80,11 +86,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.database_url.startswith("sqlite")
 
 
-def _development_secret() -> str:
-    if DEV_SECRET_FILE.exists():
-        return DEV_SECRET_FILE.read_text().strip()
-    DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+def _development_secret(name: str) -> str:
+    """A random secret kept under var/, so every process of a development install agrees on it."""
+    path = DEV_SECRET_DIR / f"{name}.txt"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    DEV_SECRET_FILE.write_text(secret)
-    DEV_SECRET_FILE.chmod(0o600)
+    path.write_text(secret)
+    path.chmod(0o600)
     return secret

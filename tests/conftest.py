@@ -75,6 +75,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "env": "test",
         "database_url": database_url,
         "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
+        "bank_webhook_secret": "test-bank-webhook-secret",
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,

@@ -3,8 +3,22 @@
 Other domains use the wallet through what this module exports.
 """
 
-from wallet.routes import CitizenController, LedgerController, TransferController, WalletController
+from wallet.routes import (
+    BankWebhookController,
+    CitizenController,
+    LedgerController,
+    SuspenseController,
+    TransferController,
+    WalletController,
+)
 
-ROUTE_HANDLERS = [CitizenController, WalletController, TransferController, LedgerController]
+ROUTE_HANDLERS = [
+    CitizenController,
+    WalletController,
+    TransferController,
+    LedgerController,
+    BankWebhookController,
+    SuspenseController,
+]
 
 __all__ = ["ROUTE_HANDLERS"]

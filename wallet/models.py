@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
@@ -26,3 +26,37 @@ class Wallet(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
     kyc_tier: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NotificationOutcome(StrEnum):
+    CREDITED = "credited"  # to the wallet whose top-up code the description carries
+    SUSPENSE = "suspense"  # could not be placed: waiting for a finance officer
+    ASSIGNED = "assigned"  # placed by a finance officer after all
+    RETURNED = "returned"  # sent back to the payer by a finance officer
+    OUTGOING = "outgoing"  # money leaving our account: recorded for reconciliation, nothing to credit
+
+
+class BankNotification(Base):
+    """One incoming-transfer notification from the bank (or its aggregator), handled exactly once.
+
+    The bank's own id is UNIQUE: a retried notification finds its row and changes nothing.
+    """
+
+    __tablename__ = "bank_notification"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    bank_notification_id: Mapped[str] = mapped_column(String(64), unique=True)
+    bank: Mapped[str] = mapped_column(String(32))
+    account_number: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(3))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[str] = mapped_column(String(500))
+    bank_reference: Mapped[str] = mapped_column(String(64))
+    running_balance_vnd: Mapped[int | None] = mapped_column(BigInteger)
+    transaction_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    # Why it went to suspense, in the stable words of a problem code.
+    suspense_reason: Mapped[str | None] = mapped_column(String(32))
+    wallet_id: Mapped[int | None] = mapped_column(ForeignKey("wallet.id"))
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
+from civicpay.auth.secrets import signature_matches
 from civicpay.clock import BusinessCalendar, Clock
 from civicpay.db import MAX_ID
-from civicpay.errors import negotiate_language
+from civicpay.errors import DomainError, Text, negotiate_language, refuse_nul_characters
 from civicpay.idempotency import IdempotencyKey, fingerprint, run_once
 from civicpay.money import Category
 from civicpay.settings import Settings
-from wallet import ledger, schemas, service
+from wallet import bank_topups, ledger, schemas, service
 
 RowId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 OtpHeader = Annotated[
@@ -166,3 +167,134 @@ class LedgerController(Controller):
         """Check every ledger invariant against the live database (read-only)."""
         breaches = await ledger.check_invariants(session)
         return LedgerReport(sound=not breaches, breaches=breaches)
+
+
+class BadSignature(DomainError):
+    code = "bad_signature"
+    status = 401
+    title = Text("Chữ ký HMAC của thông báo không hợp lệ", "The notification's HMAC signature does not match")
+
+
+async def bank_signature_required(request: Request[Any, Any, Any]) -> None:
+    """Check the signature before the body is even parsed: an unsigned caller learns nothing."""
+    settings: Settings = request.app.state.settings
+    if not signature_matches(settings.bank_webhook_secret, await request.body(), request.headers.get("x-signature")):
+        raise BadSignature(field="header.X-Signature")
+    await refuse_nul_characters(request)  # this hook stands in for the app-wide one on this route
+
+
+class BankWebhookController(Controller):
+    path = "/webhooks/bank"
+    tags = ["bank transfers"]
+
+    @post(
+        "/notifications",
+        operation_id="receiveBankNotification",
+        exclude_from_auth=True,
+        before_request=bank_signature_required,
+        status_code=200,
+    )
+    async def receive(
+        self,
+        data: JSONBody[bank_topups.NotificationIn],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        clock: NamedDependency[Clock],
+    ) -> bank_topups.Receipt:
+        """An incoming-transfer notification, signed with HMAC-SHA256 of the raw body in ``X-Signature`` (hex).
+
+        Answered 2xx only once its money is booked (to a wallet or to suspense); a retry of a handled
+        notification id answers the same again with ``duplicate: true`` and moves nothing.
+        """
+        return await bank_topups.receive(session, settings, data, now=clock.now())
+
+
+class SuspenseAssign(msgspec.Struct, forbid_unknown_fields=True):
+    to_phone: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+
+
+class SuspenseReturn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+
+
+class SuspenseController(Controller):
+    path = "/finance/suspense"
+    tags = ["bank transfers"]
+    guards = [requires(Role.FINANCE_OFFICER)]
+
+    @get("/", operation_id="listSuspense")
+    async def open_items(self, session: NamedDependency[AsyncSession]) -> list[bank_topups.SuspenseItem]:
+        """Bank transfers that could not be placed, oldest first."""
+        return await bank_topups.open_suspense(session)
+
+    async def _decide(
+        self,
+        request: Request[Any, Any, Any],
+        body: msgspec.Struct,
+        key: str,
+        item_id: int,
+        to_phone: str | None,
+        reason: str,
+        principal: Principal,
+        session: AsyncSession,
+        clock: Clock,
+    ) -> Response[bytes]:
+        now = clock.now()
+
+        async def act() -> tuple[int, bytes]:
+            decided = await bank_topups.resolve(
+                session, item_id=item_id, officer_user_id=principal.user_id, to_phone=to_phone, reason=reason, now=now
+            )
+            return 200, msgspec.json.encode(decided)
+
+        answer = await run_once(
+            session,
+            principal=f"user:{principal.user_id}",
+            key=key,
+            request_fingerprint=fingerprint("POST", request.url.path, body),
+            lang=negotiate_language(request.headers.get("accept-language")),
+            now=now,
+            action=act,
+        )
+        return answer.to_response()
+
+    @post(
+        "/{item_id:int}/assign",
+        operation_id="assignSuspense",
+        status_code=200,
+        responses={200: ResponseSpec(data_container=bank_topups.Resolution, description="Booked to the wallet")},
+    )
+    async def assign(
+        self,
+        request: Request[Any, Any, Any],
+        item_id: RowId,
+        data: JSONBody[SuspenseAssign],
+        idempotency_key: IdempotencyKey,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+    ) -> Response[bytes]:
+        """Book a suspense item to the wallet of a phone number; audited with the reason."""
+        return await self._decide(
+            request, data, idempotency_key, item_id, data.to_phone, data.reason, principal, session, clock
+        )
+
+    @post(
+        "/{item_id:int}/return",
+        operation_id="returnSuspense",
+        status_code=200,
+        responses={200: ResponseSpec(data_container=bank_topups.Resolution, description="Booked as returned")},
+    )
+    async def give_back(
+        self,
+        request: Request[Any, Any, Any],
+        item_id: RowId,
+        data: JSONBody[SuspenseReturn],
+        idempotency_key: IdempotencyKey,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+    ) -> Response[bytes]:
+        """Send a suspense item back to the payer's bank account; audited with the reason."""
+        return await self._decide(request, data, idempotency_key, item_id, None, data.reason, principal, session, clock)

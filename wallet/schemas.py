@@ -52,6 +52,7 @@ class Wallet(msgspec.Struct):
     balance_vnd: int
     available_vnd: int
     balance_display: str
+    topup_code: Annotated[str, msgspec.Meta(description="Put this in a bank transfer's description to top up")]
     limits: Limits
 
 

@@ -20,7 +20,7 @@ from civicpay.db import MAX_ID, UtcDateTime
 from civicpay.errors import InvalidField, Text
 from civicpay.money import CAP_EXEMPT, Category, format_vnd
 from civicpay.settings import Settings
-from wallet import ledger
+from wallet import ledger, topup_code
 from wallet import schemas as s
 from wallet.errors import RecipientNotFound, TransferNotFound, WalletNotFound
 from wallet.limits import LimitPolicy, Spending
@@ -90,6 +90,13 @@ async def holder_of_user(session: AsyncSession, user_id: int) -> Holder:
     return _holder(row)
 
 
+async def holder_of_user_phone(session: AsyncSession, phone: str) -> Holder:
+    row = (await session.execute(_HOLDER.where(User.phone == auth.phone_or_error(phone)))).first()
+    if row is None:
+        raise WalletNotFound()
+    return _holder(row)
+
+
 async def holder_of_wallet(session: AsyncSession, wallet_id: int, *, viewer_user_id: int) -> Holder:
     """Another citizen's wallet answers exactly as a wallet that does not exist."""
     row = (await session.execute(_HOLDER.where(Wallet.id == wallet_id))).first()
@@ -147,6 +154,7 @@ async def wallet_view(
         balance_vnd=balance.posted_vnd,
         available_vnd=balance.available_vnd,
         balance_display=format_vnd(balance.posted_vnd),
+        topup_code=topup_code.encode(holder.wallet_id),
         limits=s.Limits(
             monthly_cap_vnd=policy.monthly_cap_vnd,
             month_used_vnd=spent.month_capped_vnd,
@@ -187,11 +195,6 @@ async def transfer_to_phone(
     policy = LimitPolicy.from_settings(settings)
     spent = await spending(session, sender.account_id, calendar, now)
     policy.check_monthly_cap(spent, data.amount_vnd, Category.P2P)
-    if (needs_otp := policy.step_up_reason(spent, data.amount_vnd)) is not None:
-        if otp is None:
-            raise needs_otp
-        await auth.verify_step_up(session, settings, sender.user_id, otp, now=now)
-
     spec = ledger.TransferSpec(
         debit_account_id=sender.account_id,
         credit_account_id=recipient.account_id,
@@ -200,6 +203,13 @@ async def transfer_to_phone(
         metadata={"memo": data.memo},
     )
     posted = await ledger.post_entry(session, [spec], now=now, description="p2p", locked=locked)
+    # Step-up after posting, in the same transaction: a step-up refusal rolls everything back, and a
+    # code is spent only on a transfer that goes through (a refused one must not use it up, nor
+    # leave it usable again after a rollback).
+    if (needs_otp := policy.step_up_reason(spent, data.amount_vnd)) is not None:
+        if otp is None:
+            raise needs_otp
+        await auth.verify_step_up(session, settings, sender.user_id, otp, now=now)
     return s.Transfer(
         id=posted.transfer_ids[0],
         amount_vnd=data.amount_vnd,

@@ -11,7 +11,7 @@ class ProofNeeded(DomainError):
     replayable = False
 
 
-class InvalidCredentials(DomainError):
+class InvalidCredentials(ProofNeeded):
     code = "invalid_credentials"
     status = 401
     title = Text("Số điện thoại hoặc mật khẩu không đúng", "Wrong phone number or password")

@@ -142,3 +142,12 @@ def api_secret_matches(secret: str, stored_sha256: str) -> bool:
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def sign_body(secret: str, body: bytes) -> str:
+    """HMAC-SHA256 of a webhook body, hex: what a sender puts in ``X-Signature``."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: str, body: bytes, presented: str | None) -> bool:
+    return presented is not None and hmac.compare_digest(sign_body(secret, body), presented.strip().lower())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,7 +101,9 @@ async def create_user(session: AsyncSession, hasher: PasswordHasher, new: NewUse
 
 
 async def _locked_user(session: AsyncSession, user_id: int) -> User:
-    user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
+    user = await session.scalar(
+        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
+    )
     if user is None:
         raise NotFound()
     return user
@@ -108,13 +111,8 @@ async def _locked_user(session: AsyncSession, user_id: int) -> User:
 
 def _check_lock(until: datetime | None, now: datetime) -> None:
     if until is not None and until > now:
-        raise Locked(
-            Text(
-                f"Thử lại sau {int((until - now).total_seconds())} giây",
-                f"Try again in {int((until - now).total_seconds())} seconds",
-            ),
-            retry_after_seconds=int((until - now).total_seconds()),
-        )
+        wait = math.ceil((until - now).total_seconds())  # never "0 seconds" while still locked
+        raise Locked(Text(f"Thử lại sau {wait} giây", f"Try again in {wait} seconds"), retry_after_seconds=wait)
 
 
 async def _count_failure(

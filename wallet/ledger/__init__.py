@@ -1,6 +1,13 @@
 """The ledger: the one place that moves money. Every other domain uses only what is exported here."""
 
-from wallet.ledger.errors import AccountNotFound, HoldAlreadyFinal, HoldNotFound, InsufficientFunds, InvalidTransfer
+from wallet.ledger.errors import (
+    AccountNotFound,
+    HoldAlreadyFinal,
+    HoldExpired,
+    HoldNotFound,
+    InsufficientFunds,
+    InvalidTransfer,
+)
 from wallet.ledger.invariants import check_invariants
 from wallet.ledger.models import Account, AccountKind, Entry, Hold, HoldStatus, Posting, Transfer
 from wallet.ledger.service import (
@@ -26,6 +33,7 @@ __all__ = [
     "Entry",
     "Hold",
     "HoldAlreadyFinal",
+    "HoldExpired",
     "HoldNotFound",
     "HoldStatus",
     "InsufficientFunds",

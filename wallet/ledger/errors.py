@@ -32,3 +32,10 @@ class HoldAlreadyFinal(Conflict):
 
     code = "hold_already_final"
     title = Text("Khoản tạm giữ đã được xử lý", "The hold has already been resolved")
+
+
+class HoldExpired(Conflict):
+    """The hold's time passed before it was posted; the expiry sweep gives the money back."""
+
+    code = "hold_expired"
+    title = Text("Khoản tạm giữ đã hết hạn", "The hold has expired")

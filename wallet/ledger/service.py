@@ -23,6 +23,7 @@ from civicpay.money import Category, format_vnd
 from wallet.ledger.errors import (
     AccountNotFound,
     HoldAlreadyFinal,
+    HoldExpired,
     HoldNotFound,
     InsufficientFunds,
     InvalidTransfer,
@@ -348,7 +349,10 @@ async def hold(
 
 
 async def _lock_pending_hold(session: AsyncSession, hold_id: int) -> Hold:
-    found = await session.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
+    # populate_existing: a Hold already in the session must not keep the status read before the lock.
+    found = await session.scalar(
+        select(Hold).where(Hold.id == hold_id).with_for_update().execution_options(populate_existing=True)
+    )
     if found is None:
         raise HoldNotFound()
     if found.status != HoldStatus.PENDING:
@@ -359,18 +363,21 @@ async def _lock_pending_hold(session: AsyncSession, hold_id: int) -> Hold:
     return found
 
 
-def _release(found: Hold) -> dict[int, _Delta]:
-    return {
-        found.debit_account_id: _Delta(debits_pending=-found.amount_vnd),
-        found.credit_account_id: _Delta(credits_pending=-found.amount_vnd),
-    }
+def _release(holds: Iterable[Hold]) -> dict[int, _Delta]:
+    deltas: dict[int, _Delta] = defaultdict(_Delta)
+    for found in holds:
+        deltas[found.debit_account_id].debits_pending -= found.amount_vnd
+        deltas[found.credit_account_id].credits_pending -= found.amount_vnd
+    return deltas
 
 
 async def post_hold(
     session: AsyncSession, hold_id: int, *, now: datetime, amount_vnd: int | None = None
 ) -> PostedEntry:
-    """Move the held money (all of it, or a part, releasing the rest)."""
+    """Move the held money (all of it, or a part, releasing the rest); an expired hold cannot be posted."""
     found = await _lock_pending_hold(session, hold_id)
+    if found.expires_at is not None and found.expires_at <= now:
+        raise HoldExpired()
     amount = found.amount_vnd if amount_vnd is None else amount_vnd
     if not 0 < amount <= found.amount_vnd:
         raise InvalidTransfer(
@@ -380,7 +387,7 @@ async def post_hold(
             ),
             field="amount_vnd",
         )
-    deltas = _release(found)
+    deltas = _release([found])
     deltas[found.debit_account_id].debits_posted += amount
     deltas[found.credit_account_id].credits_posted += amount
     await lock_accounts(session, deltas)
@@ -400,29 +407,37 @@ async def post_hold(
     return posted
 
 
-async def void_hold(session: AsyncSession, hold_id: int, *, now: datetime, expired: bool = False) -> None:
-    """Give the reserved money back to the available balance."""
-    found = await _lock_pending_hold(session, hold_id)
-    deltas = _release(found)
+async def _end_holds(session: AsyncSession, holds: Sequence[Hold], status: HoldStatus, now: datetime) -> None:
+    """Give locked pending holds' money back to the available balance and close them."""
+    deltas = _release(holds)
     await lock_accounts(session, deltas)
     await _apply(session, deltas)
-    found.status = (HoldStatus.EXPIRED if expired else HoldStatus.VOIDED).value
-    found.resolved_at = now
+    for found in holds:
+        found.status, found.resolved_at = status.value, now
     await session.flush()
 
 
+async def void_hold(session: AsyncSession, hold_id: int, *, now: datetime) -> None:
+    """Give the reserved money back to the available balance."""
+    await _end_holds(session, [await _lock_pending_hold(session, hold_id)], HoldStatus.VOIDED, now)
+
+
 async def expire_holds(session: AsyncSession, *, now: datetime) -> list[int]:
-    """Void every pending hold whose time has passed; returns the ids it expired."""
+    """Close every pending hold whose time has passed; returns the ids it expired.
+
+    Locks in the order every other hold operation uses, holds (by id) before accounts (by id), so it
+    cannot deadlock with a concurrent post or void; holds another transaction has locked are left
+    for the next run.
+    """
     due = (
         await session.scalars(
-            select(Hold.id).where(Hold.status == HoldStatus.PENDING.value, Hold.expires_at <= now).order_by(Hold.id)
+            select(Hold)
+            .where(Hold.status == HoldStatus.PENDING.value, Hold.expires_at <= now)
+            .order_by(Hold.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
         )
     ).all()
-    expired = []
-    for hold_id in due:
-        try:
-            await void_hold(session, hold_id, now=now, expired=True)
-        except HoldAlreadyFinal:
-            continue  # posted or voided by someone else since the query; nothing to expire
-        expired.append(hold_id)
-    return expired
+    if due:
+        await _end_holds(session, due, HoldStatus.EXPIRED, now)
+    return [found.id for found in due]

@@ -132,6 +132,9 @@ async def test_holds_expire_when_their_time_passes(sessions: Sessions, clock: Fi
             expires_at=clock.now() + timedelta(days=1),
         )
     clock.advance(timedelta(minutes=16))
+    with pytest.raises(ledger.HoldExpired):
+        async with sessions.begin() as session:
+            await ledger.post_hold(session, soon, now=clock.now())
     async with sessions.begin() as session:
         assert await ledger.expire_holds(session, now=clock.now()) == [soon]
     assert (await balance(sessions, a)).available_vnd == 700

@@ -112,6 +112,20 @@ async def test_a_large_transfer_goes_with_a_valid_code_once(
     assert await balances(api, sender, recipient) == (30 * MILLION, 30 * MILLION)
 
 
+async def test_a_code_offered_with_a_refused_transfer_is_not_spent_and_works_once(
+    api: Api, pair: tuple[Citizen, Citizen], clock: FixedClock
+) -> None:
+    sender, recipient = pair
+    totp = await enrol(api, sender, clock)
+    code = totp.at(clock.now())
+
+    refusal(await api.transfer(sender, recipient, 61 * MILLION, otp=code), 422, "insufficient_funds")
+    await sent_ok(api, sender, recipient, 15 * MILLION, otp=code)
+    refusal(await api.transfer(sender, recipient, 15 * MILLION, otp=code), 401, "otp_replayed")
+
+    assert await balances(api, sender, recipient) == (45 * MILLION, 15 * MILLION)
+
+
 async def test_retrying_the_same_transfer_with_a_code_sends_it(
     api: Api, pair: tuple[Citizen, Citizen], clock: FixedClock
 ) -> None:

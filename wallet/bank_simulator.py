@@ -1,0 +1,45 @@
+"""A stand-in for the bank's notification sender, for the demo and the tests.
+
+It speaks to our webhook exactly as an aggregator does: a JSON notification, signed with HMAC-SHA256
+in ``X-Signature``, with the description dressed the way Vietnamese bank apps dress it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+import httpx
+import msgspec
+
+from civicpay.auth.secrets import sign_body
+from wallet.bank_topups import NotificationIn
+
+WEBHOOK_PATH = "/webhooks/bank/notifications"
+
+
+def notification(
+    *, code: str, amount_vnd: int, at: datetime, notification_id: str | None = None, payer: str = "NGUYEN VAN A"
+) -> NotificationIn:
+    """An incoming transfer whose description carries ``code`` among the bank's own words."""
+    reference = f"FT{secrets.randbelow(10**10):010d}"
+    return NotificationIn(
+        id=notification_id or f"ntf_{secrets.token_hex(8)}",
+        bank="970436",
+        transaction_at=at,
+        account_number="1017468888",
+        transfer_type="in",
+        amount_vnd=amount_vnd,
+        content=f"MBVCB.{reference[2:]}.NAP TIEN VI {code}.CT tu 0123456789 {payer}",
+        reference_code=reference,
+    )
+
+
+def signed(note: NotificationIn, secret: str) -> tuple[bytes, dict[str, str]]:
+    body = msgspec.json.encode(note)
+    return body, {"Content-Type": "application/json", "X-Signature": sign_body(secret, body)}
+
+
+def send(base_url: str, note: NotificationIn, secret: str) -> httpx.Response:
+    body, headers = signed(note, secret)
+    return httpx.post(base_url.rstrip("/") + WEBHOOK_PATH, content=body, headers=headers, timeout=10)

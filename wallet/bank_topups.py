@@ -1,0 +1,256 @@
+"""Top-up by bank transfer: incoming-transfer notifications, and the suspense account behind them.
+
+A citizen transfers money from any bank app to our collection account with their top-up code in the
+description. The bank (or its aggregator) notifies us, retrying until we answer 2xx. Each
+notification is handled once, decided by the UNIQUE bank id, and its money is always booked: to the
+wallet its code names, or to suspense when it cannot be placed. Finance officers then assign
+suspense items to a wallet or return them, each decision audited and booked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civicpay import audit
+from civicpay.auth import service as auth
+from civicpay.auth.models import User
+from civicpay.db import insert_ignoring_conflict, table_of
+from civicpay.errors import Conflict, NotFound, Text
+from civicpay.money import AmountVnd, Category, format_vnd
+from civicpay.settings import Settings
+from wallet import ledger, topup_code
+from wallet.models import BankNotification, NotificationOutcome, Wallet
+
+BANK_SETTLEMENT = "asset:bank:settlement"
+SUSPENSE = "liability:suspense"
+
+SuspenseReason = Literal["no_code", "unknown_code", "ambiguous_code", "over_limit"]
+
+
+Id64 = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class NotificationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """An incoming-transfer notification as the bank's aggregator sends it (fields as in DOMAIN.md)."""
+
+    id: Id64
+    bank: Short
+    transaction_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    account_number: Short
+    transfer_type: Literal["in", "out"]
+    amount_vnd: AmountVnd
+    content: Annotated[str, msgspec.Meta(max_length=500)]
+    reference_code: Id64
+    running_balance_vnd: int | None = None
+
+
+class Receipt(msgspec.Struct):
+    notification_id: int
+    outcome: NotificationOutcome
+    duplicate: bool
+    suspense_reason: SuspenseReason | None = None
+
+
+class SuspenseItemNotFound(NotFound):
+    code = "suspense_item_not_found"
+    title = Text("Không tìm thấy khoản chờ xử lý", "Suspense item not found")
+
+
+class SuspenseItemResolved(Conflict):
+    code = "suspense_item_resolved"
+    title = Text("Khoản chờ xử lý đã được xử lý", "The suspense item has already been resolved")
+
+
+async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, int]:
+    bank = await ledger.open_account(
+        session,
+        code=BANK_SETTLEMENT,
+        name="Tiền gửi tại ngân hàng (tài khoản đảm bảo ví)",
+        kind=ledger.AccountKind.ASSET,
+        no_overdraft=False,
+        now=now,
+    )
+    suspense = await ledger.open_account(
+        session,
+        code=SUSPENSE,
+        name="Tiền chờ xử lý (chưa xác định người nhận)",
+        kind=ledger.AccountKind.LIABILITY,
+        no_overdraft=True,
+        now=now,
+    )
+    return bank, suspense
+
+
+async def _place(session: AsyncSession, settings: Settings, note: NotificationIn) -> tuple[Wallet | None, Any]:
+    """The wallet a notification's money belongs to, or why it goes to suspense."""
+    named = topup_code.find(note.content)
+    wallets = (await session.scalars(select(Wallet).where(Wallet.id.in_(named)))).all() if named else []
+    reason: SuspenseReason | None = None
+    if not named:
+        reason = "no_code"
+    elif not wallets:
+        reason = "unknown_code"
+    elif len(wallets) > 1:
+        reason = "ambiguous_code"
+    elif note.amount_vnd > settings.max_topup_vnd:
+        reason = "over_limit"
+    return (wallets[0] if reason is None else None), reason
+
+
+async def receive(session: AsyncSession, settings: Settings, note: NotificationIn, *, now: datetime) -> Receipt:
+    """Book one notification, once: a retry of a handled id returns what the first decided."""
+    wallet, reason = (None, None) if note.transfer_type == "out" else await _place(session, settings, note)
+    outcome = (
+        NotificationOutcome.OUTGOING
+        if note.transfer_type == "out"
+        else NotificationOutcome.CREDITED
+        if wallet
+        else NotificationOutcome.SUSPENSE
+    )
+    table = table_of(BankNotification)
+    claimed = await session.execute(
+        insert_ignoring_conflict(session.get_bind().dialect.name, table, ("bank_notification_id",), table.c.id),
+        {
+            "bank_notification_id": note.id,
+            "bank": note.bank,
+            "account_number": note.account_number,
+            "direction": note.transfer_type,
+            "amount_vnd": note.amount_vnd,
+            "content": note.content,
+            "bank_reference": note.reference_code,
+            "running_balance_vnd": note.running_balance_vnd,
+            "transaction_at": note.transaction_at,
+            "received_at": now,
+            "outcome": outcome.value,
+            "suspense_reason": reason,
+            "wallet_id": wallet.id if wallet else None,
+        },
+    )
+    row_id = claimed.scalar()
+    if row_id is None:
+        first = (
+            await session.execute(
+                select(BankNotification.id, BankNotification.outcome, BankNotification.suspense_reason).where(
+                    BankNotification.bank_notification_id == note.id
+                )
+            )
+        ).one()
+        return Receipt(
+            first.id, NotificationOutcome(first.outcome), duplicate=True, suspense_reason=first.suspense_reason
+        )
+    if outcome != NotificationOutcome.OUTGOING:
+        bank, suspense = await _system_accounts(session, now)
+        spec = ledger.TransferSpec(
+            debit_account_id=bank,
+            credit_account_id=wallet.account_id if wallet else suspense,
+            amount_vnd=note.amount_vnd,
+            category=Category.TOPUP,
+            reference=note.reference_code[:64],
+            metadata={"memo": "Nạp tiền qua chuyển khoản ngân hàng", "bank_notification": row_id},
+        )
+        posted = await ledger.post_entry(session, [spec], now=now, description="bank transfer top-up")
+        await session.execute(update(table).where(table.c.id == row_id).values(transfer_id=posted.transfer_ids[0]))
+    return Receipt(row_id, outcome, duplicate=False, suspense_reason=reason)
+
+
+class SuspenseItem(msgspec.Struct):
+    id: int
+    amount_vnd: int
+    amount_display: str
+    bank: str
+    content: str
+    bank_reference: str
+    transaction_at: datetime
+    reason: str
+
+
+async def open_suspense(session: AsyncSession) -> list[SuspenseItem]:
+    rows = await session.scalars(
+        select(BankNotification)
+        .where(BankNotification.outcome == NotificationOutcome.SUSPENSE.value)
+        .order_by(BankNotification.id)
+    )
+    return [
+        SuspenseItem(
+            id=row.id,
+            amount_vnd=row.amount_vnd,
+            amount_display=format_vnd(row.amount_vnd),
+            bank=row.bank,
+            content=row.content,
+            bank_reference=row.bank_reference,
+            transaction_at=row.transaction_at,
+            reason=row.suspense_reason or "",
+        )
+        for row in rows
+    ]
+
+
+_EVER_IN_SUSPENSE = frozenset(
+    {NotificationOutcome.SUSPENSE, NotificationOutcome.ASSIGNED, NotificationOutcome.RETURNED}
+)
+
+
+async def _lock_open_item(session: AsyncSession, item_id: int) -> BankNotification:
+    """Lock, re-check, transition: a second decision on one item finds it resolved and changes nothing."""
+    item = await session.scalar(select(BankNotification).where(BankNotification.id == item_id).with_for_update())
+    if item is None or item.outcome not in _EVER_IN_SUSPENSE:
+        raise SuspenseItemNotFound()
+    if item.outcome != NotificationOutcome.SUSPENSE:
+        raise SuspenseItemResolved(Text(f"Đã {item.outcome}", f"Already {item.outcome}"), outcome=item.outcome)
+    return item
+
+
+class Resolution(msgspec.Struct):
+    id: int
+    outcome: NotificationOutcome
+    transfer_id: int
+    wallet_id: int | None
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    item_id: int,
+    officer_user_id: int,
+    to_phone: str | None,
+    reason: str,
+    now: datetime,
+) -> Resolution:
+    """Assign a suspense item to the wallet of ``to_phone``, or return it to the payer when None."""
+    item = await _lock_open_item(session, item_id)
+    bank, suspense = await _system_accounts(session, now)
+    wallet = None
+    if to_phone is not None:
+        phone = auth.phone_or_error(to_phone, field="to_phone")
+        wallet = await session.scalar(select(Wallet).join(User, User.id == Wallet.user_id).where(User.phone == phone))
+        if wallet is None:
+            raise NotFound(Text("Số điện thoại này chưa có ví", "No wallet has this phone number"), field="to_phone")
+    spec = ledger.TransferSpec(
+        debit_account_id=suspense,
+        credit_account_id=wallet.account_id if wallet else bank,
+        amount_vnd=item.amount_vnd,
+        category=Category.TOPUP if wallet else Category.RETURN,
+        reference=item.bank_reference[:64],
+        metadata={"memo": reason, "bank_notification": item.id},
+    )
+    posted = await ledger.post_entry(session, [spec], now=now, description="suspense resolution")
+    item.outcome = (NotificationOutcome.ASSIGNED if wallet else NotificationOutcome.RETURNED).value
+    item.wallet_id = wallet.id if wallet else None
+    await audit.record(
+        session,
+        actor_user_id=officer_user_id,
+        action="suspense.assign" if wallet else "suspense.return",
+        subject_type="bank_notification",
+        subject_id=item.id,
+        reason=reason,
+        details={"amount_vnd": item.amount_vnd, "wallet_id": item.wallet_id, "transfer_id": posted.transfer_ids[0]},
+        now=now,
+    )
+    await session.flush()
+    return Resolution(item.id, NotificationOutcome(item.outcome), posted.transfer_ids[0], item.wallet_id)
