@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+
 from argon2 import PasswordHasher
-from litestar import Controller, Response, Router, get, post
+from litestar import Controller, Router, get, post
 from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
@@ -32,7 +34,8 @@ from civicpay.errors import InvalidField, NotFound, Text
 from civicpay.settings import Settings
 
 STAFF_ROLES = frozenset(Role) - {Role.CITIZEN, Role.BILLER}
-PEOPLE = tuple(Role)
+# Every caller who can sign in or hold a key: people and billers' systems alike.
+ANY_CALLER = tuple(Role)
 
 
 class SessionController(Controller):
@@ -54,7 +57,7 @@ class SessionController(Controller):
         )
         return Token(access_token=token.token, expires_in=token.expires_in)
 
-    @get("/me", operation_id="whoAmI", guards=[requires(*PEOPLE)])
+    @get("/me", operation_id="whoAmI", guards=[requires(*ANY_CALLER)])
     async def me(self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]) -> Me:
         if principal.kind == "api_key":
             key = await session.get(ApiKey, principal.id)
@@ -88,18 +91,11 @@ class TotpController(Controller):
         hasher: NamedDependency[PasswordHasher],
         clock: NamedDependency[Clock],
     ) -> TotpEnrolment:
-        """Create a TOTP seed (the password is asked again); scan the QR into an authenticator app, then confirm."""
+        """Create a TOTP seed (the password is asked again); scan its QR into an authenticator app, then confirm."""
         uri = await service.start_totp_enrolment(
             session, settings, hasher, principal.user_id, data.password, now=clock.now()
         )
-        return TotpEnrolment(provisioning_uri=uri, qr_png_url="/auth/totp/enrolment/qr.png")
-
-    @get("/qr.png", operation_id="totpEnrolmentQr", media_type="image/png")
-    async def qr(
-        self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
-    ) -> Response[bytes]:
-        uri = await service.pending_provisioning_uri(session, principal.user_id)
-        return Response(sec.qr_png(uri), media_type="image/png", headers={"Cache-Control": "no-store"})
+        return TotpEnrolment(provisioning_uri=uri, qr_png_base64=base64.b64encode(sec.qr_png(uri)).decode())
 
     @post("/confirm", operation_id="confirmTotpEnrolment", status_code=200)
     async def confirm(
@@ -155,7 +151,7 @@ class AdminController(Controller):
         return ApiKeyIssued(id=key.id, name=key.name, role=Role.BILLER, api_key=plaintext)
 
 
-def auth_router(settings: NamedDependency[Settings]) -> Router:
+def auth_router(settings: Settings) -> Router:
     """Sign-in and OTP endpoints sit behind a per-address rate limit, on top of account lockout."""
     rate_limit = RateLimitConfig(rate_limit=("minute", settings.auth_rate_per_minute))
     return Router(

@@ -40,7 +40,8 @@ class TotpEnrolmentCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class TotpEnrolment(msgspec.Struct):
     provisioning_uri: str
-    qr_png_url: str
+    # Only in this answer, after the password was checked: the seed is never served again.
+    qr_png_base64: Annotated[str, msgspec.Meta(description="PNG of the provisioning URI, base64")]
 
 
 class TotpConfirm(msgspec.Struct, forbid_unknown_fields=True):

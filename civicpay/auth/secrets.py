@@ -5,6 +5,7 @@ Everything secret is compared in constant time, and nothing here logs a secret.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
@@ -37,9 +38,19 @@ def verify_password(hasher: PasswordHasher, stored_hash: str, password: str) -> 
         return False
 
 
-def spend_like_a_verification(hasher: PasswordHasher, password: str) -> None:
+# Argon2 costs tens of milliseconds by design; it runs in a worker thread (argon2-cffi releases the
+# GIL) so that one sign-in does not stall every other request on the event loop.
+async def hash_password(hasher: PasswordHasher, password: str) -> str:
+    return await asyncio.to_thread(hasher.hash, password)
+
+
+async def password_matches(hasher: PasswordHasher, stored_hash: str, password: str) -> bool:
+    return await asyncio.to_thread(verify_password, hasher, stored_hash, password)
+
+
+async def spend_like_a_verification(hasher: PasswordHasher, password: str) -> None:
     """Verify against a decoy, so a login for an unknown phone takes as long as a wrong password."""
-    verify_password(hasher, _decoy_hash(hasher.time_cost, hasher.memory_cost), password)
+    await password_matches(hasher, _decoy_hash(hasher.time_cost, hasher.memory_cost), password)
 
 
 @functools.cache

@@ -80,7 +80,7 @@ async def create_user(session: AsyncSession, hasher: PasswordHasher, new: NewUse
         citizen_id=new.citizen_id,
         full_name=full_name,
         role=new.role.value,
-        password_hash=hasher.hash(new.password),
+        password_hash=await sec.hash_password(hasher, new.password),
         otp_failures=0,
         created_at=now,
     )
@@ -209,8 +209,8 @@ async def _password_checked(
     throttle = await session.get(LoginThrottle, phone_key)
     _check_lock(throttle.locked_until if throttle else None, now)
     if user is None:
-        sec.spend_like_a_verification(hasher, password)
-    if user is None or not sec.verify_password(hasher, user.password_hash, password):
+        await sec.spend_like_a_verification(hasher, password)
+    if user is None or not await sec.password_matches(hasher, user.password_hash, password):
         keep_after_rollback(session, _login_failure(settings, phone_key, now))
         raise InvalidCredentials(field=field)
     if throttle is not None:
@@ -252,13 +252,6 @@ async def start_totp_enrolment(
     if user.totp_secret is not None:
         raise TotpAlreadyEnrolled()
     user.totp_pending_secret = sec.new_totp_secret()
-    return sec.provisioning_uri(user.totp_pending_secret, account_name=user.phone)
-
-
-async def pending_provisioning_uri(session: AsyncSession, user_id: int) -> str:
-    user = await session.get(User, user_id)
-    if user is None or user.totp_pending_secret is None:
-        raise TotpEnrolmentNotStarted()
     return sec.provisioning_uri(user.totp_pending_secret, account_name=user.phone)
 
 
