@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 import wallet
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
-from civicpay.auth.routes import AdminController, auth_router
+from civicpay.auth.routes import SIGN_IN, AdminController, rate_limited
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import BusinessCalendar, Clock, SystemClock
 from civicpay.db import (
@@ -89,7 +89,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
     )
     authentication = DefineMiddleware(AuthenticationMiddleware, exclude=["^/schema", "^/health$"])
     return Litestar(
-        route_handlers=[health, auth_router(settings), AdminController, *wallet.ROUTE_HANDLERS],
+        route_handlers=[
+            health,
+            rate_limited(settings, [*SIGN_IN, *wallet.SIGN_UP]),
+            AdminController,
+            *wallet.ROUTE_HANDLERS,
+        ],
         dependencies={
             "session": Provide(provide_session),
             **{name: _from_state(name) for name in ("settings", "clock", "hasher", "calendar")},

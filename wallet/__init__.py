@@ -12,8 +12,9 @@ from wallet.routes import (
     WalletController,
 )
 
+# Public and rate-limited by the shell together with sign-in.
+SIGN_UP = [CitizenController]
 ROUTE_HANDLERS = [
-    CitizenController,
     WalletController,
     TransferController,
     LedgerController,
@@ -21,4 +22,4 @@ ROUTE_HANDLERS = [
     SuspenseController,
 ]
 
-__all__ = ["ROUTE_HANDLERS"]
+__all__ = ["ROUTE_HANDLERS", "SIGN_UP"]

@@ -9,6 +9,7 @@ from litestar import Controller, Router, get, post
 from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
+from litestar.types import ControllerRouterHandler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -151,14 +152,15 @@ class AdminController(Controller):
         return ApiKeyIssued(id=key.id, name=key.name, role=Role.BILLER, api_key=plaintext)
 
 
-def auth_router(settings: Settings) -> Router:
-    """Sign-in and OTP endpoints sit behind a per-address rate limit, on top of account lockout."""
+def rate_limited(settings: Settings, route_handlers: list[ControllerRouterHandler]) -> Router:
+    """Sign-up, sign-in and OTP endpoints sit behind a per-address rate limit, on top of account lockout.
+
+    Sign-up too: its "already registered" answer would otherwise be a free way to test phone numbers.
+    """
     rate_limit = RateLimitConfig(rate_limit=("minute", settings.auth_rate_per_minute))
-    return Router(
-        path="/",
-        route_handlers=[SessionController, TotpController],
-        middleware=[rate_limit.middleware],
-    )
+    return Router(path="/", route_handlers=route_handlers, middleware=[rate_limit.middleware])
 
 
-__all__ = ["AdminController", "auth_router"]
+SIGN_IN = [SessionController, TotpController]
+
+__all__ = ["SIGN_IN", "AdminController", "rate_limited"]
