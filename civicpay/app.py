@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 import wallet
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
-from civicpay.auth.routes import SIGN_IN, AdminController, rate_limited
+from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import BusinessCalendar, Clock, SystemClock
 from civicpay.db import (
@@ -92,6 +92,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         route_handlers=[
             health,
             rate_limited(settings, [*SIGN_IN, *wallet.SIGN_UP]),
+            ProfileController,
             AdminController,
             *wallet.ROUTE_HANDLERS,
         ],

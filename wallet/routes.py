@@ -14,6 +14,7 @@ from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth.guards import Principal, requires
+from civicpay.auth.identity import normalise_phone
 from civicpay.auth.models import Role
 from civicpay.auth.secrets import signature_matches
 from civicpay.clock import BusinessCalendar, Clock
@@ -138,7 +139,12 @@ class TransferController(Controller):
             session,
             principal=f"user:{principal.user_id}",
             key=idempotency_key,
-            request_fingerprint=fingerprint("POST", "/transfers", data),
+            # The phone as the server reads it: "0987 654 321" and "0987654321" are one request.
+            request_fingerprint=fingerprint(
+                "POST",
+                "/transfers",
+                msgspec.structs.replace(data, to_phone=normalise_phone(data.to_phone) or data.to_phone),
+            ),
             lang=negotiate_language(request.headers.get("accept-language")),
             now=now,
             action=act,

@@ -58,6 +58,13 @@ class SessionController(Controller):
         )
         return Token(access_token=token.token, expires_in=token.expires_in)
 
+
+class ProfileController(Controller):
+    """Outside the sign-in rate limit: apps ask "who am I" often, and it proves nothing new."""
+
+    path = "/auth"
+    tags = ["auth"]
+
     @get("/me", operation_id="whoAmI", guards=[requires(*ANY_CALLER)])
     async def me(self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]) -> Me:
         if principal.kind == "api_key":
@@ -163,4 +170,4 @@ def rate_limited(settings: Settings, route_handlers: list[ControllerRouterHandle
 
 SIGN_IN = [SessionController, TotpController]
 
-__all__ = ["SIGN_IN", "AdminController", "rate_limited"]
+__all__ = ["SIGN_IN", "AdminController", "ProfileController", "rate_limited"]

@@ -36,7 +36,8 @@ async def test_without_the_lock_every_racer_passes_the_balance_check(
 
     async def racer() -> str:
         async with sessions() as session:
-            stale = await ledger.balances(session, [payer.account_id, payee.account_id])
+            # An unlocked read, passed off as locked: exactly what the type exists to make visible.
+            stale = ledger.LockedBalances(await ledger.balances(session, [payer.account_id, payee.account_id]))
         await everyone_has_read.wait()
         spec = ledger.TransferSpec(payer.account_id, payee.account_id, AMOUNT, Category.P2P)
         try:

@@ -12,6 +12,7 @@ from wallet.ledger.invariants import check_invariants
 from wallet.ledger.models import Account, AccountKind, Entry, Hold, HoldStatus, Posting, Transfer
 from wallet.ledger.service import (
     Balance,
+    LockedBalances,
     PostedEntry,
     TransferSpec,
     account_id,
@@ -38,6 +39,7 @@ __all__ = [
     "HoldStatus",
     "InsufficientFunds",
     "InvalidTransfer",
+    "LockedBalances",
     "PostedEntry",
     "Posting",
     "Transfer",

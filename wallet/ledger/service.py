@@ -67,6 +67,10 @@ class Balance:
         return self.posted_vnd - self.credits_pending
 
 
+class LockedBalances(dict[int, Balance]):
+    """Balances read under ``FOR UPDATE`` in this transaction: the only kind ``post_entry`` may trust."""
+
+
 @dataclass(frozen=True, slots=True)
 class TransferSpec:
     """What a caller asks the ledger to move."""
@@ -168,7 +172,7 @@ async def balances(session: AsyncSession, account_ids: Iterable[int]) -> dict[in
     return {row.id: _balance(row) for row in rows}
 
 
-async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, Balance]:
+async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> LockedBalances:
     """Lock the accounts in primary-key order and return their balances.
 
     Callers that must check their own rule against a balance (a spending limit, say) lock first,
@@ -176,7 +180,7 @@ async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> di
     """
     wanted = sorted(set(account_ids))
     rows = await session.execute(_LOCK_IN_ORDER, {"ids": wanted})
-    found = {row.id: _balance(row) for row in rows}
+    found = LockedBalances((row.id, _balance(row)) for row in rows)
     missing = [account for account in wanted if account not in found]
     if missing:
         raise AccountNotFound(Text(f"Không có tài khoản #{missing[0]}", f"No account #{missing[0]}"))
@@ -233,7 +237,7 @@ def _validate(spec: TransferSpec) -> None:
 
 
 async def _lock_for(
-    session: AsyncSession, account_ids: Iterable[int], locked: Mapping[int, Balance] | None
+    session: AsyncSession, account_ids: Iterable[int], locked: LockedBalances | None
 ) -> Mapping[int, Balance]:
     wanted = set(account_ids)
     if locked is not None and wanted <= locked.keys():
@@ -247,7 +251,7 @@ async def post_entry(
     *,
     now: datetime,
     description: str,
-    locked: Mapping[int, Balance] | None = None,
+    locked: LockedBalances | None = None,
 ) -> PostedEntry:
     """Write transfers that commit together as one balanced entry.
 
@@ -317,7 +321,7 @@ async def hold(
     *,
     now: datetime,
     expires_at: datetime | None,
-    locked: Mapping[int, Balance] | None = None,
+    locked: LockedBalances | None = None,
 ) -> int:
     """Reserve money: available balance drops now, the posted balance only when the hold is posted."""
     _validate(spec)

@@ -100,3 +100,16 @@ async def test_a_post_without_a_body_says_so_in_both_languages(api: Api) -> None
     assert vietnamese.status_code == english.status_code == 400
     assert vietnamese.json()["errors"] == [{"field": "body", "message": "Cần nội dung yêu cầu dạng JSON"}]
     assert english.json()["errors"] == [{"field": "body", "message": "A JSON request body is required"}]
+
+
+async def test_the_same_phone_written_another_way_is_the_same_request(api: Api) -> None:
+    huong, minh = await api.register(), await api.register()
+    await api.fund(huong, 100_000)
+    spaced = f"{minh.phone[:4]} {minh.phone[4:7]} {minh.phone[7:]}"
+
+    first = await api.transfer(huong, minh.phone, 10_000, key="same-phone")
+    retry = await api.transfer(huong, spaced, 10_000, key="same-phone")
+
+    assert retry.status_code == first.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert await api.balance(huong) == 90_000
