@@ -13,11 +13,11 @@ from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import Clock
 from civicpay.money import Category
 from wallet import ledger
+from wallet.bank_topups import bank_settlement_account
 from wallet.schemas import CitizenCreate
 from wallet.service import holder_of_user, register_citizen
 
 DEMO_PASSWORD = "demo-password"
-BANK_SETTLEMENT = "asset:bank:settlement"
 OPENING_TOP_UP_VND = 5_000_000
 
 
@@ -45,14 +45,7 @@ async def seed_demo(session: AsyncSession, hasher: PasswordHasher, clock: Clock)
     if await session.scalar(select(User.id).where(User.phone == "+84912345678")):
         return False
     now = clock.now()
-    bank = await ledger.open_account(
-        session,
-        code=BANK_SETTLEMENT,
-        name="Tiền gửi tại ngân hàng (tài khoản đảm bảo ví)",
-        kind=ledger.AccountKind.ASSET,
-        no_overdraft=False,
-        now=now,
-    )
+    bank = await bank_settlement_account(session, now)
     for person in DEMO_PEOPLE:
         if person.role == Role.CITIZEN:
             assert person.citizen_id is not None  # noqa: S101 - every demo citizen has one

@@ -26,17 +26,20 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from civicpay.app import create_app, database
+from civicpay.auth.models import Role
+from civicpay.auth.secrets import password_hasher
+from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import FixedClock
 from civicpay.db import Base, alembic_config, create_engine, create_session_factory
 from civicpay.money import Category
 from civicpay.settings import Settings
 from wallet import ledger
+from wallet.bank_topups import bank_settlement_account
 
 POSTGRES_URL = os.environ.get("CIVICPAY_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
 # 10:00 in Huế on a Monday: inside one business day and month either way of UTC.
 START = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
-BANK = "asset:bank:settlement"
 TOTP_STEP = timedelta(seconds=30)
 PASSWORD = "correct-horse-battery"
 
@@ -192,9 +195,7 @@ class Api:
         """Money in from the bank settlement account, as a top-up would post it."""
         now = datetime.now(UTC)
         async with self.sessions.begin() as session:
-            bank = await ledger.open_account(
-                session, code=BANK, name="Bank settlement", kind=ledger.AccountKind.ASSET, no_overdraft=False, now=now
-            )
+            bank = await bank_settlement_account(session, now)
             spec = ledger.TransferSpec(bank, citizen.account_id, amount_vnd, Category.TOPUP, reference="TEST")
             await ledger.post_entry(session, [spec], now=now, description="test funding")
 
@@ -245,3 +246,21 @@ def wrong_code(totp: pyotp.TOTP, clock: FixedClock) -> str:
     """A well-formed code that is valid for none of the steps the server accepts right now."""
     valid = {totp.at(clock.now() + offset) for offset in (-TOTP_STEP, timedelta(0), TOTP_STEP)}
     return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
+
+
+async def create_staff(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock, role: Role, full_name: str
+) -> str:
+    """A staff member straight in the database (as operators bootstrap the first admin); returns the phone."""
+    phone = new_phone()
+    async with sessions.begin() as session:
+        await create_user(
+            session, password_hasher(settings), NewUser(phone, full_name, PASSWORD, role), now=clock.now()
+        )
+    return phone
+
+
+async def signed_in(api: Api, phone: str) -> dict[str, str]:
+    answer = await api.client.post("/auth/login", json={"phone": phone, "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}

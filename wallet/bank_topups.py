@@ -67,8 +67,9 @@ class SuspenseItemResolved(Conflict):
     title = Text("Khoản chờ xử lý đã được xử lý", "The suspense item has already been resolved")
 
 
-async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, int]:
-    bank = await ledger.open_account(
+async def bank_settlement_account(session: AsyncSession, now: datetime) -> int:
+    """Our bank account that holds the money behind every wallet (tài khoản đảm bảo thanh toán ví)."""
+    return await ledger.open_account(
         session,
         code=BANK_SETTLEMENT,
         name="Tiền gửi tại ngân hàng (tài khoản đảm bảo ví)",
@@ -76,6 +77,10 @@ async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, i
         no_overdraft=False,
         now=now,
     )
+
+
+async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, int]:
+    bank = await bank_settlement_account(session, now)
     suspense = await ledger.open_account(
         session,
         code=SUSPENSE,

@@ -51,8 +51,9 @@ from civicpay.auth import service as auth_service
 from civicpay.auth.models import Role
 from civicpay.auth.secrets import password_hasher
 from civicpay.money import Category
-from tests.conftest import BANK, PASSWORD, START, make_settings
+from tests.conftest import PASSWORD, START, make_settings
 from wallet import ledger
+from wallet.bank_topups import bank_settlement_account
 from wallet.service import encode_cursor
 
 # Generated examples per operation: valid requests, invalid requests, and each access-control run.
@@ -204,9 +205,7 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
                 auth_service.NewUser(ADMIN_PHONE, "Lê Quản Trị", PASSWORD, Role.ADMIN),
                 now=START,
             )
-            bank = await ledger.open_account(
-                session, code=BANK, name="Bank settlement", kind=ledger.AccountKind.ASSET, no_overdraft=False, now=START
-            )
+            bank = await bank_settlement_account(session, START)
             wallet = await ledger.account_id(session, f"wallet:{sender.user_id}")
             spec = ledger.TransferSpec(bank, wallet, FUNDED_VND, Category.TOPUP, reference="FUZZ")
             await ledger.post_entry(session, [spec], now=START, description="fuzz funding")

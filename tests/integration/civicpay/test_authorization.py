@@ -12,11 +12,9 @@ from httpx import Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.auth.models import Role
-from civicpay.auth.secrets import password_hasher
-from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
-from tests.conftest import PASSWORD, Api, Citizen, new_phone
+from tests.conftest import PASSWORD, Api, Citizen, create_staff, new_phone, signed_in
 
 ANONYMOUS = "anonymous"
 BILLER = "biller_api_key"
@@ -46,34 +44,15 @@ class Cast:
         return await self.api.client.request(method, url, json=json, headers=headers)
 
 
-async def sign_in(api: Api, phone: str) -> dict[str, str]:
-    answer = await api.client.post("/auth/login", json={"phone": phone, "password": PASSWORD})
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-async def create_admin(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock) -> str:
-    """The first admin comes from the database, as `civicpay` operators bootstrap one."""
-    phone = new_phone()
-    async with sessions.begin() as session:
-        await create_user(
-            session,
-            password_hasher(settings),
-            NewUser(phone, "Quản Trị Viên", PASSWORD, Role.ADMIN),
-            now=clock.now(),
-        )
-    return phone
-
-
 @pytest.fixture
 async def cast(api: Api, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock) -> Cast:
-    admin = await sign_in(api, await create_admin(sessions, settings, clock))
+    admin = await signed_in(api, await create_staff(sessions, settings, clock, Role.ADMIN, "Quản Trị Viên"))
     headers = {ANONYMOUS: {}, "admin": admin}
     for role in STAFF:
         phone = new_phone()
         created = await api.client.post("/admin/staff", json=staff_body(role, phone), headers=admin)
         assert created.status_code == 201, created.text
-        headers[role] = await sign_in(api, phone)
+        headers[role] = await signed_in(api, phone)
     issued = await api.client.post("/admin/api-keys", json={"name": "Công ty Điện lực Huế"}, headers=admin)
     assert issued.status_code == 201, issued.text
     headers[BILLER] = {"X-API-Key": issued.json()["api_key"]}

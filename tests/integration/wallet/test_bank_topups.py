@@ -13,11 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.audit import AuditEntry
 from civicpay.auth.models import Role
-from civicpay.auth.secrets import password_hasher
-from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
-from tests.conftest import PASSWORD, Api, Citizen, new_phone
+from tests.conftest import Api, Citizen, create_staff, signed_in
 from wallet import bank_simulator, ledger, topup_code
 from wallet.bank_topups import BANK_SETTLEMENT, SUSPENSE
 from wallet.models import BankNotification
@@ -43,16 +41,7 @@ async def account_balance(sessions: Sessions, code: str) -> int:
 
 
 async def finance_officer(api: Api, sessions: Sessions, settings: Settings, clock: FixedClock) -> dict[str, str]:
-    phone = new_phone()
-    async with sessions.begin() as session:
-        await create_user(
-            session,
-            password_hasher(settings),
-            NewUser(phone, "Hoàng Minh Châu", PASSWORD, Role.FINANCE_OFFICER),
-            now=clock.now(),
-        )
-    token = (await api.client.post("/auth/login", json={"phone": phone, "password": PASSWORD})).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return await signed_in(api, await create_staff(sessions, settings, clock, Role.FINANCE_OFFICER, "Hoàng Minh Châu"))
 
 
 async def test_a_code_inside_noisy_bank_text_credits_that_wallet(
