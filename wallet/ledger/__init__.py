@@ -8,6 +8,7 @@ from wallet.ledger.errors import (
     InsufficientFunds,
     InvalidTransfer,
 )
+from wallet.ledger.holds import expire_holds, hold, post_hold, void_hold
 from wallet.ledger.invariants import check_invariants
 from wallet.ledger.models import Account, AccountKind, Entry, Hold, HoldStatus, Posting, Transfer
 from wallet.ledger.service import (
@@ -17,13 +18,9 @@ from wallet.ledger.service import (
     TransferSpec,
     account_id,
     balances,
-    expire_holds,
-    hold,
     lock_accounts,
     open_account,
     post_entry,
-    post_hold,
-    void_hold,
 )
 
 __all__ = [

@@ -1,0 +1,163 @@
+"""Holds: money reserved now and moved later (posted in whole or part), or given back (void, expiry).
+
+Part of the ledger, so it uses the ledger's own internals from ``service``; every hold operation
+locks the hold first and then its accounts in primary-key order, the order ``expire_holds`` keeps too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civicpay.errors import Text
+from civicpay.money import Category, format_vnd
+from wallet.ledger.errors import HoldAlreadyFinal, HoldExpired, HoldNotFound, InvalidTransfer
+from wallet.ledger.models import Hold, HoldStatus
+from wallet.ledger.service import (
+    LockedBalances,
+    PostedEntry,
+    TransferSpec,
+    _apply,
+    _check_limits,
+    _Delta,
+    _lock_for,
+    _validate,
+    _write_entry,
+    lock_accounts,
+)
+
+
+async def hold(
+    session: AsyncSession,
+    spec: TransferSpec,
+    *,
+    now: datetime,
+    expires_at: datetime | None,
+    locked: LockedBalances | None = None,
+) -> int:
+    """Reserve money: available balance drops now, the posted balance only when the hold is posted."""
+    _validate(spec)
+    deltas: dict[int, _Delta] = {
+        spec.debit_account_id: _Delta(debits_pending=spec.amount_vnd),
+        spec.credit_account_id: _Delta(credits_pending=spec.amount_vnd),
+    }
+    _check_limits(await _lock_for(session, deltas, locked), deltas)
+    hold_id: int = (
+        await session.execute(
+            insert(Hold)
+            .values(
+                debit_account_id=spec.debit_account_id,
+                credit_account_id=spec.credit_account_id,
+                amount_vnd=spec.amount_vnd,
+                posted_vnd=0,
+                category=spec.category.value,
+                reference=spec.reference,
+                metadata_=dict(spec.metadata),
+                status=HoldStatus.PENDING.value,
+                expires_at=expires_at,
+                created_at=now,
+            )
+            .returning(Hold.id)
+        )
+    ).scalar_one()
+    await _apply(session, deltas)
+    return hold_id
+
+
+async def _lock_pending_hold(session: AsyncSession, hold_id: int) -> Hold:
+    # populate_existing: a Hold already in the session must not keep the status read before the lock.
+    found = await session.scalar(
+        select(Hold).where(Hold.id == hold_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if found is None:
+        raise HoldNotFound()
+    if found.status != HoldStatus.PENDING:
+        raise HoldAlreadyFinal(
+            Text(f"Khoản tạm giữ đã ở trạng thái {found.status}", f"The hold is already {found.status}"),
+            hold_status=found.status,
+        )
+    return found
+
+
+def _release(holds: Iterable[Hold]) -> dict[int, _Delta]:
+    deltas: dict[int, _Delta] = defaultdict(_Delta)
+    for found in holds:
+        deltas[found.debit_account_id].debits_pending -= found.amount_vnd
+        deltas[found.credit_account_id].credits_pending -= found.amount_vnd
+    return deltas
+
+
+async def post_hold(
+    session: AsyncSession, hold_id: int, *, now: datetime, amount_vnd: int | None = None
+) -> PostedEntry:
+    """Move the held money (all of it, or a part, releasing the rest); an expired hold cannot be posted."""
+    found = await _lock_pending_hold(session, hold_id)
+    if found.expires_at is not None and found.expires_at <= now:
+        raise HoldExpired()
+    amount = found.amount_vnd if amount_vnd is None else amount_vnd
+    if not 0 < amount <= found.amount_vnd:
+        raise InvalidTransfer(
+            Text(
+                f"Chỉ được ghi nhận từ 1 đến {format_vnd(found.amount_vnd)}",
+                f"Post between 1 and {format_vnd(found.amount_vnd)}",
+            ),
+            field="amount_vnd",
+        )
+    deltas = _release([found])
+    deltas[found.debit_account_id].debits_posted += amount
+    deltas[found.credit_account_id].credits_posted += amount
+    await lock_accounts(session, deltas)
+    spec = TransferSpec(
+        debit_account_id=found.debit_account_id,
+        credit_account_id=found.credit_account_id,
+        amount_vnd=amount,
+        category=Category(found.category),
+        reference=found.reference,
+        metadata=found.metadata_,
+    )
+    posted = await _write_entry(
+        session, [spec], now=now, description=f"post hold {hold_id}", hold_id=hold_id, deltas=deltas
+    )
+    found.status, found.posted_vnd, found.resolved_at = HoldStatus.POSTED.value, amount, now
+    await session.flush()
+    return posted
+
+
+async def _end_holds(session: AsyncSession, holds: Sequence[Hold], status: HoldStatus, now: datetime) -> None:
+    """Give locked pending holds' money back to the available balance and close them."""
+    deltas = _release(holds)
+    await lock_accounts(session, deltas)
+    await _apply(session, deltas)
+    for found in holds:
+        found.status, found.resolved_at = status.value, now
+    await session.flush()
+
+
+async def void_hold(session: AsyncSession, hold_id: int, *, now: datetime) -> None:
+    """Give the reserved money back to the available balance."""
+    await _end_holds(session, [await _lock_pending_hold(session, hold_id)], HoldStatus.VOIDED, now)
+
+
+async def expire_holds(session: AsyncSession, *, now: datetime) -> list[int]:
+    """Close every pending hold whose time has passed; returns the ids it expired.
+
+    Locks in the order every other hold operation uses, holds (by id) before accounts (by id), so it
+    cannot deadlock with a concurrent post or void; holds another transaction has locked are left
+    for the next run.
+    """
+    due = (
+        await session.scalars(
+            select(Hold)
+            .where(Hold.status == HoldStatus.PENDING.value, Hold.expires_at <= now)
+            .order_by(Hold.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if due:
+        await _end_holds(session, due, HoldStatus.EXPIRED, now)
+    return [found.id for found in due]
