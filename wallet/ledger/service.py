@@ -1,4 +1,4 @@
-"""The only code that writes balances.
+"""Entries and balances: with holds.py beside it, the only code that writes balances.
 
 Every change follows lock, re-check, transition: the touched account rows are locked in primary-key
 order (so two entries over the same accounts can never deadlock), the rule is checked against the
