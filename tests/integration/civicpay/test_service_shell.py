@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from civicpay.app import create_app, database
-from civicpay.db import Base, SchemaBehind, create_session_factory, head_revision, provide_session
+from civicpay.db import Base, SchemaBehind, create_engine, create_session_factory, head_revision, provide_session
 from civicpay.errors import EXCEPTION_HANDLERS
 from tests.conftest import http_into, make_settings
 
@@ -147,3 +147,16 @@ async def test_a_commit_that_fails_is_an_error_response_never_a_2xx(engine: Asyn
 async def test_concurrent_requests_share_the_pool_without_leaking_connections(client: AsyncClient) -> None:
     answers = await asyncio.gather(*(client.get("/health") for _ in range(50)))
     assert {answer.status_code for answer in answers} == {200}
+
+
+async def test_health_says_unavailable_when_the_database_does_not_answer(app: Litestar, client: AsyncClient) -> None:
+    working = app.state.engine
+    # Nothing listens on port 9 of this machine: the database has gone away.
+    app.state.engine = create_engine(make_settings("postgresql+asyncpg://nobody@127.0.0.1:9/gone"))
+    try:
+        health = await client.get("/health")
+    finally:
+        await app.state.engine.dispose()
+        app.state.engine = working
+    assert health.status_code == 503
+    assert health.json()["database"] == "unreachable"
