@@ -20,6 +20,7 @@ import wallet
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.auth.secrets import password_hasher
+from civicpay.banks import BankController
 from civicpay.clock import BusinessCalendar, Clock, SystemClock
 from civicpay.db import (
     create_engine,
@@ -91,6 +92,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             rate_limited(settings, [*SIGN_IN, *wallet.SIGN_UP]),
             ProfileController,
             AdminController,
+            BankController,
             *wallet.ROUTE_HANDLERS,
         ],
         dependencies={
