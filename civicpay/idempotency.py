@@ -12,17 +12,17 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 from litestar.params import HeaderParameter
 from sqlalchemy import LargeBinary, String, UniqueConstraint, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime, insert_ignoring_conflict, run_kept_actions, table_of
-from civicpay.errors import PROBLEM_JSON, Conflict, DomainError, Language, Text, render_domain_error
+from civicpay.errors import PROBLEM_JSON, Conflict, DomainError, Language, Text, negotiate_language, render_domain_error
 
 IdempotencyKey = Annotated[
     str,
@@ -125,3 +125,30 @@ async def _replay(session: AsyncSession, principal: str, key: str, request_finge
     # A conflicting row is always a committed one, with its answer: PostgreSQL makes the INSERT wait
     # for the first transaction, and SQLite runs one writer at a time.
     return StoredAnswer(record.status_code, record.response_body, replayed=True)
+
+
+async def answer_once(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    *,
+    caller: str,
+    key: str,
+    body: msgspec.Struct,
+    now: datetime,
+    action: Callable[[], Awaitable[tuple[int, bytes]]],
+) -> Response[bytes]:
+    """The whole Idempotency-Key protocol for one money-moving POST, as its route handler needs it.
+
+    ``body`` is the decoded request as the server reads it (normalise what means the same first), and
+    the path, with its ids, is part of what makes two requests the same.
+    """
+    answer = await run_once(
+        session,
+        principal=caller,
+        key=key,
+        request_fingerprint=fingerprint(request.method, request.url.path.rstrip("/"), body),
+        lang=negotiate_language(request.headers.get("accept-language")),
+        now=now,
+        action=action,
+    )
+    return answer.to_response()

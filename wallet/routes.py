@@ -19,8 +19,8 @@ from civicpay.auth.models import Role
 from civicpay.auth.secrets import signature_matches
 from civicpay.clock import BusinessCalendar, Clock
 from civicpay.db import MAX_ID
-from civicpay.errors import DomainError, Text, negotiate_language, refuse_nul_characters
-from civicpay.idempotency import IdempotencyKey, fingerprint, run_once
+from civicpay.errors import DomainError, Text, refuse_nul_characters
+from civicpay.idempotency import IdempotencyKey, answer_once
 from civicpay.money import Category
 from civicpay.settings import Settings
 from wallet import bank_topups, ledger, schemas, service
@@ -135,21 +135,11 @@ class TransferController(Controller):
             )
             return 201, msgspec.json.encode(made)
 
-        answer = await run_once(
-            session,
-            principal=f"user:{principal.user_id}",
-            key=idempotency_key,
-            # The phone as the server reads it: "0987 654 321" and "0987654321" are one request.
-            request_fingerprint=fingerprint(
-                "POST",
-                "/transfers",
-                msgspec.structs.replace(data, to_phone=normalise_phone(data.to_phone) or data.to_phone),
-            ),
-            lang=negotiate_language(request.headers.get("accept-language")),
-            now=now,
-            action=act,
+        # The phone as the server reads it: "0987 654 321" and "0987654321" are one request.
+        as_read = msgspec.structs.replace(data, to_phone=normalise_phone(data.to_phone) or data.to_phone)
+        return await answer_once(
+            request, session, caller=principal.idempotency_scope, key=idempotency_key, body=as_read, now=now, action=act
         )
-        return answer.to_response()
 
     @get("/{transfer_id:int}", operation_id="getTransfer")
     async def one(
@@ -254,16 +244,9 @@ class SuspenseController(Controller):
             )
             return 200, msgspec.json.encode(decided)
 
-        answer = await run_once(
-            session,
-            principal=f"user:{principal.user_id}",
-            key=key,
-            request_fingerprint=fingerprint("POST", request.url.path, body),
-            lang=negotiate_language(request.headers.get("accept-language")),
-            now=now,
-            action=act,
+        return await answer_once(
+            request, session, caller=principal.idempotency_scope, key=key, body=body, now=now, action=act
         )
-        return answer.to_response()
 
     @post(
         "/{item_id:int}/assign",

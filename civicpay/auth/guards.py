@@ -32,6 +32,11 @@ class Principal:
     role: Role
 
     @property
+    def idempotency_scope(self) -> str:
+        """Whose Idempotency-Keys these are: two callers may use the same key independently."""
+        return f"{self.kind}:{self.id}"
+
+    @property
     def user_id(self) -> int:
         if self.kind != "user":
             raise PermissionDeniedException()
