@@ -56,6 +56,7 @@ from civicpay.db import create_engine, create_session_factory
 from civicpay.money import Category
 from civicpay.settings import Settings
 from wallet import ledger
+from wallet.service import wallet_account_code
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.3
@@ -501,7 +502,7 @@ async def fund(settings: Settings, citizens: Sequence[Citizen], amount_vnd: int)
             specs = [
                 ledger.TransferSpec(
                     bank,
-                    await ledger.account_id(session, f"wallet:{citizen.user_id}"),
+                    await ledger.account_id(session, wallet_account_code(citizen.user_id)),
                     amount_vnd,
                     Category.TOPUP,
                     reference="BENCH",

@@ -38,7 +38,6 @@ class Category(StrEnum):
     LOAN_REPAYMENT = "loan_repayment"
     WELFARE = "welfare"
     PENSION = "pension"
-    OPENING_BALANCE = "opening_balance"
     # Money sent back to whoever paid it (a bank transfer nobody could be found for, say).
     RETURN = "return"
 

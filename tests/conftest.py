@@ -35,6 +35,7 @@ from civicpay.money import Category
 from civicpay.settings import Settings
 from wallet import ledger
 from wallet.bank_topups import bank_settlement_account
+from wallet.service import wallet_account_code
 
 POSTGRES_URL = os.environ.get("CIVICPAY_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
@@ -182,7 +183,7 @@ class Api:
         login = await self.client.post("/auth/login", json={"phone": phone, "password": PASSWORD})
         assert login.status_code == 200, login.text
         async with self.sessions() as session:
-            account = await ledger.account_id(session, f"wallet:{body['user_id']}")
+            account = await ledger.account_id(session, wallet_account_code(body["user_id"]))
         return Citizen(
             phone=phone,
             user_id=body["user_id"],

@@ -54,7 +54,7 @@ from civicpay.money import Category
 from tests.conftest import PASSWORD, START, make_settings
 from wallet import ledger
 from wallet.bank_topups import bank_settlement_account
-from wallet.service import encode_cursor
+from wallet.service import encode_cursor, wallet_account_code
 
 # Generated examples per operation: valid requests, invalid requests, and each access-control run.
 POSITIVE_EXAMPLES = 40
@@ -206,7 +206,7 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
                 now=START,
             )
             bank = await bank_settlement_account(session, START)
-            wallet = await ledger.account_id(session, f"wallet:{sender.user_id}")
+            wallet = await ledger.account_id(session, wallet_account_code(sender.user_id))
             spec = ledger.TransferSpec(bank, wallet, FUNDED_VND, Category.TOPUP, reference="FUZZ")
             await ledger.post_entry(session, [spec], now=START, description="fuzz funding")
 
