@@ -8,7 +8,8 @@ and rolls it back on any error, so a failed commit can only ever become an error
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -145,8 +146,14 @@ async def run_kept_actions(session: AsyncSession) -> None:
 
 
 async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """The unit of work of one request: commit on success, roll back on any error."""
-    factory: async_sessionmaker[AsyncSession] = state.session_factory
+    """The unit of work of one request, as a Litestar dependency."""
+    async with unit_of_work(state.session_factory) as session:
+        yield session
+
+
+@asynccontextmanager
+async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Commit on success, roll back on any error (keeping what ``keep_after_rollback`` asked for)."""
     async with factory() as session:
         try:
             yield session

@@ -88,6 +88,11 @@ def fingerprint(method: str, path: str, body: msgspec.Struct) -> str:
     return digest.hexdigest()
 
 
+def request_fingerprint(request: Request[Any, Any, Any], body: msgspec.Struct) -> str:
+    """The fingerprint of a request to a route, its ids in the path included."""
+    return fingerprint(request.method, request.url.path.rstrip("/"), body)
+
+
 async def run_once(
     session: AsyncSession,
     *,
@@ -146,7 +151,7 @@ async def answer_once(
         session,
         principal=caller,
         key=key,
-        request_fingerprint=fingerprint(request.method, request.url.path.rstrip("/"), body),
+        request_fingerprint=request_fingerprint(request, body),
         lang=negotiate_language(request.headers.get("accept-language")),
         now=now,
         action=action,

@@ -210,14 +210,27 @@ async def transfer_to_phone(
         if otp is None:
             raise needs_otp
         await auth.verify_step_up(session, settings, sender.user_id, otp, now=now)
+    return p2p_answer(
+        posted.transfer_ids[0],
+        data,
+        sender=(sender.full_name, sender.phone),
+        recipient=(recipient.full_name, recipient.phone),
+        now=now,
+    )
+
+
+def p2p_answer(
+    transfer_id: int, data: s.TransferCreate, *, sender: tuple[str, str], recipient: tuple[str, str], now: datetime
+) -> s.Transfer:
+    """What the sender is told of a transfer just made, by either path; (name, phone) for each party."""
     return s.Transfer(
-        id=posted.transfer_ids[0],
+        id=transfer_id,
         amount_vnd=data.amount_vnd,
         amount_display=format_vnd(data.amount_vnd),
         category=Category.P2P,
         memo=data.memo,
-        sender=s.Party(sender.full_name, mask_phone(sender.phone)),
-        recipient=s.Party(recipient.full_name, mask_phone(recipient.phone)),
+        sender=s.Party(sender[0], mask_phone(sender[1])),
+        recipient=s.Party(recipient[0], mask_phone(recipient[1])),
         created_at=now,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.conftest import Api, Citizen
 
 pytestmark = pytest.mark.postgres_only
+
+
+@pytest.fixture(params=[True, False], ids=["fast path", "portable path"])
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Both ways a transfer is made on PostgreSQL (wallet/fast_path.py, and the portable path) race alike."""
+    return {"fast_transfers": request.param}
+
 
 WALLETS = 8
 EACH = 1_000_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +16,13 @@ from tests.conftest import Api
 from wallet import ledger
 
 pytestmark = pytest.mark.postgres_only
+
+
+@pytest.fixture(params=[True, False], ids=["fast path", "portable path"])
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Both ways a transfer is made on PostgreSQL (wallet/fast_path.py, and the portable path) race alike."""
+    return {"fast_transfers": request.param}
+
 
 RACERS = 100
 AMOUNT = 10_000

@@ -1,5 +1,9 @@
 """Entries and balances: with holds.py beside it, the only code that writes balances.
 
+One exception, kept to the same rules: on PostgreSQL the everyday wallet transfer posts through
+``ledger_post_transfer`` (migration 0003), the same write of one transfer in SQL, called by
+``wallet_p2p_transfer`` after it has locked both accounts as ``lock_accounts`` does.
+
 Every change follows lock, re-check, transition: the touched account rows are locked in primary-key
 order (so two entries over the same accounts can never deadlock), the rule is checked against the
 locked numbers, and only then are rows written. The database's CHECK constraints and, on
