@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -53,6 +55,30 @@ async def health(state: State) -> Response[Health]:
 
 
 @asynccontextmanager
+async def card_acquirer(app: Litestar) -> AsyncGenerator[None, None]:
+    """The acquirer's HTTP client for the app's lifetime, and the periodic re-query of late card top-ups."""
+    settings: Settings = app.state.settings
+    state = app.state
+    state.acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
+    interval = settings.card_requery_interval_seconds
+    requery = (
+        asyncio.create_task(
+            wallet.requery_card_topups_every(state.session_factory, state.acquirer, settings, state.clock, interval)
+        )
+        if interval > 0
+        else None
+    )
+    try:
+        yield
+    finally:
+        if requery is not None:
+            requery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await requery
+        await app.state.acquirer.aclose()
+
+
+@asynccontextmanager
 async def database(app: Litestar) -> AsyncGenerator[None, None]:
     """Open the connection pool for the app's lifetime, after checking the schema is current."""
     engine = create_engine(app.state.settings)
@@ -97,13 +123,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         ],
         dependencies={
             "session": Provide(provide_session),
-            **{name: _from_state(name) for name in ("settings", "clock", "hasher", "calendar")},
+            **{name: _from_state(name) for name in ("settings", "clock", "hasher", "calendar", "acquirer")},
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         middleware=[authentication],
         before_request=refuse_nul_characters,
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[database],
+        lifespan=[database, card_acquirer],
         state=state,
         openapi_config=OpenAPIConfig(
             title="civicpay",

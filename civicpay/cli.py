@@ -1,4 +1,4 @@
-"""`civicpay serve | db upgrade | db current | demo | ledger verify`."""
+"""`civicpay serve | db upgrade | db current | demo | ledger verify | card requery | card sandbox | ...`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from alembic import command
@@ -26,7 +27,8 @@ from civicpay.db import (
 from civicpay.demo import DEMO_PASSWORD, seed_demo
 from civicpay.errors import DomainError
 from civicpay.settings import Settings, SettingsError
-from wallet import bank_simulator, topup_code
+from wallet import bank_simulator, card_sandbox, card_topups, topup_code
+from wallet.card_acquirer import CardAcquirer
 from wallet.ledger import check_invariants, expire_holds
 from wallet.service import holder_of_user_phone
 
@@ -125,6 +127,44 @@ def _expire_holds(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _card_requery(settings: Settings, _: argparse.Namespace) -> int:
+    """Ask the acquirer about card top-ups pending too long, as each app process does periodically."""
+
+    async def requery(engine: AsyncEngine) -> list[card_topups.CardTopupView]:
+        acquirer = CardAcquirer(settings.card_api_base, settings.card_secret_key)
+        try:
+            sessions = create_session_factory(engine)
+            return await card_topups.requery(sessions, acquirer, settings, now=SystemClock().now())
+        finally:
+            await acquirer.aclose()
+
+    changed = asyncio.run(_with_engine(settings, requery))
+    for topup in changed:
+        print(f"card top-up {topup.id}: {topup.status} ({topup.amount_display})")
+    print(f"{len(changed)} card top-up(s) settled")
+    return 0
+
+
+def _card_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the acquirer's sandbox in the foreground, sending its events to our webhook."""
+    if settings.env == "production":
+        raise SettingsError("the card sandbox is for development: production talks to the real acquirer")
+    port = urlsplit(settings.card_api_base).port or 8420
+    webhook = args.webhook_url or f"http://{settings.host}:{settings.port}/webhooks/card"
+    with card_sandbox.running(port) as process:
+        card_sandbox.register_webhook(settings.card_api_base, url=webhook, secret=settings.card_webhook_secret)
+        print(f"card sandbox (localstripe) at {settings.card_api_base}, events to {webhook}; test cards:")
+        for number, what in card_sandbox.TEST_CARDS.items():
+            print(f"  {number}  {what}")
+        return process.wait()
+
+
+def _card_token(settings: Settings, args: argparse.Namespace) -> int:
+    """Play the citizen's app: tokenise a test card at the sandbox and print the ``pm_…`` token."""
+    print(card_sandbox.tokenise(settings.card_api_base, settings.card_secret_key, args.number))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civicpay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +196,16 @@ def _parser() -> argparse.ArgumentParser:
     bank.add_argument("--amount", type=int, required=True, help="đồng")
     bank.add_argument("--url", default="http://127.0.0.1:8000")
     bank.set_defaults(run=_simulate_bank_transfer)
+    card = commands.add_parser("card", help="card top-ups").add_subparsers(dest="card_command", required=True)
+    card.add_parser(
+        "requery", help="ask the acquirer about card top-ups pending too long; cancel those never paid"
+    ).set_defaults(run=_card_requery)
+    sandbox = card.add_parser("sandbox", help="run the acquirer's sandbox (localstripe) for development")
+    sandbox.add_argument("--webhook-url", help="where it sends events (default: this server's /webhooks/card)")
+    sandbox.set_defaults(run=_card_sandbox)
+    token = card.add_parser("token", help="tokenise a test card at the sandbox, as the citizen's app would")
+    token.add_argument("--number", default="4242424242424242", choices=sorted(card_sandbox.TEST_CARDS))
+    token.set_defaults(run=_card_token)
     return parser
 
 

@@ -51,6 +51,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bank_webhook_secret: str
     # A single bank-transfer top-up above this waits in suspense for a finance officer.
     max_topup_vnd: int = 100_000_000
+    # The card acquirer, which speaks the Stripe API; development and tests use localstripe here.
+    card_api_base: str = "http://127.0.0.1:8420"
+    card_secret_key: str
+    # Signs the acquirer's webhooks (Stripe-Signature); refused when older or newer than the tolerance.
+    card_webhook_secret: str
+    card_webhook_tolerance_seconds: int = 300
+    # A card top-up still pending this long is asked after at the acquirer (its webhook may be late) ...
+    card_requery_after_seconds: int = 60
+    # ... and one not paid this long is cancelled there and its hold voided.
+    card_abandon_after_seconds: int = 1800
+    # How often each app process runs that re-query; 0 leaves it to `civicpay card requery`.
+    card_requery_interval_seconds: int = 30
+    # A card top-up can be refunded to its card for this many days (the acquirer allows more).
+    card_refund_days: int = 30
     host: str = "127.0.0.1"
     port: int = 8000
     # One log line per request; off under load tests, where writing it costs as much as a query.
@@ -73,7 +87,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raw = env.get(f"CIVICPAY_{name.upper()}")
             if raw is not None:
                 fields[name] = raw
-        for secret in ("secret_key", "bank_webhook_secret"):
+        for secret in ("secret_key", "bank_webhook_secret", "card_secret_key", "card_webhook_secret"):
             if secret in fields:
                 continue
             if fields.get("env", "development") == "production":
@@ -89,13 +103,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.database_url.startswith("sqlite")
 
 
+# The acquirer's sandbox, like the acquirer, knows its keys by these prefixes.
+_SECRET_PREFIXES = {"card_secret_key": "sk_test_", "card_webhook_secret": "whsec_"}
+
+
 def _development_secret(name: str) -> str:
     """A random secret kept under var/, so every process of a development install agrees on it."""
     path = DEV_SECRET_DIR / f"{name}.txt"
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
+    secret = _SECRET_PREFIXES.get(name, "") + secrets.token_urlsafe(48)
     path.write_text(secret)
     path.chmod(0o600)
     return secret

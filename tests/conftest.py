@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from civicpay.app import create_app, database
+from civicpay.app import card_acquirer, create_app, database
 from civicpay.auth.models import Role
 from civicpay.auth.secrets import password_hasher
 from civicpay.auth.service import NewUser, create_user
@@ -33,6 +33,7 @@ from civicpay.clock import FixedClock
 from civicpay.db import Base, alembic_config, create_engine, create_session_factory
 from civicpay.money import Category
 from civicpay.settings import Settings
+from tests.card_sandbox import SECRET_KEY, WEBHOOK_SECRET, running_sandbox
 from wallet import ledger
 from wallet.bank_topups import bank_settlement_account
 from wallet.service import wallet_account_code
@@ -80,6 +81,10 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
         "bank_webhook_secret": "test-bank-webhook-secret",
+        "card_secret_key": SECRET_KEY,
+        "card_webhook_secret": WEBHOOK_SECRET,
+        # Tests run the re-query themselves, when they choose.
+        "card_requery_interval_seconds": 0,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,
@@ -96,9 +101,16 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(scope="session")
+def card_sandbox() -> Iterator[str]:
+    """The card acquirer (localstripe) as a real server for the whole run; its base URL."""
+    with running_sandbox() as url:
+        yield url
+
+
 @pytest.fixture
-def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
-    return make_settings(database_url, **settings_overrides)
+def settings(database_url: str, card_sandbox: str, settings_overrides: dict[str, Any]) -> Settings:
+    return make_settings(database_url, **{"card_api_base": card_sandbox, **settings_overrides})
 
 
 @pytest.fixture
@@ -139,7 +151,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
     (Litestar's AsyncTestClient runs each request through a blocking portal, which serialises them;
     its lifespan runs in an anyio cancel scope that pytest-asyncio cannot carry across tasks.)
     """
-    async with database(app), http_into(app) as http:
+    async with database(app), card_acquirer(app), http_into(app) as http:
         yield http
 
 

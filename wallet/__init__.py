@@ -3,6 +3,9 @@
 Other domains use the wallet through what this module exports.
 """
 
+from wallet.card_acquirer import CardAcquirer
+from wallet.card_routes import CardTopupController, CardWebhookController
+from wallet.card_topups import requery_every as requery_card_topups_every
 from wallet.routes import (
     BankWebhookController,
     CitizenController,
@@ -20,6 +23,8 @@ ROUTE_HANDLERS = [
     LedgerController,
     BankWebhookController,
     SuspenseController,
+    CardTopupController,
+    CardWebhookController,
 ]
 
-__all__ = ["ROUTE_HANDLERS", "SIGN_UP"]
+__all__ = ["ROUTE_HANDLERS", "SIGN_UP", "CardAcquirer", "requery_card_topups_every"]

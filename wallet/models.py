@@ -60,3 +60,31 @@ class BankNotification(Base):
     suspense_reason: Mapped[str | None] = mapped_column(String(32))
     wallet_id: Mapped[int | None] = mapped_column(ForeignKey("wallet.id"))
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))
+
+
+class CardTopupStatus(StrEnum):
+    PENDING = "pending"  # money held (pending credit) until the acquirer says the card paid
+    SUCCEEDED = "succeeded"  # the hold is posted: the money is in the wallet
+    FAILED = "failed"  # declined or abandoned: the hold is voided
+    CANCELED = "canceled"  # cancelled at the acquirer: the hold is voided
+
+
+class CardTopup(Base):
+    """One top-up by card (nạp tiền bằng thẻ): a PaymentIntent at the acquirer and a hold in our ledger.
+
+    The PaymentIntent id is UNIQUE, so however often the acquirer tells us about it (webhooks, our
+    re-query), it is applied to one top-up, and a final status is never left.
+    """
+
+    __tablename__ = "card_topup"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallet.id"), index=True)
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    refunded_vnd: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

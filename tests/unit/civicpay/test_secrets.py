@@ -105,7 +105,14 @@ TTL = st.integers(1, 30 * 24 * 3600)
 
 
 def _settings(ttl: int = 3600, key: str = KEY) -> Settings:
-    return Settings(env="test", secret_key=key, bank_webhook_secret="unused", access_token_ttl_seconds=ttl)
+    return Settings(
+        env="test",
+        secret_key=key,
+        bank_webhook_secret="unused",
+        card_secret_key="unused",
+        card_webhook_secret="unused",
+        access_token_ttl_seconds=ttl,
+    )
 
 
 def _forge(claims: dict[str, Any], *, key: str = KEY, algorithm: str = "HS256") -> str:

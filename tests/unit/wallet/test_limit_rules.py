@@ -15,7 +15,11 @@ from civicpay.settings import Settings
 from wallet.errors import MonthlyLimitExceeded
 from wallet.limits import LimitPolicy, Spending
 
-DEFAULTS = LimitPolicy.from_settings(Settings(secret_key="unit-test", bank_webhook_secret="unused"))
+DEFAULTS = LimitPolicy.from_settings(
+    Settings(
+        secret_key="unit-test", bank_webhook_secret="unused", card_secret_key="unused", card_webhook_secret="unused"
+    )
+)
 CAP, SINGLE, DAILY = DEFAULTS.monthly_cap_vnd, DEFAULTS.stepup_single_vnd, DEFAULTS.stepup_daily_vnd
 
 VND = st.integers(0, 10 * CAP)

@@ -1,0 +1,73 @@
+"""The card acquirer's sandbox: localstripe (PyPI), a fake but stateful Stripe-API server, run locally.
+
+``make run`` starts it through ``civicpay card sandbox`` so card top-ups work on a fresh clone, and the
+tests start it the same way on a free port. Only development and tests use it; it is a dev dependency.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+READY_SECONDS = 30
+# The acquirer's published test cards that the sandbox knows.
+TEST_CARDS = {
+    "4242424242424242": "paid",
+    "4000000000000341": "declined when charged",
+    "4000002500003155": "needs the cardholder to authenticate (3-D Secure): stays pending",
+}
+
+
+@contextmanager
+def running(port: int) -> Iterator[subprocess.Popen[str]]:
+    """localstripe on ``port``, from nothing, until the block ends; entered once it listens."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter running an installed package
+        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None  # noqa: S101 - asked for with stdout=PIPE
+        # aiohttp prints "======== Running on http://[::]:PORT ========" once the socket listens.
+        for line in process.stdout:
+            if "Running on" in line:
+                break
+        else:
+            raise RuntimeError(f"localstripe exited with {process.wait(READY_SECONDS)} before listening")
+        # Keep reading its log, or a full pipe would stall it.
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        yield process
+    finally:
+        process.terminate()
+        process.wait(READY_SECONDS)
+
+
+def register_webhook(sandbox: str, *, url: str, secret: str) -> None:
+    """Have the sandbox send its events to ``url``, signed with ``secret`` (our card_webhook_secret)."""
+    answer = httpx.post(f"{sandbox}/_config/webhooks/civicpay", data={"url": url, "secret": secret}, trust_env=False)
+    answer.raise_for_status()
+
+
+def tokenise(sandbox: str, secret_key: str, number: str) -> str:
+    """What the citizen's app does with the acquirer's SDK: a card number in, a ``pm_…`` token out."""
+    answer = httpx.post(
+        f"{sandbox}/v1/payment_methods",
+        auth=(secret_key, ""),
+        data={
+            "type": "card",
+            "card[number]": number,
+            "card[exp_month]": "12",
+            "card[exp_year]": "2031",
+            "card[cvc]": "123",
+        },
+        trust_env=False,
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["id"]
+    return token

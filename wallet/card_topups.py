@@ -1,0 +1,362 @@
+"""Top-up by card through an acquirer that speaks the Stripe API (nạp tiền vào ví bằng thẻ).
+
+The citizen's app tokenises the card with the acquirer's SDK (card numbers never reach us) and sends
+us the ``pm_…`` token and an amount. We hold the amount as a pending credit to the wallet, create and
+confirm a PaymentIntent in VND, and answer ``pending``. The money becomes the wallet's only when the
+acquirer says the card paid: its signed ``payment_intent.succeeded`` webhook posts the hold, a failure
+or cancellation voids it. A webhook can be late or lost, so a re-query (``civicpay card requery`` and a
+periodic task in each app process) asks the acquirer about top-ups pending too long, and cancels those
+never paid. Every path goes through ``_apply``, which acts only on a pending top-up, under its row lock.
+A succeeded top-up can be refunded to its card within a window, from money still in the wallet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from civicpay.clock import Clock
+from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
+from civicpay.money import AmountVnd, Category, format_vnd
+from civicpay.settings import Settings
+from wallet import ledger
+from wallet.card_acquirer import CURRENCY, AcquirerError, CardAcquirer, PaymentIntent
+from wallet.models import CardTopup, CardTopupStatus
+from wallet.service import holder_of_user
+
+logger = logging.getLogger(__name__)
+
+ACQUIRER_RECEIVABLE = "asset:card:acquirer"
+# What the acquirer tells us in webhooks that we act on; every other event is acknowledged and ignored.
+HANDLED_EVENTS = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"})
+
+
+class CardTopupCreate(msgspec.Struct, forbid_unknown_fields=True):
+    amount_vnd: AmountVnd
+    payment_method: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^pm_[A-Za-z0-9_]{1,64}$",
+            description="The card as the acquirer's SDK tokenised it in the citizen's app",
+            examples=["pm_1QxYz"],
+        ),
+    ]
+
+
+class CardRefundCreate(msgspec.Struct, forbid_unknown_fields=True):
+    amount_vnd: AmountVnd | None = None  # all that is left to refund, when absent
+
+
+class CardTopupView(msgspec.Struct):
+    id: int
+    amount_vnd: int
+    amount_display: str
+    status: CardTopupStatus
+    payment_intent_id: str | None
+    failure_code: str | None
+    refunded_vnd: int
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class AcquirerEvent(msgspec.Struct):
+    """The part of a Stripe-API event we read; the rest of it is the acquirer's business."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+
+
+class WebhookReceipt(msgspec.Struct):
+    event_id: str
+    handled: bool
+    card_topup_id: int | None = None
+    status: CardTopupStatus | None = None
+
+
+class CardDeclined(DomainError):
+    code = "card_declined"
+    status = 402
+    title = Text("Thẻ bị từ chối", "The card was declined")
+
+
+class AcquirerUnavailable(DomainError):
+    code = "card_acquirer_unavailable"
+    status = 502
+    title = Text("Không liên lạc được với đơn vị chấp nhận thẻ", "The card acquirer could not be reached")
+    replayable = False  # nothing happened; the same request may be sent again
+
+
+class CardTopupNotFound(NotFound):
+    code = "card_topup_not_found"
+    title = Text("Không tìm thấy giao dịch nạp thẻ", "Card top-up not found")
+
+
+class UnknownPaymentIntent(Conflict):
+    """A webhook for a PaymentIntent we have no top-up for (yet): the acquirer retries on a non-2xx."""
+
+    code = "unknown_payment_intent"
+    title = Text("Không có giao dịch nạp thẻ cho PaymentIntent này", "No card top-up has this PaymentIntent")
+
+
+class AcquirerMismatch(Conflict):
+    code = "acquirer_mismatch"
+    title = Text("Số tiền của đơn vị chấp nhận thẻ khác với giao dịch nạp", "The acquirer's amount differs from ours")
+
+
+class RefundNotAllowed(DomainError):
+    code = "refund_not_allowed"
+    status = 422
+    title = Text("Không thể hoàn tiền giao dịch nạp thẻ này", "This card top-up cannot be refunded")
+
+
+async def acquirer_receivable(session: AsyncSession, now: datetime) -> int:
+    """What the acquirer owes us for cards it has charged, until it settles to our bank account."""
+    return await ledger.open_account(
+        session,
+        code=ACQUIRER_RECEIVABLE,
+        name="Phải thu đơn vị chấp nhận thẻ",
+        kind=ledger.AccountKind.ASSET,
+        no_overdraft=False,
+        now=now,
+    )
+
+
+def view(topup: CardTopup) -> CardTopupView:
+    return CardTopupView(
+        id=topup.id,
+        amount_vnd=topup.amount_vnd,
+        amount_display=format_vnd(topup.amount_vnd),
+        status=CardTopupStatus(topup.status),
+        payment_intent_id=topup.payment_intent_id,
+        failure_code=topup.failure_code,
+        refunded_vnd=topup.refunded_vnd,
+        created_at=topup.created_at,
+        resolved_at=topup.resolved_at,
+    )
+
+
+async def start(
+    session: AsyncSession,
+    acquirer: CardAcquirer,
+    settings: Settings,
+    *,
+    user_id: int,
+    data: CardTopupCreate,
+    now: datetime,
+) -> CardTopupView:
+    """Hold the amount as a pending credit, then have the acquirer charge the card."""
+    if data.amount_vnd > settings.max_topup_vnd:
+        raise InvalidField(
+            Text(
+                f"Mỗi lần nạp tối đa {format_vnd(settings.max_topup_vnd)}",
+                f"A top-up is at most {format_vnd(settings.max_topup_vnd)}",
+            ),
+            field="amount_vnd",
+        )
+    holder = await holder_of_user(session, user_id)
+    receivable = await acquirer_receivable(session, now)
+    spec = ledger.TransferSpec(receivable, holder.account_id, data.amount_vnd, Category.TOPUP, reference="card")
+    # No expiry on the hold: only the acquirer's word (or our cancellation there) may end it.
+    hold_id = await ledger.hold(session, spec, now=now, expires_at=None)
+    topup = CardTopup(
+        wallet_id=holder.wallet_id,
+        amount_vnd=data.amount_vnd,
+        hold_id=hold_id,
+        status=CardTopupStatus.PENDING.value,
+        refunded_vnd=0,
+        created_at=now,
+    )
+    session.add(topup)
+    await session.flush()
+    try:
+        intent = await acquirer.charge(
+            amount_vnd=data.amount_vnd,
+            payment_method=data.payment_method,
+            metadata={"civicpay_card_topup": str(topup.id), "civicpay_wallet": str(holder.wallet_id)},
+            idempotency_key=f"civicpay-card-topup-{topup.id}",
+        )
+    except AcquirerError as error:
+        # A refusal: the savepoint around this use case takes the hold and the row back with it.
+        if error.status == 402:
+            raise CardDeclined(Text(f"Mã lỗi: {error.code}", f"Reason: {error.code}"), reason=error.code) from error
+        if error.status is not None and 400 <= error.status < 500:
+            refused = Text("Đơn vị chấp nhận thẻ không nhận thẻ này", "The acquirer does not accept this card token")
+            raise InvalidField(refused, field="payment_method") from error
+        raise AcquirerUnavailable() from error
+    # Even a charge that answers "succeeded" stays pending here: the acquirer's signed event (or our
+    # re-query of the PaymentIntent) is the one word that posts a top-up, whichever comes first.
+    topup.payment_intent_id = intent.id
+    await session.flush()
+    return view(topup)
+
+
+async def _locked(session: AsyncSession, *condition: Any) -> CardTopup | None:
+    found: CardTopup | None = await session.scalar(
+        select(CardTopup).where(*condition).with_for_update().execution_options(populate_existing=True)
+    )
+    return found
+
+
+async def _apply(session: AsyncSession, topup: CardTopup, intent: PaymentIntent, now: datetime) -> bool:
+    """Follow the acquirer's word on a locked top-up; True when it changed. Final states never change."""
+    if topup.status != CardTopupStatus.PENDING:
+        return False
+    if intent.status == "succeeded":
+        if (intent.amount_vnd, intent.currency) != (topup.amount_vnd, CURRENCY):
+            raise AcquirerMismatch(
+                Text(
+                    f"Đơn vị chấp nhận thẻ báo {intent.amount_vnd} {intent.currency}",
+                    f"The acquirer reports {intent.amount_vnd} {intent.currency}",
+                )
+            )
+        await ledger.post_hold(session, topup.hold_id, now=now)
+        topup.status = CardTopupStatus.SUCCEEDED.value
+    elif intent.failed:
+        await ledger.void_hold(session, topup.hold_id, now=now)
+        canceled = intent.status == "canceled"
+        topup.status = (CardTopupStatus.CANCELED if canceled else CardTopupStatus.FAILED).value
+        topup.failure_code = intent.failure_code
+    else:
+        return False
+    topup.resolved_at = now
+    await session.flush()
+    return True
+
+
+async def receive_webhook(session: AsyncSession, event: AcquirerEvent, *, now: datetime) -> WebhookReceipt:
+    """Apply one signed event; a repeat finds the top-up final and changes nothing."""
+    if event.type not in HANDLED_EVENTS:
+        return WebhookReceipt(event_id=event.id, handled=False)
+    try:
+        intent = PaymentIntent.of(event.data["object"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidField(
+            Text("Sự kiện thiếu PaymentIntent", "The event carries no PaymentIntent"), field="data"
+        ) from error
+    topup = await _locked(session, CardTopup.payment_intent_id == intent.id)
+    if topup is None:
+        raise UnknownPaymentIntent()
+    await _apply(session, topup, intent, now)
+    return WebhookReceipt(event_id=event.id, handled=True, card_topup_id=topup.id, status=CardTopupStatus(topup.status))
+
+
+async def get(session: AsyncSession, *, user_id: int, topup_id: int) -> CardTopupView:
+    holder = await holder_of_user(session, user_id)
+    topup = await session.get(CardTopup, topup_id)
+    if topup is None or topup.wallet_id != holder.wallet_id:
+        raise CardTopupNotFound()
+    return view(topup)
+
+
+Session = async_sessionmaker[AsyncSession]
+
+
+async def requery(
+    sessions: Session, acquirer: CardAcquirer, settings: Settings, *, now: datetime
+) -> list[CardTopupView]:
+    """Ask the acquirer about every top-up pending too long; cancel those never paid. Returns the changed."""
+    asked_before = now - timedelta(seconds=settings.card_requery_after_seconds)
+    abandoned_before = now - timedelta(seconds=settings.card_abandon_after_seconds)
+    async with sessions() as session:
+        due = (
+            await session.scalars(
+                select(CardTopup.id)
+                .where(CardTopup.status == CardTopupStatus.PENDING.value, CardTopup.created_at <= asked_before)
+                .order_by(CardTopup.id)
+            )
+        ).all()
+    changed = []
+    for topup_id in due:
+        # One transaction each: one top-up the acquirer cannot answer for must not hold back the rest.
+        async with sessions.begin() as session:
+            topup = await _locked(session, CardTopup.id == topup_id, CardTopup.status == CardTopupStatus.PENDING.value)
+            if topup is None or topup.payment_intent_id is None:
+                continue
+            try:
+                intent = await acquirer.payment_intent(topup.payment_intent_id)
+                if (
+                    intent.status not in {"succeeded", "canceled", "processing"}
+                    and topup.created_at <= abandoned_before
+                ):
+                    intent = await acquirer.cancel(intent.id)
+            except AcquirerError:
+                continue  # asked again on the next run
+            if await _apply(session, topup, intent, now):
+                changed.append(view(topup))
+    return changed
+
+
+async def requery_every(
+    sessions: Session, acquirer: CardAcquirer, settings: Settings, clock: Clock, interval_seconds: float
+) -> None:
+    """Run ``requery`` every ``interval_seconds`` until cancelled: each app process's periodic task."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            changed = await requery(sessions, acquirer, settings, now=clock.now())
+        except Exception:
+            logger.exception("card top-up re-query failed; trying again in %s s", interval_seconds)
+            continue
+        for topup in changed:
+            logger.info("card top-up %s is %s after asking the acquirer", topup.id, topup.status)
+
+
+async def refund(
+    session: AsyncSession,
+    acquirer: CardAcquirer,
+    settings: Settings,
+    *,
+    user_id: int,
+    topup_id: int,
+    data: CardRefundCreate,
+    now: datetime,
+) -> CardTopupView:
+    """Send money from the wallet back to the card it came from: all that is left, or a part."""
+    holder = await holder_of_user(session, user_id)
+    topup = await _locked(session, CardTopup.id == topup_id, CardTopup.wallet_id == holder.wallet_id)
+    if topup is None:
+        raise CardTopupNotFound()
+    if topup.status != CardTopupStatus.SUCCEEDED or topup.payment_intent_id is None:
+        raise RefundNotAllowed(Text("Chỉ hoàn được giao dịch nạp đã thành công", "Only a top-up that went through"))
+    if now - topup.created_at > timedelta(days=settings.card_refund_days):
+        raise RefundNotAllowed(
+            Text(
+                f"Chỉ hoàn được trong {settings.card_refund_days} ngày sau khi nạp",
+                f"Refunds are possible for {settings.card_refund_days} days after the top-up",
+            )
+        )
+    left = topup.amount_vnd - topup.refunded_vnd
+    amount = left if data.amount_vnd is None else data.amount_vnd
+    if not 0 < amount <= left:
+        raise RefundNotAllowed(
+            Text(f"Còn hoàn được {format_vnd(left)}", f"{format_vnd(left)} is left to refund"),
+            field="amount_vnd",
+            refundable_vnd=left,
+        )
+    receivable = await acquirer_receivable(session, now)
+    spec = ledger.TransferSpec(
+        holder.account_id, receivable, amount, Category.RETURN, reference=f"card_refund:{topup.id}"
+    )
+    await ledger.post_entry(session, [spec], now=now, description="card refund")  # refuses an overdraft
+    topup.refunded_vnd += amount
+    await session.flush()
+    # Last, so an acquirer refusal rolls the entry back with the savepoint; the key makes a retry of
+    # this same refund (after a crash before our commit) the same refund at the acquirer.
+    await _refund_at(acquirer, topup.payment_intent_id, amount, f"civicpay-card-refund-{topup.id}-{topup.refunded_vnd}")
+    return view(topup)
+
+
+async def _refund_at(acquirer: CardAcquirer, intent_id: str, amount_vnd: int, key: str) -> None:
+    try:
+        await acquirer.refund(intent_id=intent_id, amount_vnd=amount_vnd, idempotency_key=key)
+    except AcquirerError as error:
+        if error.status is not None and 400 <= error.status < 500:
+            raise RefundNotAllowed(Text(str(error), str(error))) from error
+        raise AcquirerUnavailable() from error
