@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -150,6 +151,8 @@ def _card_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     if settings.env == "production":
         raise SettingsError("the card sandbox is for development: production talks to the real acquirer")
     port = urlsplit(settings.card_api_base).port or 8420
+    # `make run` stops this with SIGTERM; leave through the sandbox's `finally`, which stops localstripe too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     webhook = args.webhook_url or f"http://{settings.host}:{settings.port}/webhooks/card"
     with card_sandbox.running(port) as process:
         card_sandbox.register_webhook(settings.card_api_base, url=webhook, secret=settings.card_webhook_secret)

@@ -121,7 +121,7 @@ async def acquirer_receivable(session: AsyncSession, now: datetime) -> int:
     return await ledger.open_account(
         session,
         code=ACQUIRER_RECEIVABLE,
-        name="Phải thu đơn vị chấp nhận thẻ",
+        name="Thẻ ngân hàng (qua đơn vị chấp nhận thẻ)",
         kind=ledger.AccountKind.ASSET,
         no_overdraft=False,
         now=now,
@@ -185,7 +185,11 @@ async def start(
     except AcquirerError as error:
         # A refusal: the savepoint around this use case takes the hold and the row back with it.
         if error.status == 402:
-            raise CardDeclined(Text(f"Mã lỗi: {error.code}", f"Reason: {error.code}"), reason=error.code) from error
+            declined = Text(
+                "Ngân hàng phát hành thẻ từ chối giao dịch; hãy thử thẻ khác.",
+                "The card's bank declined the charge; try another card.",
+            )
+            raise CardDeclined(declined, reason=error.code) from error
         if error.status is not None and 400 <= error.status < 500:
             refused = Text("Đơn vị chấp nhận thẻ không nhận thẻ này", "The acquirer does not accept this card token")
             raise InvalidField(refused, field="payment_method") from error
