@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: migrate the embedded database under ./var, seed the demo once, serve on :8000 with the card sandbox on :8420
+## make run: migrate the embedded database under ./var, seed the demo once, serve on :8000 with the card and bank sandboxes on :8420 and :8421
 run: $(STAMP)
 	$(BIN)/civicpay db upgrade
 	$(BIN)/civicpay demo
 	@# The card acquirer's sandbox beside the service, stopped with it.
-	$(BIN)/civicpay card sandbox & sandbox=$$!; trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; $(BIN)/civicpay serve
+	$(BIN)/civicpay card sandbox & card=$$!; $(BIN)/civicpay bank sandbox & bank=$$!; \
+	  trap 'kill $$card $$bank 2>/dev/null' EXIT INT TERM; $(BIN)/civicpay serve
 
 ## make test: the whole suite; set CIVICPAY_DATABASE_URL=postgresql+asyncpg://… to run it on PostgreSQL
 test: $(STAMP)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +18,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 import wallet
+from civicpay import periodic
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.auth.secrets import password_hasher
@@ -55,27 +55,35 @@ async def health(state: State) -> Response[Health]:
 
 
 @asynccontextmanager
-async def card_acquirer(app: Litestar) -> AsyncGenerator[None, None]:
-    """The acquirer's HTTP client for the app's lifetime, and the periodic re-query of late card top-ups."""
+async def outside_parties(app: Litestar) -> AsyncGenerator[None, None]:
+    """Clients of the card acquirer and the bank for the app's lifetime, and the periodic work with them."""
     settings: Settings = app.state.settings
     state = app.state
     state.acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
-    interval = settings.card_requery_interval_seconds
-    requery = (
-        asyncio.create_task(
-            wallet.requery_card_topups_every(state.session_factory, state.acquirer, settings, state.clock, interval)
-        )
-        if interval > 0
-        else None
-    )
+    state.bank = wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret)
+    jobs = {
+        "card top-up re-query": (
+            settings.card_requery_interval_seconds,
+            lambda: wallet.requery_card_topups(state.session_factory, state.acquirer, settings, now=state.clock.now()),
+        ),
+        "payout dispatch": (
+            settings.payout_dispatch_interval_seconds,
+            lambda: wallet.dispatch_payouts(state.session_factory, state.bank, now=state.clock.now()),
+        ),
+    }
+    tasks = [
+        asyncio.create_task(periodic.every(seconds, job, name=name))
+        for name, (seconds, job) in jobs.items()
+        if seconds > 0
+    ]
     try:
         yield
     finally:
-        if requery is not None:
-            requery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await requery
-        await app.state.acquirer.aclose()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await state.acquirer.aclose()
+        await state.bank.aclose()
 
 
 @asynccontextmanager
@@ -123,13 +131,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         ],
         dependencies={
             "session": Provide(provide_session),
-            **{name: _from_state(name) for name in ("settings", "clock", "hasher", "calendar", "acquirer")},
+            **{name: _from_state(name) for name in ("settings", "clock", "hasher", "calendar", "acquirer", "bank")},
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         middleware=[authentication],
         before_request=refuse_nul_characters,
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[database, card_acquirer],
+        lifespan=[database, outside_parties],
         state=state,
         openapi_config=OpenAPIConfig(
             title="civicpay",

@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 from alembic import command
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import SystemClock
@@ -28,7 +28,8 @@ from civicpay.db import (
 from civicpay.demo import DEMO_PASSWORD, seed_demo
 from civicpay.errors import DomainError
 from civicpay.settings import Settings, SettingsError
-from wallet import bank_simulator, card_sandbox, card_topups, topup_code
+from wallet import bank_sandbox, bank_simulator, card_sandbox, card_topups, topup_code, withdrawals
+from wallet.bank_payouts import BankPayouts
 from wallet.card_acquirer import CardAcquirer
 from wallet.ledger import check_invariants, expire_holds
 from wallet.service import holder_of_user_phone
@@ -128,22 +129,53 @@ def _expire_holds(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+class _Client(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class _Changed(Protocol):
+    """A card top-up or a withdrawal, as a sweep reports it."""
+
+    id: int
+    amount_display: str
+
+    @property
+    def status(self) -> str: ...
+
+
+ClientT = TypeVar("ClientT", bound=_Client)
+
+
+def _sweep(
+    settings: Settings,
+    client: Callable[[], ClientT],
+    job: Callable[[async_sessionmaker[AsyncSession], ClientT], Awaitable[Sequence[_Changed]]],
+    what: str,
+) -> int:
+    """Run one sweep against an outside party (acquirer, bank) and print what it changed."""
+
+    async def run(engine: AsyncEngine) -> Sequence[_Changed]:
+        outside = client()
+        try:
+            return await job(create_session_factory(engine), outside)
+        finally:
+            await outside.aclose()
+
+    changed = asyncio.run(_with_engine(settings, run))
+    for item in changed:
+        print(f"{what} {item.id}: {item.status} ({item.amount_display})")
+    print(f"{len(changed)} {what}(s) changed")
+    return 0
+
+
 def _card_requery(settings: Settings, _: argparse.Namespace) -> int:
     """Ask the acquirer about card top-ups pending too long, as each app process does periodically."""
-
-    async def requery(engine: AsyncEngine) -> list[card_topups.CardTopupView]:
-        acquirer = CardAcquirer(settings.card_api_base, settings.card_secret_key)
-        try:
-            sessions = create_session_factory(engine)
-            return await card_topups.requery(sessions, acquirer, settings, now=SystemClock().now())
-        finally:
-            await acquirer.aclose()
-
-    changed = asyncio.run(_with_engine(settings, requery))
-    for topup in changed:
-        print(f"card top-up {topup.id}: {topup.status} ({topup.amount_display})")
-    print(f"{len(changed)} card top-up(s) settled")
-    return 0
+    return _sweep(
+        settings,
+        lambda: CardAcquirer(settings.card_api_base, settings.card_secret_key),
+        lambda sessions, acquirer: card_topups.requery(sessions, acquirer, settings, now=SystemClock().now()),
+        "card top-up",
+    )
 
 
 def _card_sandbox(settings: Settings, args: argparse.Namespace) -> int:
@@ -166,6 +198,33 @@ def _card_token(settings: Settings, args: argparse.Namespace) -> int:
     """Play the citizen's app: tokenise a test card at the sandbox and print the ``pm_…`` token."""
     print(card_sandbox.tokenise(settings.card_api_base, settings.card_secret_key, args.number))
     return 0
+
+
+def _bank_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the bank's side of withdrawals with the demo people's accounts, calling back this server."""
+    import uvicorn  # noqa: PLC0415 - only the servers need it
+
+    if settings.env == "production":
+        raise SettingsError("the bank sandbox is for development: production talks to the real bank")
+    callback = args.callback_url or f"http://{settings.host}:{settings.port}{bank_sandbox.CALLBACK_PATH}"
+    bank = bank_sandbox.demo_bank(settings.bank_api_secret, settings.bank_webhook_secret, callback)
+    address = urlsplit(settings.bank_api_base)
+    print(f"bank sandbox at {settings.bank_api_base}, callbacks to {callback}; demo accounts:")
+    for (bin_, number), name in bank_sandbox.DEMO_ACCOUNTS.items():
+        print(f"  {bin_} {number}  {name}")
+    app = bank_sandbox.create_bank_app(bank)
+    uvicorn.run(app, host=address.hostname or "127.0.0.1", port=address.port or 8421, log_level="warning")
+    return 0
+
+
+def _withdrawals_dispatch(settings: Settings, _: argparse.Namespace) -> int:
+    """Send payouts still queued (the bank was down) to the bank, as each app process does periodically."""
+    return _sweep(
+        settings,
+        lambda: BankPayouts(settings.bank_api_base, settings.bank_api_secret),
+        lambda sessions, bank: withdrawals.dispatch(sessions, bank, now=SystemClock().now()),
+        "withdrawal",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -209,6 +268,14 @@ def _parser() -> argparse.ArgumentParser:
     token = card.add_parser("token", help="tokenise a test card at the sandbox, as the citizen's app would")
     token.add_argument("--number", default="4242424242424242", choices=sorted(card_sandbox.TEST_CARDS))
     token.set_defaults(run=_card_token)
+    bank_tools = commands.add_parser("bank", help="the bank's side").add_subparsers(dest="bank_command", required=True)
+    bank_box = bank_tools.add_parser("sandbox", help="run the bank's payout API with demo accounts (development)")
+    bank_box.add_argument("--callback-url", help="where it sends payout results (default: this server)")
+    bank_box.set_defaults(run=_bank_sandbox)
+    payouts = commands.add_parser("withdrawals", help="withdrawals to bank accounts").add_subparsers(
+        dest="withdrawals_command", required=True
+    )
+    payouts.add_parser("dispatch", help="send payouts still queued to the bank").set_defaults(run=_withdrawals_dispatch)
     return parser
 
 

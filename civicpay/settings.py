@@ -19,6 +19,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/civicpay.db"
 DEV_SECRET_DIR = Path("var/secrets")
 
 
+# Settings that are secrets: never a default in production, created once under var/ in development.
+_SECRETS = ("secret_key", "bank_webhook_secret", "bank_api_secret", "card_secret_key", "card_webhook_secret")
+
+
 class SettingsError(Exception):
     """The environment does not describe a runnable service."""
 
@@ -49,6 +53,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth_rate_per_minute: int = 30
     # HMAC-SHA256 key the bank (or its aggregator) signs incoming-transfer notifications with.
     bank_webhook_secret: str
+    # The bank's payout API (withdrawals): its base URL, and the HMAC key we sign our requests with.
+    bank_api_base: str = "http://127.0.0.1:8421"
+    bank_api_secret: str
+    # How often each app process sends payouts still queued (the bank was down); 0 leaves it to
+    # `civicpay withdrawals dispatch`.
+    payout_dispatch_interval_seconds: int = 30
     # A single bank-transfer top-up above this waits in suspense for a finance officer.
     max_topup_vnd: int = 100_000_000
     # The card acquirer, which speaks the Stripe API; development and tests use localstripe here.
@@ -87,7 +97,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raw = env.get(f"CIVICPAY_{name.upper()}")
             if raw is not None:
                 fields[name] = raw
-        for secret in ("secret_key", "bank_webhook_secret", "card_secret_key", "card_webhook_secret"):
+        for secret in _SECRETS:
             if secret in fields:
                 continue
             if fields.get("env", "development") == "production":

@@ -25,7 +25,7 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from civicpay.app import card_acquirer, create_app, database
+from civicpay.app import create_app, database, outside_parties
 from civicpay.auth.models import Role
 from civicpay.auth.secrets import password_hasher
 from civicpay.auth.service import NewUser, create_user
@@ -34,7 +34,9 @@ from civicpay.db import Base, alembic_config, create_engine, create_session_fact
 from civicpay.money import Category
 from civicpay.settings import Settings
 from tests.card_sandbox import SECRET_KEY, WEBHOOK_SECRET, running_sandbox
+from tests.servers import serving
 from wallet import ledger
+from wallet.bank_sandbox import Bank, create_bank_app
 from wallet.bank_topups import bank_settlement_account
 from wallet.service import wallet_account_code
 
@@ -44,6 +46,8 @@ ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
 START = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 TOTP_STEP = timedelta(seconds=30)
 PASSWORD = "correct-horse-battery"
+BANK_API_SECRET = "test-bank-api-secret"
+BANK_WEBHOOK_SECRET = "test-bank-webhook-secret"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -80,11 +84,13 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "env": "test",
         "database_url": database_url,
         "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
-        "bank_webhook_secret": "test-bank-webhook-secret",
+        "bank_webhook_secret": BANK_WEBHOOK_SECRET,
+        "bank_api_secret": BANK_API_SECRET,
         "card_secret_key": SECRET_KEY,
         "card_webhook_secret": WEBHOOK_SECRET,
-        # Tests run the re-query themselves, when they choose.
+        # Tests run the re-query and the payout dispatch themselves, when they choose.
         "card_requery_interval_seconds": 0,
+        "payout_dispatch_interval_seconds": 0,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,
@@ -108,9 +114,30 @@ def card_sandbox() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def bank_server() -> Iterator[tuple[str, Bank]]:
+    """The bank's payout API (wallet/bank_sandbox.py) on a real socket for the whole run; its URL and state."""
+    bank = Bank(request_secret=BANK_API_SECRET, callback_secret=BANK_WEBHOOK_SECRET, callback_url=None)
+    with serving(create_bank_app(bank)) as url:
+        yield url, bank
+
+
 @pytest.fixture
-def settings(database_url: str, card_sandbox: str, settings_overrides: dict[str, Any]) -> Settings:
-    return make_settings(database_url, **{"card_api_base": card_sandbox, **settings_overrides})
+def bank(bank_server: tuple[str, Bank]) -> Bank:
+    """The bank, emptied for this test: no accounts, no payouts, up."""
+    state = bank_server[1]
+    state.accounts.clear()
+    state.payouts.clear()
+    state.down = False
+    return state
+
+
+@pytest.fixture
+def settings(
+    database_url: str, card_sandbox: str, bank_server: tuple[str, Bank], settings_overrides: dict[str, Any]
+) -> Settings:
+    outside = {"card_api_base": card_sandbox, "bank_api_base": bank_server[0]}
+    return make_settings(database_url, **{**outside, **settings_overrides})
 
 
 @pytest.fixture
@@ -151,7 +178,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
     (Litestar's AsyncTestClient runs each request through a blocking portal, which serialises them;
     its lifespan runs in an anyio cancel scope that pytest-asyncio cannot carry across tasks.)
     """
-    async with database(app), card_acquirer(app), http_into(app) as http:
+    async with database(app), outside_parties(app), http_into(app) as http:
         yield http
 
 

@@ -3,9 +3,10 @@
 Other domains use the wallet through what this module exports.
 """
 
+from wallet.bank_payouts import BankPayouts
 from wallet.card_acquirer import CardAcquirer
 from wallet.card_routes import CardTopupController, CardWebhookController
-from wallet.card_topups import requery_every as requery_card_topups_every
+from wallet.card_topups import requery as requery_card_topups
 from wallet.routes import (
     BankWebhookController,
     CitizenController,
@@ -14,6 +15,8 @@ from wallet.routes import (
     TransferController,
     WalletController,
 )
+from wallet.withdrawal_routes import BankAccountController, PayoutWebhookController, WithdrawalController
+from wallet.withdrawals import dispatch as dispatch_payouts
 
 # Public and rate-limited by the shell together with sign-in.
 SIGN_UP = [CitizenController]
@@ -25,6 +28,16 @@ ROUTE_HANDLERS = [
     SuspenseController,
     CardTopupController,
     CardWebhookController,
+    BankAccountController,
+    WithdrawalController,
+    PayoutWebhookController,
 ]
 
-__all__ = ["ROUTE_HANDLERS", "SIGN_UP", "CardAcquirer", "requery_card_topups_every"]
+__all__ = [
+    "ROUTE_HANDLERS",
+    "SIGN_UP",
+    "BankPayouts",
+    "CardAcquirer",
+    "dispatch_payouts",
+    "requery_card_topups",
+]

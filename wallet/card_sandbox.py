@@ -46,6 +46,8 @@ def running(port: int) -> Iterator[subprocess.Popen[str]]:
     finally:
         process.terminate()
         process.wait(READY_SECONDS)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def register_webhook(sandbox: str, *, url: str, secret: str) -> None:

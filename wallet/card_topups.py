@@ -12,8 +12,6 @@ A succeeded top-up can be refunded to its card within a window, from money still
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -21,7 +19,6 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from civicpay.clock import Clock
 from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
 from civicpay.settings import Settings
@@ -29,8 +26,6 @@ from wallet import ledger
 from wallet.card_acquirer import CURRENCY, AcquirerError, CardAcquirer, PaymentIntent
 from wallet.models import CardTopup, CardTopupStatus
 from wallet.service import holder_of_user
-
-logger = logging.getLogger(__name__)
 
 ACQUIRER_RECEIVABLE = "asset:card:acquirer"
 # What the acquirer tells us in webhooks that we act on; every other event is acknowledged and ignored.
@@ -295,21 +290,6 @@ async def requery(
             if await _apply(session, topup, intent, now):
                 changed.append(view(topup))
     return changed
-
-
-async def requery_every(
-    sessions: Session, acquirer: CardAcquirer, settings: Settings, clock: Clock, interval_seconds: float
-) -> None:
-    """Run ``requery`` every ``interval_seconds`` until cancelled: each app process's periodic task."""
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            changed = await requery(sessions, acquirer, settings, now=clock.now())
-        except Exception:
-            logger.exception("card top-up re-query failed; trying again in %s s", interval_seconds)
-            continue
-        for topup in changed:
-            logger.info("card top-up %s is %s after asking the acquirer", topup.id, topup.status)
 
 
 async def refund(

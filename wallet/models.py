@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
@@ -86,5 +86,48 @@ class CardTopup(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     refunded_vnd: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class LinkedBankAccount(Base):
+    """A citizen's own bank account, linked for withdrawals once the bank's holder name matched theirs."""
+
+    __tablename__ = "linked_bank_account"
+    __table_args__ = (UniqueConstraint("wallet_id", "bank_bin", "account_number"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallet.id"))
+    bank_bin: Mapped[str] = mapped_column(String(6))
+    account_number: Mapped[str] = mapped_column(String(19))
+    # As the bank keeps it (upper case, no diacritics), from its name inquiry.
+    holder_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WithdrawalStatus(StrEnum):
+    QUEUED = "queued"  # money held; the payout is not yet with the bank
+    SENT = "sent"  # the bank has it and will call back
+    CONFIRMED = "confirmed"  # the bank paid it: the hold is posted
+    REJECTED = "rejected"  # the bank refused it: the hold is voided, the money is the wallet's again
+
+
+class Withdrawal(Base):
+    """Money from a wallet to its holder's own bank account (rút tiền về tài khoản ngân hàng).
+
+    ``payout_id`` is what the bank knows it by: UNIQUE, so each callback finds one withdrawal.
+    """
+
+    __tablename__ = "withdrawal"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallet.id"), index=True)
+    bank_account_id: Mapped[int] = mapped_column(ForeignKey("linked_bank_account.id"))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
+    payout_id: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(16))
+    bank_reference: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

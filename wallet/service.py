@@ -166,6 +166,55 @@ async def wallet_view(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SpendCheck:
+    """A wallet about to spend: both accounts locked, what it has spent, and the rules that apply."""
+
+    locked: ledger.LockedBalances
+    spent: Spending
+    policy: LimitPolicy
+
+
+async def check_spending(
+    session: AsyncSession,
+    settings: Settings,
+    calendar: BusinessCalendar,
+    *,
+    payer: Holder,
+    other_account: int,
+    amount_vnd: int,
+    category: Category,
+    now: datetime,
+) -> SpendCheck:
+    """Lock first, so the sums cannot be raced by a second spend from this wallet; then the monthly cap."""
+    locked = await ledger.lock_accounts(session, [payer.account_id, other_account])
+    policy = LimitPolicy.from_settings(settings)
+    spent = await spending(session, payer.account_id, calendar, now)
+    policy.check_monthly_cap(spent, amount_vnd, category)
+    return SpendCheck(locked, spent, policy)
+
+
+async def step_up_if_needed(
+    session: AsyncSession,
+    settings: Settings,
+    check: SpendCheck,
+    *,
+    user_id: int,
+    amount_vnd: int,
+    otp: str | None,
+    now: datetime,
+) -> None:
+    """Decision 2345's OTP, asked after the money is moved or held, in the same transaction.
+
+    A step-up refusal rolls everything back, and a code is spent only on a spend that goes through (a
+    refused one must not use it up, nor leave it usable again after a rollback).
+    """
+    if (needs_otp := check.policy.step_up_reason(check.spent, amount_vnd)) is not None:
+        if otp is None:
+            raise needs_otp
+        await auth.verify_step_up(session, settings, user_id, otp, now=now)
+
+
 async def transfer_to_phone(
     session: AsyncSession,
     settings: Settings,
@@ -190,11 +239,16 @@ async def transfer_to_phone(
             Text("Không thể chuyển cho chính mình", "You cannot send money to yourself"), field="to_phone"
         )
 
-    # Lock first, so the limit sums below cannot be raced by a second transfer from this wallet.
-    locked = await ledger.lock_accounts(session, [sender.account_id, recipient.account_id])
-    policy = LimitPolicy.from_settings(settings)
-    spent = await spending(session, sender.account_id, calendar, now)
-    policy.check_monthly_cap(spent, data.amount_vnd, Category.P2P)
+    check = await check_spending(
+        session,
+        settings,
+        calendar,
+        payer=sender,
+        other_account=recipient.account_id,
+        amount_vnd=data.amount_vnd,
+        category=Category.P2P,
+        now=now,
+    )
     spec = ledger.TransferSpec(
         debit_account_id=sender.account_id,
         credit_account_id=recipient.account_id,
@@ -202,14 +256,10 @@ async def transfer_to_phone(
         category=Category.P2P,
         metadata={"memo": data.memo},
     )
-    posted = await ledger.post_entry(session, [spec], now=now, description="p2p", locked=locked)
-    # Step-up after posting, in the same transaction: a step-up refusal rolls everything back, and a
-    # code is spent only on a transfer that goes through (a refused one must not use it up, nor
-    # leave it usable again after a rollback).
-    if (needs_otp := policy.step_up_reason(spent, data.amount_vnd)) is not None:
-        if otp is None:
-            raise needs_otp
-        await auth.verify_step_up(session, settings, sender.user_id, otp, now=now)
+    posted = await ledger.post_entry(session, [spec], now=now, description="p2p", locked=check.locked)
+    await step_up_if_needed(
+        session, settings, check, user_id=sender.user_id, amount_vnd=data.amount_vnd, otp=otp, now=now
+    )
     return p2p_answer(
         posted.transfer_ids[0],
         data,

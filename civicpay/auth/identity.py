@@ -41,6 +41,16 @@ def normalise_name(raw: str) -> str | None:
     return name if letters_only and _NAME.fullmatch(name) and len(name) <= 100 else None
 
 
+def folded_name(name: str) -> str:
+    """A name as banks keep it: ``Nguyễn Thị Đào`` → ``NGUYEN THI DAO`` (no diacritics, upper case).
+
+    Vietnamese đ/Đ is a letter of its own, not d with a mark, so it is folded by hand.
+    """
+    decomposed = unicodedata.normalize("NFD", name.replace("đ", "d").replace("Đ", "D"))
+    bare = "".join(character for character in decomposed if not unicodedata.combining(character))
+    return " ".join(bare.upper().split())
+
+
 def mask_phone(phone: str) -> str:
     """``+84912345678`` → ``+84******678``: enough for the payer to recognise the payee."""
     return phone[:3] + "*" * (len(phone) - 6) + phone[-3:]

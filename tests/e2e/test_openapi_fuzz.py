@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +34,6 @@ import httpx
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
@@ -52,6 +49,7 @@ from civicpay.auth.models import Role
 from civicpay.auth.secrets import password_hasher
 from civicpay.money import Category
 from tests.conftest import PASSWORD, START, make_settings
+from tests.servers import serving
 from wallet import ledger
 from wallet.bank_topups import bank_settlement_account
 from wallet.service import encode_cursor, wallet_account_code
@@ -135,24 +133,8 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 def live_server(app: Litestar) -> Iterator[str]:
     """The app in a real uvicorn server on a free port, in a thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    pause = threading.Event()
-    for _ in range(400):  # at most 20 s
-        if server.started or not thread.is_alive():
-            break
-        pause.wait(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serving(app) as url:
+        yield url
 
 
 @dataclass(frozen=True)

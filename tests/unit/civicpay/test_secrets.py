@@ -109,6 +109,7 @@ def _settings(ttl: int = 3600, key: str = KEY) -> Settings:
         env="test",
         secret_key=key,
         bank_webhook_secret="unused",
+        bank_api_secret="unused",
         card_secret_key="unused",
         card_webhook_secret="unused",
         access_token_ttl_seconds=ttl,

@@ -17,7 +17,11 @@ from wallet.limits import LimitPolicy, Spending
 
 DEFAULTS = LimitPolicy.from_settings(
     Settings(
-        secret_key="unit-test", bank_webhook_secret="unused", card_secret_key="unused", card_webhook_secret="unused"
+        secret_key="unit-test",
+        bank_webhook_secret="unused",
+        bank_api_secret="unused",
+        card_secret_key="unused",
+        card_webhook_secret="unused",
     )
 )
 CAP, SINGLE, DAILY = DEFAULTS.monthly_cap_vnd, DEFAULTS.stepup_single_vnd, DEFAULTS.stepup_daily_vnd

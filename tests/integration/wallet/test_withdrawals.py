@@ -1,0 +1,198 @@
+"""Withdrawals to a citizen's own bank account, against the bank sandbox on a real socket.
+
+The bank's callbacks are signed by the sandbox and handed to the app by the test. The ledger
+invariants are checked after every test (conftest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from httpx import Response
+from litestar import Litestar
+
+from civicpay.clock import FixedClock
+from civicpay.settings import Settings
+from tests.conftest import Api, Citizen, enrol
+from wallet import withdrawals
+from wallet.bank_sandbox import AccountOpen, Bank
+
+VCB = "970436"
+ACCOUNT = "0011001234567"
+
+
+async def link(api: Api, citizen: Citizen, bank_bin: str = VCB, account: str = ACCOUNT) -> Response:
+    return await api.client.post(
+        "/bank-accounts", json={"bank_bin": bank_bin, "account_number": account}, headers=citizen.headers
+    )
+
+
+async def linked(api: Api, bank: Bank, citizen: Citizen, holder: str = "NGUYEN THI HUONG") -> int:
+    bank.accounts[(VCB, ACCOUNT)] = AccountOpen(VCB, ACCOUNT, holder)
+    made = await link(api, citizen)
+    assert made.status_code == 201, made.text
+    account_id: int = made.json()["id"]
+    return account_id
+
+
+async def withdraw(
+    api: Api, citizen: Citizen, account_id: int, amount_vnd: int, *, key: str = "w-1", otp: str | None = None
+) -> Response:
+    headers = {**citizen.headers, "Idempotency-Key": key, **({"X-OTP": otp} if otp else {})}
+    body = {"bank_account_id": account_id, "amount_vnd": amount_vnd}
+    return await api.client.post("/withdrawals", json=body, headers=headers)
+
+
+async def wallet_of(api: Api, citizen: Citizen) -> tuple[int, int]:
+    shown = (await api.client.get("/wallets/me", headers=citizen.headers)).json()
+    return shown["balance_vnd"], shown["available_vnd"]
+
+
+async def settle(api: Api, bank_url: str, payout_id: str, status: str, reason: str | None = None) -> Response:
+    """The bank's back office decides; the sandbox signs the callback; the test delivers it."""
+    async with httpx.AsyncClient(base_url=bank_url) as http:
+        signed = await http.post(
+            f"/_sandbox/payouts/{payout_id}/settle", json={"status": status, "reason_code": reason}
+        )
+    assert signed.status_code == 200, signed.text
+    callback = signed.json()
+    return await api.client.post(
+        "/webhooks/bank/payouts",
+        content=callback["body"].encode(),
+        headers={"Content-Type": "application/json", "X-Signature": callback["signature"]},
+    )
+
+
+async def test_linking_needs_the_banks_holder_name_to_be_the_citizens(api: Api, bank: Bank) -> None:
+    huong = await api.register(full_name="Nguyễn Thị Hương")
+    bank.accounts[(VCB, ACCOUNT)] = AccountOpen(VCB, ACCOUNT, "NGUYEN THI HUONG")
+    bank.accounts[(VCB, "0011009999999")] = AccountOpen(VCB, "0011009999999", "TRAN VAN B")
+
+    ours = await link(api, huong)
+    again = await link(api, huong)
+    someone_elses = await link(api, huong, account="0011009999999")
+    missing = await link(api, huong, account="0011000000000")
+    no_bank = await link(api, huong, bank_bin="999999")
+
+    assert ours.status_code == 201, ours.text
+    assert (ours.json()["bank_name"], ours.json()["holder_name"]) == ("Vietcombank", "NGUYEN THI HUONG")
+    assert again.json()["id"] == ours.json()["id"]
+    assert (someone_elses.status_code, someone_elses.json()["code"]) == (422, "holder_name_mismatch")
+    assert missing.json()["errors"][0]["field"] == "account_number"
+    assert no_bank.json()["errors"][0]["field"] == "bank_bin"
+    listed = (await api.client.get("/bank-accounts", headers=huong.headers)).json()
+    assert [account["account_number"] for account in listed] == [ACCOUNT]
+
+
+async def test_a_withdrawal_is_held_until_the_bank_confirms_and_a_repeat_changes_nothing(
+    api: Api, bank: Bank, bank_server: tuple[str, Bank]
+) -> None:
+    huong = await api.register(full_name="Nguyễn Thị Hương")
+    await api.fund(huong, 1_000_000)
+    account_id = await linked(api, bank, huong)
+
+    made = await withdraw(api, huong, account_id, 300_000)
+
+    assert made.status_code == 201, made.text
+    withdrawal = made.json()
+    assert await wallet_of(api, huong) == (1_000_000, 700_000)  # held at once
+    shown = (await api.client.get(f"/withdrawals/{withdrawal['id']}", headers=huong.headers)).json()
+    assert shown["status"] == "sent"
+    assert list(bank.payouts) == [withdrawal["payout_id"]]
+    assert bank.payouts[withdrawal["payout_id"]].amount_vnd == 300_000
+    confirmed = await settle(api, bank_server[0], withdrawal["payout_id"], "confirmed")
+    repeat = await settle(api, bank_server[0], withdrawal["payout_id"], "confirmed")
+    assert (confirmed.json()["status"], confirmed.json()["changed"]) == ("confirmed", True)
+    assert (repeat.status_code, repeat.json()["changed"]) == (200, False)
+    assert await wallet_of(api, huong) == (700_000, 700_000)
+    history = (await api.client.get(f"/wallets/{huong.wallet_id}/history", headers=huong.headers)).json()["items"]
+    assert (history[0]["direction"], history[0]["category"], history[0]["amount_vnd"]) == ("out", "withdrawal", 300_000)
+
+
+async def test_a_rejected_payout_gives_the_money_back(api: Api, bank: Bank, bank_server: tuple[str, Bank]) -> None:
+    huong = await api.register(full_name="Nguyễn Thị Hương")
+    await api.fund(huong, 1_000_000)
+    account_id = await linked(api, bank, huong)
+    later = (await withdraw(api, huong, account_id, 200_000, key="later")).json()
+
+    rejected = await settle(api, bank_server[0], later["payout_id"], "rejected", "AC06")
+    bank.accounts[(VCB, ACCOUNT)].closed = True
+    at_once = (await withdraw(api, huong, account_id, 100_000, key="at-once")).json()
+
+    assert (rejected.json()["status"], rejected.json()["changed"]) == ("rejected", True)
+    shown = (await api.client.get(f"/withdrawals/{at_once['id']}", headers=huong.headers)).json()
+    assert (shown["status"], shown["reason_code"]) == ("rejected", "AC04")
+    assert await wallet_of(api, huong) == (1_000_000, 1_000_000)
+
+
+async def test_a_payout_the_bank_could_not_take_stays_held_and_is_sent_later_once(
+    api: Api, app: Litestar, bank: Bank, clock: FixedClock
+) -> None:
+    huong = await api.register(full_name="Nguyễn Thị Hương")
+    await api.fund(huong, 500_000)
+    account_id = await linked(api, bank, huong)
+    bank.down = True
+
+    made = (await withdraw(api, huong, account_id, 150_000)).json()
+
+    assert made["status"] == "queued"
+    assert await wallet_of(api, huong) == (500_000, 350_000)
+    still_down = await withdrawals.dispatch(app.state.session_factory, app.state.bank, now=clock.now())
+    bank.down = False
+    sent = await withdrawals.dispatch(app.state.session_factory, app.state.bank, now=clock.now())
+    sent_again = await withdrawals.dispatch(app.state.session_factory, app.state.bank, now=clock.now())
+    assert (still_down, [item.status for item in sent], sent_again) == ([], ["sent"], [])
+    assert list(bank.payouts) == [made["payout_id"]]
+
+
+async def test_a_large_withdrawal_needs_the_otp_and_holds_nothing_without_it(
+    api: Api, bank: Bank, settings: Settings, clock: FixedClock
+) -> None:
+    huong = await api.register(full_name="Nguyễn Thị Hương")
+    await api.fund(huong, 30_000_000)
+    account_id = await linked(api, bank, huong)
+    totp = await enrol(api, huong, clock)
+    amount = settings.stepup_single_vnd + 1
+
+    refused = await withdraw(api, huong, account_id, amount, key="big")
+    held = await wallet_of(api, huong)
+    allowed = await withdraw(api, huong, account_id, amount, key="big", otp=totp.at(clock.now()))
+
+    assert (refused.status_code, refused.json()["code"]) == (403, "step_up_required")
+    assert held == (30_000_000, 30_000_000)
+    assert allowed.status_code == 201, allowed.text
+    assert await wallet_of(api, huong) == (30_000_000, 30_000_000 - amount)
+
+
+async def test_a_forged_payout_callback_is_refused(api: Api, bank: Bank) -> None:
+    huong = await api.register(full_name="Nguyễn Thị Hương")
+    await api.fund(huong, 100_000)
+    made = (await withdraw(api, huong, await linked(api, bank, huong), 100_000)).json()
+
+    forged = await api.client.post(
+        "/webhooks/bank/payouts",
+        json={"payout_id": made["payout_id"], "status": "rejected", "reason_code": "AC04"},
+        headers={"X-Signature": "0" * 64},
+    )
+
+    assert forged.status_code == 401
+    assert await wallet_of(api, huong) == (100_000, 0)
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_withdrawals_never_overdraw(api: Api, bank: Bank) -> None:
+    huong = await api.register(full_name="Nguyễn Thị Hương")
+    await api.fund(huong, 1_000_000)
+    account_id = await linked(api, bank, huong)
+
+    answers = await asyncio.gather(
+        *(withdraw(api, huong, account_id, 100_000, key=f"race-{number}") for number in range(20))
+    )
+
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201] * 10 + [422] * 10
+    assert {answer.json()["code"] for answer in answers if answer.status_code == 422} == {"insufficient_funds"}
+    assert await wallet_of(api, huong) == (1_000_000, 0)
+    assert len(bank.payouts) == 10

@@ -1,0 +1,92 @@
+"""Our client of the bank's payout API: who holds an account (name inquiry), and "pay this out".
+
+The bank (or its aggregator) has no public sandbox, so this speaks a small JSON API of its kind, each
+request signed with HMAC-SHA256 of the body in ``X-Signature`` (``CIVICPAY_BANK_API_SECRET``). A
+payout is sent with our own id; the bank keeps one payout per id, so sending it again after a crash
+pays nothing twice. It answers later, on ``POST /webhooks/bank/payouts``, signed like its notifications.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import httpx
+import msgspec
+
+from civicpay.auth.secrets import sign_body
+
+
+class BankUnavailable(Exception):
+    """The bank could not be reached or failed; the request may be sent again."""
+
+
+class PayoutRefused(Exception):
+    """The bank refused the payout outright, with its reason code (ISO 20022 style, e.g. AC04)."""
+
+    def __init__(self, reason_code: str) -> None:
+        super().__init__(reason_code)
+        self.reason_code = reason_code
+
+
+class AccountInquiry(msgspec.Struct):
+    bank_bin: str
+    account_number: str
+
+
+class AccountHolder(msgspec.Struct):
+    holder_name: str
+
+
+class Payout(msgspec.Struct):
+    payout_id: str
+    bank_bin: str
+    account_number: str
+    holder_name: str
+    amount_vnd: int
+    description: str
+
+
+class PayoutResult(msgspec.Struct, forbid_unknown_fields=True):
+    """The bank's word on a payout, as its callback carries it."""
+
+    payout_id: str
+    status: Literal["confirmed", "rejected"]
+    reason_code: str | None = None
+    bank_reference: str | None = None
+
+
+class BankPayouts:
+    def __init__(self, base_url: str, secret: str, *, timeout_seconds: float = 10.0) -> None:
+        self._secret = secret
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_seconds, trust_env=False)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, path: str, payload: msgspec.Struct) -> httpx.Response:
+        body = msgspec.json.encode(payload)
+        headers = {"Content-Type": "application/json", "X-Signature": sign_body(self._secret, body)}
+        try:
+            answer = await self._http.post(path, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise BankUnavailable(type(error).__name__) from error
+        if answer.status_code >= 500:
+            raise BankUnavailable(f"the bank answered {answer.status_code}")
+        return answer
+
+    async def account_holder(self, bank_bin: str, account_number: str) -> str | None:
+        """The name the bank has for an account, or None when there is no such account."""
+        answer = await self._post("/accounts/inquiry", AccountInquiry(bank_bin, account_number))
+        if answer.status_code == 404:
+            return None
+        if answer.status_code != 200:
+            raise BankUnavailable(f"the bank answered {answer.status_code} to a name inquiry")
+        return msgspec.json.decode(answer.content, type=AccountHolder).holder_name
+
+    async def send(self, payout: Payout) -> None:
+        """Hand a payout to the bank; accepted (2xx) means it will call back with the outcome."""
+        answer = await self._post("/payouts", payout)
+        if answer.status_code == 422:
+            raise PayoutRefused(str(answer.json().get("reason_code", "RJCT")))
+        if not answer.is_success:
+            raise BankUnavailable(f"the bank answered {answer.status_code} to a payout")

@@ -1,0 +1,134 @@
+"""The bank's side of withdrawals, as a small server for development and tests (the bank has no sandbox).
+
+It answers what ``bank_payouts.BankPayouts`` asks, over a real socket: name inquiries from a list of
+accounts, and payouts, kept one per ``payout_id`` as a bank does. Control routes under ``/_sandbox``
+play the bank's back office: add an account, close one (payouts to it are refused, AC04), go down
+(503), and settle a payout, which signs the bank's callback and, when a callback URL is set, sends
+it. ``civicpay bank sandbox`` runs it beside ``make run`` with the demo people's accounts; the tests
+run it as a process and deliver its callbacks themselves.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import httpx
+import msgspec
+from litestar import Litestar, Request, Response, get, post
+from litestar.params import JSONBody, PathParameter
+
+from civicpay.auth.secrets import sign_body, signature_matches
+from wallet.bank_payouts import AccountHolder, AccountInquiry, Payout, PayoutResult
+
+CALLBACK_PATH = "/webhooks/bank/payouts"
+# The demo people's own accounts (see README), by BIN and number.
+DEMO_ACCOUNTS = {
+    ("970436", "0011001234567"): "NGUYEN THI HUONG",
+    ("970415", "101867654321"): "TRAN VAN MINH",
+    ("970418", "21510000123456"): "LE THI LAN",
+}
+
+
+class AccountOpen(msgspec.Struct):
+    bank_bin: str
+    account_number: str
+    holder_name: str
+    closed: bool = False
+
+
+class Settlement(msgspec.Struct):
+    status: Literal["confirmed", "rejected"]
+    reason_code: str | None = None
+
+
+class SignedCallback(msgspec.Struct):
+    """The bank's callback as it was (or would be) sent: the body and its ``X-Signature``."""
+
+    body: str
+    signature: str
+    delivered_status: int | None
+
+
+@dataclass
+class Bank:
+    request_secret: str  # what our requests are signed with (CIVICPAY_BANK_API_SECRET)
+    callback_secret: str  # what the bank signs its callbacks with (CIVICPAY_BANK_WEBHOOK_SECRET)
+    callback_url: str | None
+    accounts: dict[tuple[str, str], AccountOpen] = field(default_factory=dict)
+    payouts: dict[str, Payout] = field(default_factory=dict)
+    down: bool = False
+
+
+def create_bank_app(bank: Bank) -> Litestar:
+    def refused(request_body: bytes, request: Request[Any, Any, Any]) -> Response[Any] | None:
+        if bank.down:
+            return Response({"error": "maintenance"}, status_code=503)
+        if not signature_matches(bank.request_secret, request_body, request.headers.get("x-signature")):
+            return Response({"error": "bad signature"}, status_code=401)
+        return None
+
+    @post("/accounts/inquiry", status_code=200)
+    async def inquiry(request: Request[Any, Any, Any]) -> Response[Any]:
+        body = await request.body()
+        if (problem := refused(body, request)) is not None:
+            return problem
+        asked = msgspec.json.decode(body, type=AccountInquiry)
+        account = bank.accounts.get((asked.bank_bin, asked.account_number))
+        if account is None:
+            return Response({"error": "no such account"}, status_code=404)
+        return Response(AccountHolder(account.holder_name))
+
+    @post("/payouts", status_code=202)
+    async def payout(request: Request[Any, Any, Any]) -> Response[Any]:
+        body = await request.body()
+        if (problem := refused(body, request)) is not None:
+            return problem
+        sent = msgspec.json.decode(body, type=Payout)
+        account = bank.accounts.get((sent.bank_bin, sent.account_number))
+        if account is None or account.closed:
+            return Response({"reason_code": "AC04"}, status_code=422)  # ISO 20022: closed account number
+        bank.payouts.setdefault(sent.payout_id, sent)  # one payout per id, however often it is sent
+        return Response({"accepted": sent.payout_id}, status_code=202)
+
+    @post("/_sandbox/accounts", status_code=201)
+    async def open_account(data: JSONBody[AccountOpen]) -> AccountOpen:
+        bank.accounts[(data.bank_bin, data.account_number)] = data
+        return data
+
+    @post("/_sandbox/outage/{down:str}", status_code=200)
+    async def outage(down: Annotated[str, PathParameter()]) -> dict[str, bool]:
+        bank.down = down == "on"
+        return {"down": bank.down}
+
+    @get("/_sandbox/payouts")
+    async def payouts() -> list[Payout]:
+        return list(bank.payouts.values())
+
+    @post("/_sandbox/payouts/{payout_id:str}/settle", status_code=200)
+    async def settle(payout_id: Annotated[str, PathParameter()], data: JSONBody[Settlement]) -> Response[Any]:
+        if payout_id not in bank.payouts:
+            return Response({"error": "no such payout"}, status_code=404)
+        result = PayoutResult(
+            payout_id, data.status, data.reason_code, bank_reference=f"FT{secrets.token_hex(5).upper()}"
+        )
+        body = msgspec.json.encode(result)
+        signature = sign_body(bank.callback_secret, body)
+        delivered = None
+        if bank.callback_url:
+            async with httpx.AsyncClient(trust_env=False) as http:
+                answer = await http.post(
+                    bank.callback_url,
+                    content=body,
+                    headers={"Content-Type": "application/json", "X-Signature": signature},
+                )
+                delivered = answer.status_code
+        return Response(SignedCallback(body.decode(), signature, delivered))
+
+    return Litestar([inquiry, payout, open_account, outage, payouts, settle], debug=False)
+
+
+def demo_bank(request_secret: str, callback_secret: str, callback_url: str | None) -> Bank:
+    accounts = {key: AccountOpen(*key, holder_name=name) for key, name in DEMO_ACCOUNTS.items()}
+    return Bank(request_secret, callback_secret, callback_url, accounts=accounts)

@@ -1,0 +1,303 @@
+"""Withdrawal to the citizen's own bank account (rút tiền về tài khoản ngân hàng).
+
+A citizen first links an account: the bank is chosen by BIN from the NAPAS directory, and the bank's
+own name for the account, asked by name inquiry, must be the citizen's name once both are folded
+(no diacritics, one case). A withdrawal then holds the amount (the wallet's available balance drops at
+once), under the same monthly cap and step-up OTP as a transfer, and is queued. After the commit the
+payout goes to the bank with our ``payout_id``, which the bank keeps one payout per: a queued payout
+that could not be sent is sent again by ``dispatch`` (each app process runs it periodically, and
+``civicpay withdrawals dispatch``) without ever paying twice. The bank's signed callback posts the hold
+(confirmed) or voids it (rejected): the money is either gone to the bank account or back in the wallet.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from civicpay import banks
+from civicpay.auth.identity import folded_name
+from civicpay.clock import BusinessCalendar
+from civicpay.db import MAX_ID, insert_ignoring_conflict, table_of
+from civicpay.errors import DomainError, InvalidField, NotFound, Text
+from civicpay.money import AmountVnd, Category, format_vnd
+from civicpay.settings import Settings
+from wallet import ledger
+from wallet.bank_payouts import BankPayouts, BankUnavailable, Payout, PayoutRefused, PayoutResult
+from wallet.bank_topups import bank_settlement_account
+from wallet.models import LinkedBankAccount, Withdrawal, WithdrawalStatus
+from wallet.service import Holder, check_spending, holder_of_user, step_up_if_needed
+
+_links = table_of(LinkedBankAccount)
+
+
+class BankAccountCreate(msgspec.Struct, forbid_unknown_fields=True):
+    bank_bin: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="NAPAS BIN (GET /banks)")]
+    account_number: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6,19}$", min_length=6, max_length=19)]
+
+
+class BankAccountView(msgspec.Struct):
+    id: int
+    bank_bin: str
+    bank_name: str
+    account_number: str
+    holder_name: str
+
+
+class WithdrawalCreate(msgspec.Struct, forbid_unknown_fields=True):
+    bank_account_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+    amount_vnd: AmountVnd
+
+
+class WithdrawalView(msgspec.Struct):
+    id: int
+    amount_vnd: int
+    amount_display: str
+    status: WithdrawalStatus
+    bank_account_id: int
+    payout_id: str
+    reason_code: str | None
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class PayoutReceipt(msgspec.Struct):
+    payout_id: str
+    status: WithdrawalStatus
+    changed: bool
+
+
+class BankAccountNotFound(NotFound):
+    code = "bank_account_not_found"
+    title = Text("Không tìm thấy tài khoản ngân hàng đã liên kết", "Linked bank account not found")
+
+
+class WithdrawalNotFound(NotFound):
+    code = "withdrawal_not_found"
+    title = Text("Không tìm thấy lệnh rút tiền", "Withdrawal not found")
+
+
+class HolderNameMismatch(DomainError):
+    code = "holder_name_mismatch"
+    status = 422
+    title = Text(
+        "Tên chủ tài khoản ngân hàng không trùng với tên chủ ví", "The bank account holder is not the wallet holder"
+    )
+
+
+class BankUnreachable(DomainError):
+    code = "bank_unavailable"
+    status = 502
+    title = Text("Không liên lạc được với ngân hàng", "The bank could not be reached")
+    replayable = False  # nothing happened; the same request may be sent again
+
+
+def _account_view(link: LinkedBankAccount) -> BankAccountView:
+    bank = banks.by_bin(link.bank_bin)
+    return BankAccountView(
+        id=link.id,
+        bank_bin=link.bank_bin,
+        bank_name=bank.short_name if bank else link.bank_bin,
+        account_number=link.account_number,
+        holder_name=link.holder_name,
+    )
+
+
+def view(withdrawal: Withdrawal) -> WithdrawalView:
+    return WithdrawalView(
+        id=withdrawal.id,
+        amount_vnd=withdrawal.amount_vnd,
+        amount_display=format_vnd(withdrawal.amount_vnd),
+        status=WithdrawalStatus(withdrawal.status),
+        bank_account_id=withdrawal.bank_account_id,
+        payout_id=withdrawal.payout_id,
+        reason_code=withdrawal.reason_code,
+        created_at=withdrawal.created_at,
+        resolved_at=withdrawal.resolved_at,
+    )
+
+
+async def link_account(
+    session: AsyncSession, bank: BankPayouts, *, user_id: int, data: BankAccountCreate, now: datetime
+) -> BankAccountView:
+    """Link an account of the citizen's own; linking the same one again returns it."""
+    holder = await holder_of_user(session, user_id)
+    directory_entry = banks.by_bin(data.bank_bin)
+    if directory_entry is None or not directory_entry.can_receive:
+        unknown = Text("Ngân hàng này không nhận chuyển khoản NAPAS", "This bank does not receive NAPAS transfers")
+        raise InvalidField(unknown, field="bank_bin")
+    try:
+        bank_name = await bank.account_holder(data.bank_bin, data.account_number)
+    except BankUnavailable as error:
+        raise BankUnreachable() from error
+    if bank_name is None:
+        missing = Text("Ngân hàng không có tài khoản này", "The bank has no such account")
+        raise InvalidField(missing, field="account_number")
+    if folded_name(bank_name) != folded_name(holder.full_name):
+        raise HolderNameMismatch(field="account_number")
+    await session.execute(
+        insert_ignoring_conflict(session.get_bind().dialect.name, _links, ("wallet_id", "bank_bin", "account_number")),
+        {
+            "wallet_id": holder.wallet_id,
+            "bank_bin": data.bank_bin,
+            "account_number": data.account_number,
+            "holder_name": folded_name(bank_name),
+            "created_at": now,
+        },
+    )
+    link = await session.scalar(
+        select(LinkedBankAccount).where(
+            LinkedBankAccount.wallet_id == holder.wallet_id,
+            LinkedBankAccount.bank_bin == data.bank_bin,
+            LinkedBankAccount.account_number == data.account_number,
+        )
+    )
+    assert link is not None  # noqa: S101 - inserted or already there, in this transaction
+    return _account_view(link)
+
+
+async def linked_accounts(session: AsyncSession, *, user_id: int) -> list[BankAccountView]:
+    holder = await holder_of_user(session, user_id)
+    links = await session.scalars(
+        select(LinkedBankAccount).where(LinkedBankAccount.wallet_id == holder.wallet_id).order_by(LinkedBankAccount.id)
+    )
+    return [_account_view(link) for link in links]
+
+
+async def _own_link(session: AsyncSession, holder: Holder, link_id: int) -> LinkedBankAccount:
+    link = await session.get(LinkedBankAccount, link_id)
+    if link is None or link.wallet_id != holder.wallet_id:
+        raise BankAccountNotFound(field="bank_account_id")
+    return link
+
+
+async def withdraw(
+    session: AsyncSession,
+    settings: Settings,
+    calendar: BusinessCalendar,
+    *,
+    user_id: int,
+    data: WithdrawalCreate,
+    otp: str | None,
+    now: datetime,
+) -> WithdrawalView:
+    """Hold the amount and queue the payout; ``dispatch`` sends it once this transaction has committed."""
+    holder = await holder_of_user(session, user_id)
+    link = await _own_link(session, holder, data.bank_account_id)
+    settlement = await bank_settlement_account(session, now)
+    check = await check_spending(
+        session,
+        settings,
+        calendar,
+        payer=holder,
+        other_account=settlement,
+        amount_vnd=data.amount_vnd,
+        category=Category.WITHDRAWAL,
+        now=now,
+    )
+    spec = ledger.TransferSpec(holder.account_id, settlement, data.amount_vnd, Category.WITHDRAWAL, reference="payout")
+    # No expiry: only the bank's word may end this hold, or the money could be paid out and given back.
+    hold_id = await ledger.hold(session, spec, now=now, expires_at=None, locked=check.locked)
+    await step_up_if_needed(session, settings, check, user_id=user_id, amount_vnd=data.amount_vnd, otp=otp, now=now)
+    withdrawal = Withdrawal(
+        wallet_id=holder.wallet_id,
+        bank_account_id=link.id,
+        amount_vnd=data.amount_vnd,
+        hold_id=hold_id,
+        # ≤35 characters, as an ISO 20022 EndToEndId, and unguessable.
+        payout_id=f"WD{secrets.token_hex(8).upper()}",
+        status=WithdrawalStatus.QUEUED.value,
+        created_at=now,
+    )
+    session.add(withdrawal)
+    await session.flush()
+    return view(withdrawal)
+
+
+async def get(session: AsyncSession, *, user_id: int, withdrawal_id: int) -> WithdrawalView:
+    holder = await holder_of_user(session, user_id)
+    withdrawal = await session.get(Withdrawal, withdrawal_id)
+    if withdrawal is None or withdrawal.wallet_id != holder.wallet_id:
+        raise WithdrawalNotFound()
+    return view(withdrawal)
+
+
+async def _locked(session: AsyncSession, *condition: Any, skip_locked: bool = False) -> Withdrawal | None:
+    found: Withdrawal | None = await session.scalar(
+        select(Withdrawal)
+        .where(*condition)
+        .with_for_update(skip_locked=skip_locked)
+        .execution_options(populate_existing=True)
+    )
+    return found
+
+
+async def _settle(session: AsyncSession, withdrawal: Withdrawal, result: PayoutResult, now: datetime) -> bool:
+    """The bank's word on a locked withdrawal; True when it changed. Final states never change."""
+    if withdrawal.status not in {WithdrawalStatus.QUEUED, WithdrawalStatus.SENT}:
+        return False
+    if result.status == "confirmed":
+        await ledger.post_hold(session, withdrawal.hold_id, now=now)
+        withdrawal.status = WithdrawalStatus.CONFIRMED.value
+        withdrawal.bank_reference = result.bank_reference
+    else:
+        await ledger.void_hold(session, withdrawal.hold_id, now=now)
+        withdrawal.status = WithdrawalStatus.REJECTED.value
+        withdrawal.reason_code = result.reason_code
+    withdrawal.resolved_at = now
+    await session.flush()
+    return True
+
+
+async def receive_payout_result(session: AsyncSession, result: PayoutResult, *, now: datetime) -> PayoutReceipt:
+    withdrawal = await _locked(session, Withdrawal.payout_id == result.payout_id)
+    if withdrawal is None:
+        raise WithdrawalNotFound(field="payout_id")
+    changed = await _settle(session, withdrawal, result, now)
+    return PayoutReceipt(payout_id=withdrawal.payout_id, status=WithdrawalStatus(withdrawal.status), changed=changed)
+
+
+async def dispatch(
+    sessions: async_sessionmaker[AsyncSession], bank: BankPayouts, *, now: datetime, only: int | None = None
+) -> list[WithdrawalView]:
+    """Send every queued payout (or only the one with id ``only``) to the bank; returns what changed."""
+    condition = [Withdrawal.status == WithdrawalStatus.QUEUED.value]
+    if only is not None:
+        condition.append(Withdrawal.id == only)
+    async with sessions() as session:
+        due = (await session.scalars(select(Withdrawal.id).where(*condition).order_by(Withdrawal.id))).all()
+    changed = []
+    for withdrawal_id in due:
+        # One transaction each; a payout another process is sending right now is left to it.
+        async with sessions.begin() as session:
+            withdrawal = await _locked(session, Withdrawal.id == withdrawal_id, *condition, skip_locked=True)
+            if withdrawal is None:
+                continue
+            link = await session.get(LinkedBankAccount, withdrawal.bank_account_id)
+            assert link is not None  # noqa: S101 - a foreign key
+            payout = Payout(
+                payout_id=withdrawal.payout_id,
+                bank_bin=link.bank_bin,
+                account_number=link.account_number,
+                holder_name=link.holder_name,
+                amount_vnd=withdrawal.amount_vnd,
+                description=f"CIVICPAY RUT TIEN {withdrawal.payout_id}",
+            )
+            try:
+                await bank.send(payout)
+            except BankUnavailable:
+                continue  # still queued: sent again on the next run
+            except PayoutRefused as refused:
+                rejected = PayoutResult(
+                    payout_id=withdrawal.payout_id, status="rejected", reason_code=refused.reason_code
+                )
+                await _settle(session, withdrawal, rejected, now)
+            else:
+                withdrawal.status = WithdrawalStatus.SENT.value
+            changed.append(view(withdrawal))
+    return changed
