@@ -206,10 +206,10 @@ def _bank_sandbox(settings: Settings, args: argparse.Namespace) -> int:
 
     if settings.env == "production":
         raise SettingsError("the bank sandbox is for development: production talks to the real bank")
-    callback = args.callback_url or f"http://{settings.host}:{settings.port}{bank_sandbox.CALLBACK_PATH}"
-    bank = bank_sandbox.demo_bank(settings.bank_api_secret, settings.bank_webhook_secret, callback)
+    civicpay = args.civicpay_url or f"http://{settings.host}:{settings.port}"
+    bank = bank_sandbox.demo_bank(settings.bank_api_secret, settings.bank_webhook_secret, civicpay)
     address = urlsplit(settings.bank_api_base)
-    print(f"bank sandbox at {settings.bank_api_base}, callbacks to {callback}; demo accounts:")
+    print(f"bank sandbox at {settings.bank_api_base}, calling civicpay at {civicpay}; demo accounts:")
     for (bin_, number), name in bank_sandbox.DEMO_ACCOUNTS.items():
         print(f"  {bin_} {number}  {name}")
     app = bank_sandbox.create_bank_app(bank)
@@ -270,7 +270,7 @@ def _parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_card_token)
     bank_tools = commands.add_parser("bank", help="the bank's side").add_subparsers(dest="bank_command", required=True)
     bank_box = bank_tools.add_parser("sandbox", help="run the bank's payout API with demo accounts (development)")
-    bank_box.add_argument("--callback-url", help="where it sends payout results (default: this server)")
+    bank_box.add_argument("--civicpay-url", help="where it sends notifications and payout results (default: here)")
     bank_box.set_defaults(run=_bank_sandbox)
     payouts = commands.add_parser("withdrawals", help="withdrawals to bank accounts").add_subparsers(
         dest="withdrawals_command", required=True

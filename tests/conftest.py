@@ -117,7 +117,7 @@ def card_sandbox() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def bank_server() -> Iterator[tuple[str, Bank]]:
     """The bank's payout API (wallet/bank_sandbox.py) on a real socket for the whole run; its URL and state."""
-    bank = Bank(request_secret=BANK_API_SECRET, callback_secret=BANK_WEBHOOK_SECRET, callback_url=None)
+    bank = Bank(request_secret=BANK_API_SECRET, callback_secret=BANK_WEBHOOK_SECRET, civicpay_url=None)
     with serving(create_bank_app(bank)) as url:
         yield url, bank
 

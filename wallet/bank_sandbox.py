@@ -1,17 +1,19 @@
-"""The bank's side of withdrawals, as a small server for development and tests (the bank has no sandbox).
+"""The bank, as a small server for development and tests (the bank has no public sandbox).
 
 It answers what ``bank_payouts.BankPayouts`` asks, over a real socket: name inquiries from a list of
 accounts, and payouts, kept one per ``payout_id`` as a bank does. Control routes under ``/_sandbox``
 play the bank's back office: add an account, close one (payouts to it are refused, AC04), go down
-(503), and settle a payout, which signs the bank's callback and, when a callback URL is set, sends
-it. ``civicpay bank sandbox`` runs it beside ``make run`` with the demo people's accounts; the tests
-run it as a process and deliver its callbacks themselves.
+(503), settle a payout, or take in a transfer to our collection account; the last two sign the bank's
+callback or notification and, when civicpay's URL is set, send it there. ``civicpay bank sandbox``
+runs it beside ``make run`` with the demo people's accounts; the tests run it in a thread, and either
+deliver what it signed themselves or give it a live civicpay to call.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -20,9 +22,10 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter
 
 from civicpay.auth.secrets import sign_body, signature_matches
+from wallet import bank_simulator
 from wallet.bank_payouts import AccountHolder, AccountInquiry, Payout, PayoutResult
 
-CALLBACK_PATH = "/webhooks/bank/payouts"
+PAYOUT_RESULT_PATH = "/webhooks/bank/payouts"
 # The demo people's own accounts (see README), by BIN and number.
 DEMO_ACCOUNTS = {
     ("970436", "0011001234567"): "NGUYEN THI HUONG",
@@ -43,6 +46,13 @@ class Settlement(msgspec.Struct):
     reason_code: str | None = None
 
 
+class Incoming(msgspec.Struct):
+    """A transfer into our collection account; ``content`` is the payer's description (a top-up code, say)."""
+
+    content: str
+    amount_vnd: int
+
+
 class SignedCallback(msgspec.Struct):
     """The bank's callback as it was (or would be) sent: the body and its ``X-Signature``."""
 
@@ -55,7 +65,7 @@ class SignedCallback(msgspec.Struct):
 class Bank:
     request_secret: str  # what our requests are signed with (CIVICPAY_BANK_API_SECRET)
     callback_secret: str  # what the bank signs its callbacks with (CIVICPAY_BANK_WEBHOOK_SECRET)
-    callback_url: str | None
+    civicpay_url: str | None  # where its notifications and payout results go; None: only returned, signed
     accounts: dict[tuple[str, str], AccountOpen] = field(default_factory=dict)
     payouts: dict[str, Payout] = field(default_factory=dict)
     down: bool = False
@@ -106,29 +116,33 @@ def create_bank_app(bank: Bank) -> Litestar:
     async def payouts() -> list[Payout]:
         return list(bank.payouts.values())
 
+    async def call_civicpay(path: str, body: bytes) -> SignedCallback:
+        """Sign as the bank signs (X-Signature); send to civicpay when its URL is known."""
+        signature = sign_body(bank.callback_secret, body)
+        delivered = None
+        if bank.civicpay_url:
+            headers = {"Content-Type": "application/json", "X-Signature": signature}
+            async with httpx.AsyncClient(trust_env=False) as http:
+                delivered = (await http.post(bank.civicpay_url + path, content=body, headers=headers)).status_code
+        return SignedCallback(body.decode(), signature, delivered)
+
     @post("/_sandbox/payouts/{payout_id:str}/settle", status_code=200)
     async def settle(payout_id: Annotated[str, PathParameter()], data: JSONBody[Settlement]) -> Response[Any]:
         if payout_id not in bank.payouts:
             return Response({"error": "no such payout"}, status_code=404)
-        result = PayoutResult(
-            payout_id, data.status, data.reason_code, bank_reference=f"FT{secrets.token_hex(5).upper()}"
-        )
-        body = msgspec.json.encode(result)
-        signature = sign_body(bank.callback_secret, body)
-        delivered = None
-        if bank.callback_url:
-            async with httpx.AsyncClient(trust_env=False) as http:
-                answer = await http.post(
-                    bank.callback_url,
-                    content=body,
-                    headers={"Content-Type": "application/json", "X-Signature": signature},
-                )
-                delivered = answer.status_code
-        return Response(SignedCallback(body.decode(), signature, delivered))
+        reference = f"FT{secrets.token_hex(5).upper()}"
+        result = PayoutResult(payout_id, data.status, data.reason_code, bank_reference=reference)
+        return Response(await call_civicpay(PAYOUT_RESULT_PATH, msgspec.json.encode(result)))
 
-    return Litestar([inquiry, payout, open_account, outage, payouts, settle], debug=False)
+    @post("/_sandbox/incoming", status_code=200)
+    async def incoming(data: JSONBody[Incoming]) -> SignedCallback:
+        """Someone transfers money to our collection account: the bank notifies civicpay."""
+        note = bank_simulator.notification(code=data.content, amount_vnd=data.amount_vnd, at=datetime.now(UTC))
+        return await call_civicpay(bank_simulator.WEBHOOK_PATH, msgspec.json.encode(note))
+
+    return Litestar([inquiry, payout, open_account, outage, payouts, settle, incoming], debug=False)
 
 
-def demo_bank(request_secret: str, callback_secret: str, callback_url: str | None) -> Bank:
+def demo_bank(request_secret: str, callback_secret: str, civicpay_url: str | None) -> Bank:
     accounts = {key: AccountOpen(*key, holder_name=name) for key, name in DEMO_ACCOUNTS.items()}
-    return Bank(request_secret, callback_secret, callback_url, accounts=accounts)
+    return Bank(request_secret, callback_secret, civicpay_url, accounts=accounts)
