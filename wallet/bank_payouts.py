@@ -87,6 +87,10 @@ class BankPayouts:
         """Hand a payout to the bank; accepted (2xx) means it will call back with the outcome."""
         answer = await self._post("/payouts", payout)
         if answer.status_code == 422:
-            raise PayoutRefused(str(answer.json().get("reason_code", "RJCT")))
+            try:
+                reason = str(answer.json().get("reason_code") or "RJCT")
+            except ValueError:
+                reason = "RJCT"  # ISO 20022's plain "rejected"
+            raise PayoutRefused(reason)
         if not answer.is_success:
             raise BankUnavailable(f"the bank answered {answer.status_code} to a payout")

@@ -96,10 +96,12 @@ def create_bank_app(bank: Bank) -> Litestar:
         if (problem := refused(body, request)) is not None:
             return problem
         sent = msgspec.json.decode(body, type=Payout)
+        if sent.payout_id in bank.payouts:  # a resend: the first answer stands, whatever changed since
+            return Response({"accepted": sent.payout_id}, status_code=202)
         account = bank.accounts.get((sent.bank_bin, sent.account_number))
         if account is None or account.closed:
             return Response({"reason_code": "AC04"}, status_code=422)  # ISO 20022: closed account number
-        bank.payouts.setdefault(sent.payout_id, sent)  # one payout per id, however often it is sent
+        bank.payouts[sent.payout_id] = sent
         return Response({"accepted": sent.payout_id}, status_code=202)
 
     @post("/_sandbox/accounts", status_code=201)

@@ -27,6 +27,12 @@ class AcquirerError(Exception):
         self.status = status
         self.code = code
 
+    @property
+    def refusal(self) -> bool:
+        """A definite no about this request; otherwise (unreachable, 5xx, rate limit, key or
+        idempotency trouble) the same request may be sent again later."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in {401, 409, 429}
+
 
 @dataclass(frozen=True, slots=True)
 class PaymentIntent:
@@ -89,18 +95,21 @@ class CardAcquirer:
             )
         return body
 
-    async def charge(
+    async def create(
         self, *, amount_vnd: int, payment_method: str, metadata: dict[str, str], idempotency_key: str
     ) -> PaymentIntent:
-        """Create and confirm a PaymentIntent for a card the citizen's app tokenised (``pm_…``)."""
+        """A PaymentIntent for a card the citizen's app tokenised (``pm_…``), not yet confirmed: no money moves."""
         form = {
             "amount": str(amount_vnd),
             "currency": CURRENCY,
             "payment_method": payment_method,
-            "confirm": "true",
             **{f"metadata[{name}]": value for name, value in metadata.items()},
         }
         return PaymentIntent.of(await self._call("POST", "/v1/payment_intents", form, idempotency_key=idempotency_key))
+
+    async def confirm(self, intent_id: str) -> PaymentIntent:
+        """Charge the card: the step that moves money at the acquirer."""
+        return PaymentIntent.of(await self._call("POST", f"/v1/payment_intents/{intent_id}/confirm"))
 
     async def payment_intent(self, intent_id: str) -> PaymentIntent:
         return PaymentIntent.of(await self._call("GET", f"/v1/payment_intents/{intent_id}"))
@@ -118,7 +127,7 @@ def webhook_signature_valid(
     secret: str, body: bytes, header: str | None, *, now: datetime, tolerance_seconds: int
 ) -> bool:
     """Stripe's scheme: any ``v1`` HMAC-SHA256 of ``"<t>.<body>"`` matches, and ``t`` is recent enough."""
-    if not header:
+    if not header or not header.isascii():  # compare_digest raises on non-ASCII text
         return False
     timestamp: int | None = None
     signatures: list[str] = []

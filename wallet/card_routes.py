@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -14,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import Clock
+from civicpay.db import unit_of_work
 from civicpay.errors import refuse_nul_characters
 from civicpay.idempotency import IdempotencyKey, answer_once
 from civicpay.settings import Settings
 from wallet import card_topups
 from wallet.card_acquirer import CardAcquirer, webhook_signature_valid
 from wallet.routes import BadSignature, RowId
+
+logger = logging.getLogger(__name__)
 
 
 class CardTopupController(Controller):
@@ -39,7 +43,6 @@ class CardTopupController(Controller):
         data: JSONBody[card_topups.CardTopupCreate],
         idempotency_key: IdempotencyKey,
         principal: NamedDependency[Principal],
-        session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         acquirer: NamedDependency[CardAcquirer],
         clock: NamedDependency[Clock],
@@ -47,17 +50,36 @@ class CardTopupController(Controller):
         """Charge a card the app tokenised (``pm_…``); the money is the wallet's once the acquirer confirms.
 
         Answers ``pending``: the acquirer's webhook (or our re-query) posts it within seconds; follow it
-        with ``GET /topups/card/{id}``. A declined card answers 402 ``card_declined`` and holds nothing.
+        with ``GET /topups/card/{id}``. A declined card turns it ``failed`` (``failure_code``) at once.
         """
         now = clock.now()
+        caller = principal.idempotency_scope
+        sessions = request.app.state.session_factory
+        async with unit_of_work(sessions) as session:
 
-        async def act() -> tuple[int, bytes]:
-            made = await card_topups.start(session, acquirer, settings, user_id=principal.user_id, data=data, now=now)
-            return 201, msgspec.json.encode(made)
+            async def act() -> tuple[int, bytes]:
+                made = await card_topups.start(
+                    session,
+                    acquirer,
+                    settings,
+                    user_id=principal.user_id,
+                    data=data,
+                    acquirer_key=card_topups.acquirer_key_for("topup", caller, idempotency_key),
+                    now=now,
+                )
+                return 201, msgspec.json.encode(made)
 
-        return await answer_once(
-            request, session, caller=principal.idempotency_scope, key=idempotency_key, body=data, now=now, action=act
-        )
+            answer = await answer_once(
+                request, session, caller=caller, key=idempotency_key, body=data, now=now, action=act
+            )
+        # Committed: only now may the card be charged (a replay has been charged already).
+        if answer.status_code == 201 and "idempotent-replayed" not in answer.headers:
+            made = msgspec.json.decode(answer.content, type=card_topups.CardTopupView)
+            try:
+                await card_topups.charge(sessions, acquirer, topup_id=made.id, now=now)
+            except Exception:
+                logger.exception("card top-up %s: charging failed; the re-query settles it", made.id)
+        return answer
 
     @get("/{topup_id:int}", operation_id="getCardTopup")
     async def one(
@@ -88,7 +110,14 @@ class CardTopupController(Controller):
 
         async def act() -> tuple[int, bytes]:
             refunded = await card_topups.refund(
-                session, acquirer, settings, user_id=principal.user_id, topup_id=topup_id, data=data, now=now
+                session,
+                acquirer,
+                settings,
+                user_id=principal.user_id,
+                topup_id=topup_id,
+                data=data,
+                acquirer_key=card_topups.acquirer_key_for("refund", principal.idempotency_scope, idempotency_key),
+                now=now,
             )
             return 200, msgspec.json.encode(refunded)
 

@@ -1,17 +1,21 @@
 """Top-up by card through an acquirer that speaks the Stripe API (nạp tiền vào ví bằng thẻ).
 
 The citizen's app tokenises the card with the acquirer's SDK (card numbers never reach us) and sends
-us the ``pm_…`` token and an amount. We hold the amount as a pending credit to the wallet, create and
-confirm a PaymentIntent in VND, and answer ``pending``. The money becomes the wallet's only when the
-acquirer says the card paid: its signed ``payment_intent.succeeded`` webhook posts the hold, a failure
-or cancellation voids it. A webhook can be late or lost, so a re-query (``civicpay card requery`` and a
-periodic task in each app process) asks the acquirer about top-ups pending too long, and cancels those
-never paid. Every path goes through ``_apply``, which acts only on a pending top-up, under its row lock.
-A succeeded top-up can be refunded to its card within a window, from money still in the wallet.
+us the ``pm_…`` token and an amount. We create a PaymentIntent in VND (unconfirmed: no money moves),
+hold the amount as a pending credit to the wallet, commit, and only then confirm the PaymentIntent,
+so a card is never charged for a top-up we could lose; the answer is ``pending``. The money becomes
+the wallet's only when the acquirer says the card paid: its signed ``payment_intent.succeeded``
+webhook posts the hold; a decline, failure or cancellation voids it. A webhook can be late or lost,
+so a re-query (``civicpay card requery`` and a periodic task in each app process) asks the acquirer
+about top-ups pending too long, and cancels those never paid. Every path goes through ``_apply``,
+which acts only on a pending top-up, under its row lock. A succeeded top-up can be refunded to its
+card within a window, from money still in the wallet.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -26,6 +30,9 @@ from wallet import ledger
 from wallet.card_acquirer import CURRENCY, AcquirerError, CardAcquirer, PaymentIntent
 from wallet.models import CardTopup, CardTopupStatus
 from wallet.service import holder_of_user
+
+logger = logging.getLogger(__name__)
+Session = async_sessionmaker[AsyncSession]
 
 ACQUIRER_RECEIVABLE = "asset:card:acquirer"
 # What the acquirer tells us in webhooks that we act on; every other event is acknowledged and ignored.
@@ -73,12 +80,6 @@ class WebhookReceipt(msgspec.Struct):
     handled: bool
     card_topup_id: int | None = None
     status: CardTopupStatus | None = None
-
-
-class CardDeclined(DomainError):
-    code = "card_declined"
-    status = 402
-    title = Text("Thẻ bị từ chối", "The card was declined")
 
 
 class AcquirerUnavailable(DomainError):
@@ -144,9 +145,10 @@ async def start(
     *,
     user_id: int,
     data: CardTopupCreate,
+    acquirer_key: str,
     now: datetime,
 ) -> CardTopupView:
-    """Hold the amount as a pending credit, then have the acquirer charge the card."""
+    """A PaymentIntent at the acquirer and the amount held as a pending credit; ``charge`` follows the commit."""
     if data.amount_vnd > settings.max_topup_vnd:
         raise InvalidField(
             Text(
@@ -156,6 +158,21 @@ async def start(
             field="amount_vnd",
         )
     holder = await holder_of_user(session, user_id)
+    # The PaymentIntent first, unconfirmed: it moves no money, so one left behind by a rollback is
+    # harmless, and no ledger row is locked while the acquirer answers. The key is the caller's own
+    # Idempotency-Key, so a retry after a rollback finds the same PaymentIntent at the acquirer.
+    try:
+        intent = await acquirer.create(
+            amount_vnd=data.amount_vnd,
+            payment_method=data.payment_method,
+            metadata={"civicpay_wallet": str(holder.wallet_id)},
+            idempotency_key=acquirer_key,
+        )
+    except AcquirerError as error:
+        if error.refusal:
+            refused = Text("Đơn vị chấp nhận thẻ không nhận thẻ này", "The acquirer does not accept this card token")
+            raise InvalidField(refused, field="payment_method") from error
+        raise AcquirerUnavailable() from error
     receivable = await acquirer_receivable(session, now)
     spec = ledger.TransferSpec(receivable, holder.account_id, data.amount_vnd, Category.TOPUP, reference="card")
     # No expiry on the hold: only the acquirer's word (or our cancellation there) may end it.
@@ -164,36 +181,45 @@ async def start(
         wallet_id=holder.wallet_id,
         amount_vnd=data.amount_vnd,
         hold_id=hold_id,
+        payment_intent_id=intent.id,
         status=CardTopupStatus.PENDING.value,
         refunded_vnd=0,
         created_at=now,
     )
     session.add(topup)
     await session.flush()
-    try:
-        intent = await acquirer.charge(
-            amount_vnd=data.amount_vnd,
-            payment_method=data.payment_method,
-            metadata={"civicpay_card_topup": str(topup.id), "civicpay_wallet": str(holder.wallet_id)},
-            idempotency_key=f"civicpay-card-topup-{topup.id}",
-        )
-    except AcquirerError as error:
-        # A refusal: the savepoint around this use case takes the hold and the row back with it.
-        if error.status == 402:
-            declined = Text(
-                "Ngân hàng phát hành thẻ từ chối giao dịch; hãy thử thẻ khác.",
-                "The card's bank declined the charge; try another card.",
-            )
-            raise CardDeclined(declined, reason=error.code) from error
-        if error.status is not None and 400 <= error.status < 500:
-            refused = Text("Đơn vị chấp nhận thẻ không nhận thẻ này", "The acquirer does not accept this card token")
-            raise InvalidField(refused, field="payment_method") from error
-        raise AcquirerUnavailable() from error
-    # Even a charge that answers "succeeded" stays pending here: the acquirer's signed event (or our
-    # re-query of the PaymentIntent) is the one word that posts a top-up, whichever comes first.
-    topup.payment_intent_id = intent.id
-    await session.flush()
     return view(topup)
+
+
+async def charge(sessions: Session, acquirer: CardAcquirer, *, topup_id: int, now: datetime) -> None:
+    """Confirm a committed top-up's PaymentIntent: the card is charged only once we can never lose it.
+
+    A decline voids the hold at once. Success stays pending: the acquirer's signed event (or our
+    re-query of the PaymentIntent) is the one word that posts a top-up. Anything else (a timeout, a
+    crash before this runs) leaves it pending for the re-query, which cancels what was never paid.
+    """
+    async with sessions() as session:
+        intent_id = await session.scalar(select(CardTopup.payment_intent_id).where(CardTopup.id == topup_id))
+    if intent_id is None:
+        return
+    try:
+        intent = await acquirer.confirm(intent_id)
+    except AcquirerError as error:
+        if error.status != 402:
+            logger.warning("card top-up %s: confirming failed (%s); the re-query settles it", topup_id, error)
+            return
+        intent = await acquirer.payment_intent(intent_id)  # declined: the PaymentIntent says why
+    if intent.failed:
+        async with sessions.begin() as session:
+            topup = await _locked(session, CardTopup.id == topup_id)
+            if topup is not None:
+                await _apply(session, topup, intent, now)
+
+
+def acquirer_key_for(purpose: str, principal: str, key: str) -> str:
+    """The acquirer's Idempotency-Key for our caller's: the same request is the same request there too."""
+    digest = hashlib.sha256(f"{principal}|{key}".encode()).hexdigest()
+    return f"civicpay-{purpose}-{digest[:40]}"
 
 
 async def _locked(session: AsyncSession, *condition: Any) -> CardTopup | None:
@@ -241,6 +267,11 @@ async def receive_webhook(session: AsyncSession, event: AcquirerEvent, *, now: d
         ) from error
     topup = await _locked(session, CardTopup.payment_intent_id == intent.id)
     if topup is None:
+        if intent.status != "succeeded":
+            return WebhookReceipt(event_id=event.id, handled=False)  # no money moved: nothing of ours to do
+        # Paid, and we have no top-up for it: the acquirer retries (it may be our own commit still on
+        # its way); if it never appears, finance must see it.
+        logger.error("card PaymentIntent %s succeeded with no card top-up of ours", intent.id)
         raise UnknownPaymentIntent()
     await _apply(session, topup, intent, now)
     return WebhookReceipt(event_id=event.id, handled=True, card_topup_id=topup.id, status=CardTopupStatus(topup.status))
@@ -252,9 +283,6 @@ async def get(session: AsyncSession, *, user_id: int, topup_id: int) -> CardTopu
     if topup is None or topup.wallet_id != holder.wallet_id:
         raise CardTopupNotFound()
     return view(topup)
-
-
-Session = async_sessionmaker[AsyncSession]
 
 
 async def requery(
@@ -287,7 +315,15 @@ async def requery(
                     intent = await acquirer.cancel(intent.id)
             except AcquirerError:
                 continue  # asked again on the next run
-            if await _apply(session, topup, intent, now):
+            try:
+                async with session.begin_nested():
+                    applied = await _apply(session, topup, intent, now)
+            except Exception:
+                # One top-up that cannot be settled (the acquirer's amount differs, say) must not hold
+                # back the ones after it; it stays pending and in the log until someone looks.
+                logger.exception("card top-up %s could not be settled", topup.id)
+                continue
+            if applied:
                 changed.append(view(topup))
     return changed
 
@@ -300,6 +336,7 @@ async def refund(
     user_id: int,
     topup_id: int,
     data: CardRefundCreate,
+    acquirer_key: str,
     now: datetime,
 ) -> CardTopupView:
     """Send money from the wallet back to the card it came from: all that is left, or a part."""
@@ -331,9 +368,9 @@ async def refund(
     await ledger.post_entry(session, [spec], now=now, description="card refund")  # refuses an overdraft
     topup.refunded_vnd += amount
     await session.flush()
-    # Last, so an acquirer refusal rolls the entry back with the savepoint; the key makes a retry of
-    # this same refund (after a crash before our commit) the same refund at the acquirer.
-    await _refund_at(acquirer, topup.payment_intent_id, amount, f"civicpay-card-refund-{topup.id}-{topup.refunded_vnd}")
+    # Last, so an acquirer refusal rolls the entry back with the savepoint. The key is the caller's
+    # own, so a retry of this refund after a rollback (a timeout, a crash) is the same refund there.
+    await _refund_at(acquirer, topup.payment_intent_id, amount, acquirer_key)
     return view(topup)
 
 
@@ -341,6 +378,6 @@ async def _refund_at(acquirer: CardAcquirer, intent_id: str, amount_vnd: int, ke
     try:
         await acquirer.refund(intent_id=intent_id, amount_vnd=amount_vnd, idempotency_key=key)
     except AcquirerError as error:
-        if error.status is not None and 400 <= error.status < 500:
+        if error.refusal:
             raise RefundNotAllowed(Text(str(error), str(error))) from error
         raise AcquirerUnavailable() from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -20,6 +21,8 @@ from civicpay.settings import Settings
 from wallet import withdrawals
 from wallet.bank_payouts import BankPayouts, PayoutResult
 from wallet.routes import OtpHeader, RowId, bank_signature_required
+
+logger = logging.getLogger(__name__)
 
 
 class BankAccountController(Controller):
@@ -96,7 +99,11 @@ class WithdrawalController(Controller):
         # Committed: only now may the payout reach the bank (it is queued if the bank cannot take it).
         if answer.status_code == 201:
             made = msgspec.json.decode(answer.content, type=withdrawals.WithdrawalView)
-            await withdrawals.dispatch(sessions, bank, now=now, only=made.id)
+            try:
+                await withdrawals.dispatch(sessions, bank, now=now, only=made.id)
+            except Exception:
+                # The withdrawal is committed and its answer kept: the periodic dispatch sends it.
+                logger.exception("withdrawal %s stays queued", made.id)
         return answer
 
     @get("/{withdrawal_id:int}", operation_id="getWithdrawal")

@@ -12,6 +12,7 @@ that could not be sent is sent again by ``dispatch`` (each app process runs it p
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime
 from typing import Annotated, Any
@@ -24,7 +25,7 @@ from civicpay import banks
 from civicpay.auth.identity import folded_name
 from civicpay.clock import BusinessCalendar
 from civicpay.db import MAX_ID, insert_ignoring_conflict, table_of
-from civicpay.errors import DomainError, InvalidField, NotFound, Text
+from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
 from civicpay.settings import Settings
 from wallet import ledger
@@ -33,6 +34,7 @@ from wallet.bank_topups import bank_settlement_account
 from wallet.models import LinkedBankAccount, Withdrawal, WithdrawalStatus
 from wallet.service import Holder, check_spending, holder_of_user, step_up_if_needed
 
+logger = logging.getLogger(__name__)
 _links = table_of(LinkedBankAccount)
 
 
@@ -80,6 +82,13 @@ class BankAccountNotFound(NotFound):
 class WithdrawalNotFound(NotFound):
     code = "withdrawal_not_found"
     title = Text("Không tìm thấy lệnh rút tiền", "Withdrawal not found")
+
+
+class PayoutContradiction(Conflict):
+    code = "payout_contradiction"
+    title = Text(
+        "Ngân hàng báo kết quả trái với kết quả đã báo trước đó", "The bank reports the opposite of what it reported"
+    )
 
 
 class HolderNameMismatch(DomainError):
@@ -258,6 +267,12 @@ async def receive_payout_result(session: AsyncSession, result: PayoutResult, *, 
     withdrawal = await _locked(session, Withdrawal.payout_id == result.payout_id)
     if withdrawal is None:
         raise WithdrawalNotFound(field="payout_id")
+    final = {WithdrawalStatus.CONFIRMED: "confirmed", WithdrawalStatus.REJECTED: "rejected"}
+    said_before = final.get(WithdrawalStatus(withdrawal.status))
+    if said_before is not None and said_before != result.status:
+        # The bank contradicts itself (paid what it had refused, say): money may be out twice.
+        logger.error("payout %s: the bank now says %s, after %s", result.payout_id, result.status, said_before)
+        raise PayoutContradiction(field="status", recorded=said_before)
     changed = await _settle(session, withdrawal, result, now)
     return PayoutReceipt(payout_id=withdrawal.payout_id, status=WithdrawalStatus(withdrawal.status), changed=changed)
 
@@ -297,6 +312,10 @@ async def dispatch(
                     payout_id=withdrawal.payout_id, status="rejected", reason_code=refused.reason_code
                 )
                 await _settle(session, withdrawal, rejected, now)
+            except Exception:
+                # One payout the bank answers strangely must not hold back the ones after it.
+                logger.exception("payout %s could not be sent; it stays queued", withdrawal.payout_id)
+                continue
             else:
                 withdrawal.status = WithdrawalStatus.SENT.value
             changed.append(view(withdrawal))

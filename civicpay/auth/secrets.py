@@ -79,27 +79,34 @@ def issue_access_token(settings: Settings, *, subject: int, role: str, now: date
 
 def decode_access_token(settings: Settings, token: str, *, now: datetime) -> Mapping[str, Any] | None:
     """The token's claims, or None if it is forged, expired or malformed."""
-    claims = _verified_claims(settings.secret_key, token)
+    if len(token) > MAX_TOKEN_CHARS:
+        return None
+    try:
+        claims = _verified_claims(settings.secret_key, token)
+    except jwt.PyJWTError:
+        return None
     # Time is judged by the injected clock, not the machine's: tests move it, and PyJWT's own
     # "issued in the future" check would refuse tokens from a server whose clock runs ahead.
-    return claims if claims is not None and claims["exp"] > now.timestamp() else None
+    return claims if claims["exp"] > now.timestamp() else None
+
+
+# Ours are about 200 characters; anything much longer is not one of ours and is not worth decoding.
+MAX_TOKEN_CHARS = 1024
 
 
 # A signed-in app sends the same token with every request for its whole life; checking its
 # signature and shape once per process (keyed by the signing key too) saves PyJWT's work, about a
-# tenth of a transfer's CPU. Expiry is still judged on every request, above.
+# tenth of a transfer's CPU. Expiry is still judged on every request, above. Only verified tokens
+# are kept (lru_cache does not keep a call that raised), so forged ones cannot crowd them out.
 @functools.lru_cache(maxsize=16_384)
-def _verified_claims(secret_key: str, token: str) -> Mapping[str, Any] | None:
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            secret_key,
-            algorithms=["HS256"],
-            issuer=TOTP_ISSUER,
-            options={"require": ["sub", "role", "exp", "iat"], "verify_exp": False, "verify_iat": False},
-        )
-    except jwt.PyJWTError:
-        return None
+def _verified_claims(secret_key: str, token: str) -> Mapping[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        secret_key,
+        algorithms=["HS256"],
+        issuer=TOTP_ISSUER,
+        options={"require": ["sub", "role", "exp", "iat"], "verify_exp": False, "verify_iat": False},
+    )
     return MappingProxyType(claims)
 
 
@@ -172,4 +179,9 @@ def sign_body(secret: str, body: bytes) -> str:
 
 
 def signature_matches(secret: str, body: bytes, presented: str | None) -> bool:
-    return presented is not None and hmac.compare_digest(sign_body(secret, body), presented.strip().lower())
+    # compare_digest refuses non-ASCII str with a TypeError: such a header is simply not a signature.
+    return (
+        presented is not None
+        and presented.isascii()
+        and hmac.compare_digest(sign_body(secret, body), presented.strip().lower())
+    )

@@ -21,7 +21,6 @@ from civicpay.settings import Settings
 from tests.card_sandbox import CARD_3DS, CARD_DECLINED, CARD_OK, SECRET_KEY, Delivery, WebhookInbox, tokenise
 from tests.conftest import Api, Citizen
 from wallet import card_topups, ledger
-from wallet.models import CardTopup
 
 
 @pytest.fixture
@@ -91,24 +90,24 @@ async def test_a_card_top_up_is_pending_until_the_acquirer_says_paid_and_a_repea
     assert replay.status_code == 409  # same key, another card token: another request
 
 
-async def test_a_declined_card_holds_nothing_and_its_refusal_is_replayed(
+async def test_a_declined_card_gives_the_hold_back_at_once_and_its_answer_is_replayed(
     api: Api, card_sandbox: str, inbox: WebhookInbox, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     huong = await api.register()
     token = tokenise(card_sandbox, CARD_DECLINED)
 
-    declined = await top_up(api, huong, token, 200_000, key="declined")
+    started = await top_up(api, huong, token, 200_000, key="declined")
     again = await top_up(api, huong, token, 200_000, key="declined")
 
-    assert declined.status_code == 402, declined.text
-    assert declined.json()["code"] == "card_declined"
-    assert (again.content, again.headers["idempotent-replayed"]) == (declined.content, "true")
+    assert started.status_code == 201, started.text
+    assert (again.content, again.headers["idempotent-replayed"]) == (started.content, "true")
+    shown = (await api.client.get(f"/topups/card/{started.json()['id']}", headers=huong.headers)).json()
+    assert (shown["status"], shown["failure_code"]) == ("failed", "card_declined")
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(CardTopup)) == 0
-        assert await session.scalar(select(func.count()).select_from(ledger.Hold)) == 0
-    # The acquirer's failure event is about a PaymentIntent we kept nothing of: it is told to retry, harmlessly.
+        assert await session.scalar(select(ledger.Hold.status)) == "voided"
+    # The acquirer's failure event finds the top-up settled already and changes nothing.
     failed = await deliver(api, await inbox.next("payment_intent.payment_failed"))
-    assert (failed.status_code, failed.json()["code"]) == (409, "unknown_payment_intent")
+    assert (failed.status_code, failed.json()["status"]) == (200, "failed")
     assert await pending_of(api, huong) == (0, 0)
 
 
@@ -123,10 +122,14 @@ async def test_forged_tampered_or_stale_webhooks_are_refused_and_change_nothing(
     tampered = await deliver(api, paid, paid.body.replace(b"300000", b"900000"))
     unsigned = await api.client.post("/webhooks/card", content=paid.body, headers={"Content-Type": "application/json"})
     forged = await deliver(api, Delivery(paid.body, f"{timestamp},v1={'0' * 64}"))
+    garbled_signature = f"{timestamp},v1=ữ".encode()  # not ASCII: no signature at all, and no 500
+    garbled = await api.client.post(
+        "/webhooks/card", content=paid.body, headers={b"Stripe-Signature": garbled_signature}
+    )
     clock.advance(timedelta(seconds=settings.card_webhook_tolerance_seconds + 1))
     stale = await deliver(api, paid)
 
-    for refused in (tampered, unsigned, forged, stale):
+    for refused in (tampered, unsigned, forged, garbled, stale):
         assert refused.status_code == 401, refused.text
         assert refused.json()["errors"][0]["field"] == "header.Stripe-Signature"
     assert await status_of(api, huong, topup["id"]) == "pending"

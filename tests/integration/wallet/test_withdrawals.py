@@ -122,6 +122,8 @@ async def test_a_rejected_payout_gives_the_money_back(api: Api, bank: Bank, bank
     at_once = (await withdraw(api, huong, account_id, 100_000, key="at-once")).json()
 
     assert (rejected.json()["status"], rejected.json()["changed"]) == ("rejected", True)
+    contradiction = await settle(api, bank_server[0], later["payout_id"], "confirmed")
+    assert (contradiction.status_code, contradiction.json()["code"]) == (409, "payout_contradiction")
     shown = (await api.client.get(f"/withdrawals/{at_once['id']}", headers=huong.headers)).json()
     assert (shown["status"], shown["reason_code"]) == ("rejected", "AC04")
     assert await wallet_of(api, huong) == (1_000_000, 1_000_000)
