@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +29,7 @@ from civicpay.db import (
 from civicpay.demo import DEMO_PASSWORD, seed_demo
 from civicpay.errors import DomainError
 from civicpay.settings import Settings, SettingsError
+from qr import vietqr
 from wallet import bank_sandbox, bank_simulator, card_sandbox, card_topups, topup_code, withdrawals
 from wallet.bank_payouts import BankPayouts
 from wallet.card_acquirer import CardAcquirer
@@ -227,6 +229,50 @@ def _withdrawals_dispatch(settings: Settings, _: argparse.Namespace) -> int:
     )
 
 
+def _qr_decode(_: Settings, args: argparse.Namespace) -> int:
+    """Read a VietQR payload and print its fields as JSON; why not, on stderr."""
+    try:
+        code = vietqr.decode(args.payload)
+    except vietqr.VietQrError as refused:
+        print(f"civicpay: {refused.code} at {refused.position}: {refused.message}", file=sys.stderr)
+        return 1
+    fields = {
+        "bin": code.bin,
+        "account": code.account,
+        "service": code.service,
+        "initiation": code.initiation,
+        "amount": code.amount_vnd,
+        "purpose": code.purpose,
+        "bill": code.bill,
+        "reference": code.reference,
+        "terminal": code.terminal,
+        "crc": code.crc,
+    }
+    print(json.dumps(fields, ensure_ascii=False))
+    return 0
+
+
+def _qr_encode(_: Settings, args: argparse.Namespace) -> int:
+    """Write a VietQR payload: dynamic when it carries an amount, static otherwise."""
+    code = vietqr.VietQr(
+        bin=args.bin,
+        account=args.account,
+        service="card" if args.card else "account",
+        initiation="static" if args.amount is None else "dynamic",
+        amount_vnd=args.amount,
+        purpose=args.purpose,
+        bill=args.bill,
+        reference=args.reference,
+        terminal=args.terminal,
+    )
+    try:
+        print(vietqr.encode(code))
+    except vietqr.VietQrError as refused:
+        print(f"civicpay: {refused.code} ({refused.field}): {refused.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civicpay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -276,6 +322,18 @@ def _parser() -> argparse.ArgumentParser:
         dest="withdrawals_command", required=True
     )
     payouts.add_parser("dispatch", help="send payouts still queued to the bank").set_defaults(run=_withdrawals_dispatch)
+    qr = commands.add_parser("qr", help="VietQR payloads").add_subparsers(dest="qr_command", required=True)
+    read = qr.add_parser("decode", help="print a payload's fields as JSON (errors on stderr, exit 1)")
+    read.add_argument("payload")
+    read.set_defaults(run=_qr_decode)
+    write = qr.add_parser("encode", help="print the payload for a bank account or card")
+    write.add_argument("--bin", required=True, help="the bank's 6-digit NAPAS BIN")
+    write.add_argument("--account", required=True, help="account number (or card number with --card)")
+    write.add_argument("--card", action="store_true", help="to a card (QRIBFTTC) rather than an account")
+    write.add_argument("--amount", type=int, help="đồng; makes the code dynamic")
+    for name in ("purpose", "bill", "reference", "terminal"):
+        write.add_argument(f"--{name}")
+    write.set_defaults(run=_qr_encode)
     return parser
 
 
