@@ -63,6 +63,12 @@ class PaymentIntent:
         return self.status == "canceled" or (self.status == "requires_payment_method" and self.failure_code is not None)
 
 
+@dataclass(frozen=True, slots=True)
+class Refund:
+    amount_vnd: int
+    key: str | None
+
+
 class CardAcquirer:
     """One acquirer account: its base URL and secret key. Cheap to build; one httpx client inside."""
 
@@ -118,9 +124,18 @@ class CardAcquirer:
         return PaymentIntent.of(await self._call("POST", f"/v1/payment_intents/{intent_id}/cancel"))
 
     async def refund(self, *, intent_id: str, amount_vnd: int, idempotency_key: str) -> str:
-        """Give money back to the card; returns the acquirer's refund id."""
-        form = {"payment_intent": intent_id, "amount": str(amount_vnd)}
+        """Give money back to the card; returns the acquirer's refund id. The key is kept on the refund."""
+        form = {"payment_intent": intent_id, "amount": str(amount_vnd), "metadata[civicpay_key]": idempotency_key}
         return str((await self._call("POST", "/v1/refunds", form, idempotency_key=idempotency_key))["id"])
+
+    async def refunds(self, intent_id: str) -> list[Refund]:
+        """Every refund the acquirer has made of a PaymentIntent, with the key we sent each with."""
+        listed = await self._call("GET", f"/v1/refunds?payment_intent={intent_id}&limit=100")
+        return [
+            Refund(int(item["amount"]), (item.get("metadata") or {}).get("civicpay_key"))
+            for item in listed.get("data", [])
+            if item.get("status") in {"succeeded", "pending"}
+        ]
 
 
 def webhook_signature_valid(

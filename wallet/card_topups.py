@@ -106,6 +106,15 @@ class AcquirerMismatch(Conflict):
     title = Text("Số tiền của đơn vị chấp nhận thẻ khác với giao dịch nạp", "The acquirer's amount differs from ours")
 
 
+class RefundsDisagree(Conflict):
+    code = "card_refunds_disagree"
+    title = Text(
+        "Số tiền đã hoàn tại đơn vị chấp nhận thẻ khác sổ sách; bộ phận tài chính sẽ xử lý",
+        "The acquirer's refunds differ from our books; finance will look into it",
+    )
+    replayable = False  # once the books agree again, the same request may go through
+
+
 class RefundNotAllowed(DomainError):
     code = "refund_not_allowed"
     status = 422
@@ -361,6 +370,18 @@ async def refund(
             field="amount_vnd",
             refundable_vnd=left,
         )
+    # A refund whose answer was lost (a timeout after the acquirer made it) is gone from our books,
+    # not from the acquirer's. Compare first: the same request again finds its own refund there and
+    # books it; anything else the books disagree on stops here rather than refund the card twice.
+    try:
+        made = await acquirer.refunds(topup.payment_intent_id)
+    except AcquirerError as error:
+        raise AcquirerUnavailable() from error
+    ours = sum(refund.amount_vnd for refund in made if refund.key == acquirer_key)
+    others = sum(refund.amount_vnd for refund in made) - ours
+    if others != topup.refunded_vnd or ours not in {0, amount}:
+        logger.error("card top-up %s: acquirer refunds %s, our books %s", topup.id, made, topup.refunded_vnd)
+        raise RefundsDisagree(recorded_vnd=topup.refunded_vnd)
     receivable = await acquirer_receivable(session, now)
     spec = ledger.TransferSpec(
         holder.account_id, receivable, amount, Category.RETURN, reference=f"card_refund:{topup.id}"
@@ -368,9 +389,10 @@ async def refund(
     await ledger.post_entry(session, [spec], now=now, description="card refund")  # refuses an overdraft
     topup.refunded_vnd += amount
     await session.flush()
-    # Last, so an acquirer refusal rolls the entry back with the savepoint. The key is the caller's
-    # own, so a retry of this refund after a rollback (a timeout, a crash) is the same refund there.
-    await _refund_at(acquirer, topup.payment_intent_id, amount, acquirer_key)
+    if ours == 0:
+        # Last, so an acquirer refusal rolls the entry back with the savepoint. The key is the caller's
+        # own, so a retry of this refund after a rollback (a timeout, a crash) is the same refund there.
+        await _refund_at(acquirer, topup.payment_intent_id, amount, acquirer_key)
     return view(topup)
 
 

@@ -21,6 +21,7 @@ from civicpay.settings import Settings
 from tests.card_sandbox import CARD_3DS, CARD_DECLINED, CARD_OK, SECRET_KEY, Delivery, WebhookInbox, tokenise
 from tests.conftest import Api, Citizen
 from wallet import card_topups, ledger
+from wallet.models import CardTopup
 
 
 @pytest.fixture
@@ -276,3 +277,32 @@ async def test_an_unknown_card_token_is_refused_by_name(api: Api) -> None:
 
     assert (refused.status_code, refused.json()["code"]) == (422, "validation_failed")
     assert refused.json()["errors"][0]["field"] == "payment_method"
+
+
+async def test_a_refund_whose_answer_was_lost_is_booked_once_and_a_stray_one_stops_the_next(
+    api: Api, card_sandbox: str, inbox: WebhookInbox, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    huong = await api.register()
+    topup_id = await paid_top_up(api, card_sandbox, inbox, huong, 500_000)
+    async with sessions() as session:
+        intent_id = await session.scalar(select(CardTopup.payment_intent_id).where(CardTopup.id == topup_id))
+    assert intent_id is not None
+
+    def refund_at_acquirer(amount_vnd: int, key: str) -> None:
+        """What the acquirer did before our side rolled back (a timeout): our books never saw it."""
+        made = httpx.post(
+            f"{card_sandbox}/v1/refunds",
+            auth=(SECRET_KEY, ""),
+            data={"payment_intent": intent_id, "amount": str(amount_vnd), "metadata[civicpay_key]": key},
+        )
+        made.raise_for_status()
+
+    refund_at_acquirer(100_000, card_topups.acquirer_key_for("refund", f"user:{huong.user_id}", "lost"))
+    retried = await refund(api, huong, topup_id, "lost", 100_000)
+    refund_at_acquirer(50_000, "somebody-else")
+    stopped = await refund(api, huong, topup_id, "next", 10_000)
+
+    assert (retried.status_code, retried.json()["refunded_vnd"]) == (200, 100_000), retried.text
+    assert (stopped.status_code, stopped.json()["code"]) == (409, "card_refunds_disagree")
+    assert sorted(acquirer_refunds(card_sandbox, intent_id)) == [50_000, 100_000]  # none made twice
+    assert await pending_of(api, huong) == (400_000, 400_000)
