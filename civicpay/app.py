@@ -17,8 +17,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+import qr
 import wallet
-from civicpay import periodic
+from civicpay import events, periodic
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.auth.secrets import password_hasher
@@ -70,6 +71,11 @@ async def outside_parties(app: Litestar) -> AsyncGenerator[None, None]:
             settings.payout_dispatch_interval_seconds,
             lambda: wallet.dispatch_payouts(state.session_factory, state.bank, now=state.clock.now()),
         ),
+        "treasury sweep": (settings.treasury_sweep_interval_seconds, lambda: sweep_to_treasury(state)),
+        "merchant settlement": (
+            settings.merchant_settlement_interval_seconds,
+            lambda: qr.settle_merchants(state.session_factory, now=state.clock.now()),
+        ),
     }
     tasks = [
         asyncio.create_task(periodic.every(seconds, job, name=name))
@@ -86,16 +92,27 @@ async def outside_parties(app: Litestar) -> AsyncGenerator[None, None]:
         await state.bank.aclose()
 
 
+async def sweep_to_treasury(state: State) -> None:
+    async with state.session_factory.begin() as session:
+        await qr.sweep_and_report(session, now=state.clock.now())
+
+
 @asynccontextmanager
 async def database(app: Litestar) -> AsyncGenerator[None, None]:
-    """Open the connection pool for the app's lifetime, after checking the schema is current."""
-    engine = create_engine(app.state.settings)
+    """Open the connection pool and the live-announcement hub for the app's lifetime, schema checked first."""
+    settings: Settings = app.state.settings
+    engine = create_engine(settings)
     app.state.expected_revision = await ensure_schema_current(engine)
+    hub = events.Hub()
+    if not settings.is_sqlite:
+        await hub.listen(settings.database_url)
     app.state.engine = engine
-    app.state.session_factory = create_session_factory(engine)
+    app.state.events = hub
+    app.state.session_factory = create_session_factory(engine, events.session_info(hub))
     try:
         yield
     finally:
+        await hub.close()
         await engine.dispose()
 
 
@@ -117,6 +134,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             "clock": clock or SystemClock(),
             "hasher": password_hasher(settings),
             "calendar": BusinessCalendar(ZoneInfo(settings.business_timezone)),
+            # Rooms that may claim an incoming bank transfer before top-up codes are looked for.
+            "claimants": qr.NOTIFICATION_CLAIMANTS,
         }
     )
     authentication = DefineMiddleware(AuthenticationMiddleware, exclude=["^/schema", "^/health$"])
@@ -128,10 +147,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             AdminController,
             BankController,
             *wallet.ROUTE_HANDLERS,
+            *qr.ROUTE_HANDLERS,
         ],
         dependencies={
             "session": Provide(provide_session),
-            **{name: _from_state(name) for name in ("settings", "clock", "hasher", "calendar", "acquirer", "bank")},
+            **{
+                name: _from_state(name)
+                for name in ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants")
+            },
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         middleware=[authentication],

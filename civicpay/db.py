@@ -123,8 +123,9 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_session_factory(engine: AsyncEngine, info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions of one engine; ``info`` is copied into each session's ``info`` (the events hub, say)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 KeptAction = Callable[[AsyncSession], Awaitable[None]]

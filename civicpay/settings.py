@@ -75,6 +75,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     card_requery_interval_seconds: int = 30
     # A card top-up can be refunded to its card for this many days (the acquirer allows more).
     card_refund_days: int = 30
+    # A counter's fee collection may be paid for this long; a later payment waits in suspense.
+    collection_ttl_seconds: int = 1800
+    # How often each app process sweeps collected fees to the Treasury (Circular 74/2022 asks daily).
+    treasury_sweep_interval_seconds: int = 3600
+    # How often each app process pays merchants' balances out to their bank accounts.
+    merchant_settlement_interval_seconds: int = 86400
     host: str = "127.0.0.1"
     port: int = 8000
     # One log line per request; off under load tests, where writing it costs as much as a query.

@@ -1,1 +1,28 @@
-"""VietQR: the NAPAS codec, and (later) counter fee collections, merchants and pay-by-scan."""
+"""VietQR: the codec, images, fee collections at one-stop counters, paying by scan, merchants, the Treasury sweep.
+
+Other rooms use it through what this module exports.
+"""
+
+from qr.bank_claims import claim_notification
+from qr.counter import CounterDisplayController
+from qr.merchants import settle as settle_merchants
+from qr.routes import (
+    CollectionController,
+    MerchantController,
+    OfficeController,
+    ScanPaymentController,
+    TreasuryController,
+)
+from qr.treasury import sweep_and_report
+
+ROUTE_HANDLERS = [
+    OfficeController,
+    CollectionController,
+    ScanPaymentController,
+    MerchantController,
+    TreasuryController,
+    CounterDisplayController,
+]
+NOTIFICATION_CLAIMANTS = [claim_notification]
+
+__all__ = ["NOTIFICATION_CLAIMANTS", "ROUTE_HANDLERS", "settle_merchants", "sweep_and_report"]

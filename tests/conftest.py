@@ -91,6 +91,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # Tests run the re-query and the payout dispatch themselves, when they choose.
         "card_requery_interval_seconds": 0,
         "payout_dispatch_interval_seconds": 0,
+        "treasury_sweep_interval_seconds": 0,
+        "merchant_settlement_interval_seconds": 0,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,

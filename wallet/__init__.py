@@ -4,9 +4,11 @@ Other domains use the wallet through what this module exports.
 """
 
 from wallet.bank_payouts import BankPayouts
+from wallet.bank_topups import Claimant, NotificationIn, Placement, bank_settlement_account
 from wallet.card_acquirer import CardAcquirer
 from wallet.card_routes import CardTopupController, CardWebhookController
 from wallet.card_topups import requery as requery_card_topups
+from wallet.models import NotificationOutcome
 from wallet.routes import (
     BankWebhookController,
     CitizenController,
@@ -15,7 +17,9 @@ from wallet.routes import (
     TransferController,
     WalletController,
 )
+from wallet.service import Holder, check_spending, holder_of_user, open_wallet, step_up_if_needed
 from wallet.withdrawal_routes import BankAccountController, PayoutWebhookController, WithdrawalController
+from wallet.withdrawals import bank_account_name, link_settlement_account, pay_out_balance
 from wallet.withdrawals import dispatch as dispatch_payouts
 
 # Public and rate-limited by the shell together with sign-in.
@@ -38,6 +42,19 @@ __all__ = [
     "SIGN_UP",
     "BankPayouts",
     "CardAcquirer",
+    "Claimant",
+    "Holder",
+    "NotificationIn",
+    "NotificationOutcome",
+    "Placement",
+    "bank_account_name",
+    "bank_settlement_account",
+    "check_spending",
     "dispatch_payouts",
+    "holder_of_user",
+    "link_settlement_account",
+    "open_wallet",
+    "pay_out_balance",
     "requery_card_topups",
+    "step_up_if_needed",
 ]

@@ -9,8 +9,10 @@ suspense items to a wallet or return them, each decision audited and booked.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from sqlalchemy import select, update
@@ -29,7 +31,8 @@ from wallet.models import BankNotification, NotificationOutcome, Wallet
 BANK_SETTLEMENT = "asset:bank:settlement"
 SUSPENSE = "liability:suspense"
 
-SuspenseReason = Literal["no_code", "unknown_code", "ambiguous_code", "over_limit"]
+# Why a top-up went to suspense; other rooms that claim notifications (fee collections) add their own.
+TopupSuspenseReason = Literal["no_code", "unknown_code", "ambiguous_code", "over_limit"]
 
 
 Id64 = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -54,7 +57,7 @@ class Receipt(msgspec.Struct):
     notification_id: int
     outcome: NotificationOutcome
     duplicate: bool
-    suspense_reason: SuspenseReason | None = None
+    suspense_reason: str | None = None
 
 
 class SuspenseItemNotFound(NotFound):
@@ -92,11 +95,32 @@ async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, i
     return bank, suspense
 
 
-async def _place(session: AsyncSession, settings: Settings, note: NotificationIn) -> tuple[Wallet | None, Any]:
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an incoming transfer's money goes: an account of ours, or suspense (``account_id`` None).
+
+    ``booked`` runs once the money is booked, with the notification's row id and the ledger transfer,
+    so whoever claimed the money can record that it arrived (a fee collection turning paid, say).
+    """
+
+    outcome: NotificationOutcome
+    account_id: int | None = None
+    category: Category = Category.TOPUP
+    reason: str | None = None
+    wallet_id: int | None = None
+    memo: str = "Nạp tiền qua chuyển khoản ngân hàng"
+    booked: Callable[[int, int], Awaitable[None]] | None = None
+
+
+# Another room's say on a notification before top-up codes are looked for: None when it is not theirs.
+Claimant = Callable[[AsyncSession, NotificationIn, datetime], Awaitable[Placement | None]]
+
+
+async def _place_topup(session: AsyncSession, settings: Settings, note: NotificationIn) -> Placement:
     """The wallet a notification's money belongs to, or why it goes to suspense."""
     named = topup_code.find(note.content)
     wallets = (await session.scalars(select(Wallet).where(Wallet.id.in_(named)))).all() if named else []
-    reason: SuspenseReason | None = None
+    reason: TopupSuspenseReason | None = None
     if not named:
         reason = "no_code"
     elif not wallets:
@@ -105,19 +129,33 @@ async def _place(session: AsyncSession, settings: Settings, note: NotificationIn
         reason = "ambiguous_code"
     elif note.amount_vnd > settings.max_topup_vnd:
         reason = "over_limit"
-    return (wallets[0] if reason is None else None), reason
+    if reason is not None:
+        return Placement(NotificationOutcome.SUSPENSE, reason=reason)
+    return Placement(NotificationOutcome.CREDITED, wallets[0].account_id, wallet_id=wallets[0].id)
 
 
-async def receive(session: AsyncSession, settings: Settings, note: NotificationIn, *, now: datetime) -> Receipt:
+async def _place(
+    session: AsyncSession, settings: Settings, note: NotificationIn, claimants: Sequence[Claimant], now: datetime
+) -> Placement:
+    if note.transfer_type == "out":
+        return Placement(NotificationOutcome.OUTGOING)
+    for claimant in claimants:
+        if (placement := await claimant(session, note, now)) is not None:
+            return placement
+    return await _place_topup(session, settings, note)
+
+
+async def receive(
+    session: AsyncSession,
+    settings: Settings,
+    note: NotificationIn,
+    *,
+    now: datetime,
+    claimants: Sequence[Claimant] = (),
+) -> Receipt:
     """Book one notification, once: a retry of a handled id returns what the first decided."""
-    wallet, reason = (None, None) if note.transfer_type == "out" else await _place(session, settings, note)
-    outcome = (
-        NotificationOutcome.OUTGOING
-        if note.transfer_type == "out"
-        else NotificationOutcome.CREDITED
-        if wallet
-        else NotificationOutcome.SUSPENSE
-    )
+    placement = await _place(session, settings, note, claimants, now)
+    outcome = placement.outcome
     table = table_of(BankNotification)
     claimed = await session.execute(
         insert_ignoring_conflict(session.get_bind().dialect.name, table, ("bank_notification_id",), table.c.id),
@@ -133,8 +171,8 @@ async def receive(session: AsyncSession, settings: Settings, note: NotificationI
             "transaction_at": note.transaction_at,
             "received_at": now,
             "outcome": outcome.value,
-            "suspense_reason": reason,
-            "wallet_id": wallet.id if wallet else None,
+            "suspense_reason": placement.reason,
+            "wallet_id": placement.wallet_id,
         },
     )
     row_id = claimed.scalar()
@@ -153,15 +191,18 @@ async def receive(session: AsyncSession, settings: Settings, note: NotificationI
         bank, suspense = await _system_accounts(session, now)
         spec = ledger.TransferSpec(
             debit_account_id=bank,
-            credit_account_id=wallet.account_id if wallet else suspense,
+            credit_account_id=placement.account_id or suspense,
             amount_vnd=note.amount_vnd,
-            category=Category.TOPUP,
+            category=placement.category,
             reference=note.reference_code[:64],
-            metadata={"memo": "Nạp tiền qua chuyển khoản ngân hàng", "bank_notification": row_id},
+            metadata={"memo": placement.memo, "bank_notification": row_id},
         )
-        posted = await ledger.post_entry(session, [spec], now=now, description="bank transfer top-up")
-        await session.execute(update(table).where(table.c.id == row_id).values(transfer_id=posted.transfer_ids[0]))
-    return Receipt(row_id, outcome, duplicate=False, suspense_reason=reason)
+        posted = await ledger.post_entry(session, [spec], now=now, description="bank transfer in")
+        transfer_id = posted.transfer_ids[0]
+        await session.execute(update(table).where(table.c.id == row_id).values(transfer_id=transfer_id))
+        if placement.booked is not None:
+            await placement.booked(row_id, transfer_id)
+    return Receipt(row_id, outcome, duplicate=False, suspense_reason=placement.reason)
 
 
 class SuspenseItem(msgspec.Struct):

@@ -220,13 +220,15 @@ class BankWebhookController(Controller):
         session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         clock: NamedDependency[Clock],
+        claimants: NamedDependency[list[bank_topups.Claimant]],
     ) -> bank_topups.Receipt:
         """An incoming-transfer notification, signed with HMAC-SHA256 of the raw body in ``X-Signature`` (hex).
 
-        Answered 2xx only once its money is booked (to a wallet or to suspense); a retry of a handled
-        notification id answers the same again with ``duplicate: true`` and moves nothing.
+        Answered 2xx only once its money is booked (to a fee collection its reference names, to a wallet,
+        or to suspense); a retry of a handled notification id answers the same again with
+        ``duplicate: true`` and moves nothing.
         """
-        return await bank_topups.receive(session, settings, data, now=clock.now())
+        return await bank_topups.receive(session, settings, data, now=clock.now(), claimants=claimants)
 
 
 class SuspenseAssign(msgspec.Struct, forbid_unknown_fields=True):

@@ -42,6 +42,14 @@ async def register_citizen(
         now=now,
     )
     await session.flush()
+    wallet = await open_wallet(session, user, now=now)
+    return s.Citizen(
+        user_id=user.id, wallet_id=wallet.id, phone=user.phone, full_name=user.full_name, kyc_tier=KycTier.BASIC
+    )
+
+
+async def open_wallet(session: AsyncSession, user: User, *, now: datetime) -> Wallet:
+    """The user's wallet and its ledger account (a merchant's takes in what wallets pay by scan)."""
     account = await ledger.open_account(
         session,
         code=wallet_account_code(user.id),
@@ -53,9 +61,7 @@ async def register_citizen(
     wallet = Wallet(user_id=user.id, account_id=account, kyc_tier=KycTier.BASIC.value, created_at=now)
     session.add(wallet)
     await session.flush()
-    return s.Citizen(
-        user_id=user.id, wallet_id=wallet.id, phone=user.phone, full_name=user.full_name, kyc_tier=KycTier.BASIC
-    )
+    return wallet
 
 
 @dataclass(frozen=True, slots=True)

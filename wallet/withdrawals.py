@@ -131,43 +131,63 @@ def view(withdrawal: Withdrawal) -> WithdrawalView:
     )
 
 
-async def link_account(
-    session: AsyncSession, bank: BankPayouts, *, user_id: int, data: BankAccountCreate, now: datetime
-) -> BankAccountView:
-    """Link an account of the citizen's own; linking the same one again returns it."""
-    holder = await holder_of_user(session, user_id)
-    directory_entry = banks.by_bin(data.bank_bin)
+async def bank_account_name(bank: BankPayouts, bank_bin: str, account_number: str) -> str:
+    """The bank's own name for the account (name inquiry), refusing banks and accounts that cannot receive."""
+    directory_entry = banks.by_bin(bank_bin)
     if directory_entry is None or not directory_entry.can_receive:
         unknown = Text("Ngân hàng này không nhận chuyển khoản NAPAS", "This bank does not receive NAPAS transfers")
         raise InvalidField(unknown, field="bank_bin")
     try:
-        bank_name = await bank.account_holder(data.bank_bin, data.account_number)
+        bank_name = await bank.account_holder(bank_bin, account_number)
     except BankUnavailable as error:
         raise BankUnreachable() from error
     if bank_name is None:
         missing = Text("Ngân hàng không có tài khoản này", "The bank has no such account")
         raise InvalidField(missing, field="account_number")
-    if folded_name(bank_name) != folded_name(holder.full_name):
-        raise HolderNameMismatch(field="account_number")
+    return bank_name
+
+
+async def _link(
+    session: AsyncSession, wallet_id: int, bank_bin: str, account_number: str, bank_name: str, now: datetime
+) -> LinkedBankAccount:
+    """Link the account to the wallet; linking the same one again returns it."""
     await session.execute(
         insert_ignoring_conflict(session.get_bind().dialect.name, _links, ("wallet_id", "bank_bin", "account_number")),
         {
-            "wallet_id": holder.wallet_id,
-            "bank_bin": data.bank_bin,
-            "account_number": data.account_number,
+            "wallet_id": wallet_id,
+            "bank_bin": bank_bin,
+            "account_number": account_number,
             "holder_name": folded_name(bank_name),
             "created_at": now,
         },
     )
     link = await session.scalar(
         select(LinkedBankAccount).where(
-            LinkedBankAccount.wallet_id == holder.wallet_id,
-            LinkedBankAccount.bank_bin == data.bank_bin,
-            LinkedBankAccount.account_number == data.account_number,
+            LinkedBankAccount.wallet_id == wallet_id,
+            LinkedBankAccount.bank_bin == bank_bin,
+            LinkedBankAccount.account_number == account_number,
         )
     )
     assert link is not None  # noqa: S101 - inserted or already there, in this transaction
-    return _account_view(link)
+    return link
+
+
+async def link_account(
+    session: AsyncSession, bank: BankPayouts, *, user_id: int, data: BankAccountCreate, now: datetime
+) -> BankAccountView:
+    """Link an account of the citizen's own: the bank's holder name must be the citizen's."""
+    holder = await holder_of_user(session, user_id)
+    bank_name = await bank_account_name(bank, data.bank_bin, data.account_number)
+    if folded_name(bank_name) != folded_name(holder.full_name):
+        raise HolderNameMismatch(field="account_number")
+    return _account_view(await _link(session, holder.wallet_id, data.bank_bin, data.account_number, bank_name, now))
+
+
+async def link_settlement_account(
+    session: AsyncSession, *, wallet_id: int, bank_bin: str, account_number: str, bank_name: str, now: datetime
+) -> int:
+    """A business's settlement account, as ``bank_account_name`` found it (under whatever name it trades)."""
+    return (await _link(session, wallet_id, bank_bin, account_number, bank_name, now)).id
 
 
 async def linked_accounts(session: AsyncSession, *, user_id: int) -> list[BankAccountView]:
@@ -210,13 +230,25 @@ async def withdraw(
         now=now,
     )
     spec = ledger.TransferSpec(holder.account_id, settlement, data.amount_vnd, Category.WITHDRAWAL, reference="payout")
-    # No expiry: only the bank's word may end this hold, or the money could be paid out and given back.
-    hold_id = await ledger.hold(session, spec, now=now, expires_at=None, locked=check.locked)
+    made = await _hold_and_queue(session, holder.wallet_id, link.id, spec, check.locked, now)
     await step_up_if_needed(session, settings, check, user_id=user_id, amount_vnd=data.amount_vnd, otp=otp, now=now)
+    return made
+
+
+async def _hold_and_queue(
+    session: AsyncSession,
+    wallet_id: int,
+    link_id: int,
+    spec: ledger.TransferSpec,
+    locked: ledger.LockedBalances,
+    now: datetime,
+) -> WithdrawalView:
+    # No expiry: only the bank's word may end this hold, or the money could be paid out and given back.
+    hold_id = await ledger.hold(session, spec, now=now, expires_at=None, locked=locked)
     withdrawal = Withdrawal(
-        wallet_id=holder.wallet_id,
-        bank_account_id=link.id,
-        amount_vnd=data.amount_vnd,
+        wallet_id=wallet_id,
+        bank_account_id=link_id,
+        amount_vnd=spec.amount_vnd,
         hold_id=hold_id,
         # ≤35 characters, as an ISO 20022 EndToEndId, and unguessable.
         payout_id=f"WD{secrets.token_hex(8).upper()}",
@@ -226,6 +258,23 @@ async def withdraw(
     session.add(withdrawal)
     await session.flush()
     return view(withdrawal)
+
+
+async def pay_out_balance(
+    session: AsyncSession, *, wallet_id: int, account_id: int, link_id: int, now: datetime
+) -> WithdrawalView | None:
+    """Hold all the account has and queue it to the linked bank account: a business's settlement.
+
+    No monthly cap or step-up: this is not a citizen spending, and no one is at hand to type a code.
+    None when there is nothing to pay out.
+    """
+    settlement = await bank_settlement_account(session, now)
+    locked = await ledger.lock_accounts(session, [account_id, settlement])
+    available = locked[account_id].available_vnd
+    if available <= 0:
+        return None
+    spec = ledger.TransferSpec(account_id, settlement, available, Category.WITHDRAWAL, reference="settlement")
+    return await _hold_and_queue(session, wallet_id, link_id, spec, locked, now)
 
 
 async def get(session: AsyncSession, *, user_id: int, withdrawal_id: int) -> WithdrawalView:

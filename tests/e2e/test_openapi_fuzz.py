@@ -65,7 +65,8 @@ SENDER_PHONE, RECIPIENT_PHONE, ADMIN_PHONE = "0912000001", "0987000002", "090100
 SENDER_CITIZEN_ID = "046200000001"
 
 # Operations anyone may call; every other one needs a bearer token or an API key.
-PUBLIC = frozenset({"health", "listBanks", "login", "registerCitizen"})
+# The counter's screen is public like the screen itself (the fuzz world has no counters, so its stream never opens).
+PUBLIC = frozenset({"health", "listBanks", "login", "registerCitizen", "counterDisplay", "counterEvents"})
 # Tags of operations only staff may use, and of those only citizens may use.
 STAFF_TAGS = frozenset({"admin", "ledger"})
 CITIZEN_TAGS = frozenset({"wallets"})
