@@ -12,8 +12,10 @@ and additional data), checks that each reads back as written, then times ``--run
 Images (``qr.render``) are timed the same way on ``--renders`` distinct payloads: a PNG at the
 default 8 pixels a module with a caption, as the pay screen and receipts show it, and an SVG. The
 aim there is 300 PNGs a second, so a ward office can print its day's codes in seconds. Each round
-starts with qr.render's layout cache cleared, so the figure is for codes drawn for the first time;
-one more line shows a repeat of one static code, the counter-poster case the cache serves.
+starts with qr.render's symbol cache cleared, so the figure is for codes drawn for the first time
+(what stays warm is what a running server keeps too: fonts, and qr.masks' layout of each QR version,
+the same for every payload of that size); one more line shows a repeat of one static code, the
+counter-poster case the cache serves.
 
 Run: ``.venv/bin/python bench/qr.py [--runs R] [--operations N] [--renders N]``.
 """

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
+from itertools import compress
 from pathlib import Path
 from typing import Final
 from xml.etree import ElementTree as ET
 
-import qrcode
 import qrcode.constants
-import qrcode.image.svg
 from PIL import Image, ImageDraw, ImageFont
 
 from civicpay.money import format_vnd
+from qr.masks import Symbol, symbol
 from qr.vietqr import decode
 
 BORDER: Final = 4  # modules of quiet zone on every side, the minimum ISO/IEC 18004 allows
@@ -40,6 +41,15 @@ _SVG_NS: Final = "http://www.w3.org/2000/svg"
 _SVG_FONTS: Final = "DejaVu Sans, Noto Sans, Arial, sans-serif"
 _DARK: Final = 0
 _LIGHT: Final = 255
+_CELLS_TO_PIXELS: Final = bytes.maketrans(b"\x00\x01", bytes((_LIGHT, _DARK)))
+# qrcode's SvgPathImage style for the code's one path, kept so the SVG is the one qrcode drew.
+_SVG_PATH_STYLE: Final = {
+    "id": "qr-path",
+    "fill": "#000000",
+    "fill-opacity": "1",
+    "fill-rule": "nonzero",
+    "stroke": "none",
+}
 _FONT_DIRS: Final = (
     Path("/usr/share/fonts/truetype/dejavu"),
     Path("/usr/share/fonts/dejavu"),
@@ -64,28 +74,42 @@ class Caption:
 
 
 @lru_cache(maxsize=256)
-def _matrix(payload: str) -> tuple[tuple[bool, ...], ...]:
-    """The modules of the code, quiet zone included (True is dark).
+def _matrix(payload: str) -> Symbol:
+    """The modules of the code, without the quiet zone: module for module what qrcode would build.
 
-    Choosing the mask (eight trial layouts, each scored) is nearly all of the cost of a render, and
-    a counter's static code is drawn again and again, so the last few hundred are kept.
+    ``qr.masks`` builds it (qrcode's segments, codewords and layout, its mask choice scored with
+    whole-matrix bit operations instead of module by module), which is most of what a new code
+    costs; a counter's static code is drawn again and again, so the last few hundred are kept.
     """
     decode(payload)  # refuse, with the codec's explanation, anything that is not a valid VietQR payload
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=BORDER)
-    code.add_data(payload)
-    code.make(fit=True)
-    return tuple(tuple(row) for row in code.get_matrix())
+    return symbol(payload, qrcode.constants.ERROR_CORRECT_M)
 
 
 def _code_image(payload: str, box_size: int) -> Image.Image:
     """A greyscale image of the code, ``box_size`` pixels a module, scaled without smoothing so edges stay sharp."""
     if box_size < 1:
         raise ValueError(f"box_size must be at least 1 pixel a module, not {box_size}")
-    rows = _matrix(payload)
-    side = len(rows)
-    pixels = bytes(_DARK if dark else _LIGHT for row in rows for dark in row)
-    image = Image.frombytes("L", (side, side), pixels)
+    code = _matrix(payload)
+    modules = Image.frombytes("L", (code.size, code.size), code.cells().translate(_CELLS_TO_PIXELS))
+    side = code.size + 2 * BORDER
+    image = Image.new("L", (side, side), _LIGHT)
+    image.paste(modules, (BORDER, BORDER))
     return image.resize((side * box_size, side * box_size), Image.Resampling.NEAREST)
+
+
+@lru_cache(maxsize=8)
+def _svg_squares(size: int, box_size: int) -> tuple[str, ...]:
+    """The path of every module's square, row by row, written as qrcode's SvgPathImage writes it.
+
+    Its units are millimetres, a tenth of a pixel, as exact decimals ("0.8", "4"); the strings
+    depend only on the symbol's size and ``box_size``, so a new code only picks its dark ones.
+    """
+    mm = [str(Decimal(index * box_size) / 10) for index in range(size + 2 * BORDER + 1)]
+    return tuple(
+        f"M{mm[left]},{mm[top]}H{mm[left + 1]}V{mm[top + 1]}H{mm[left]}z"
+        for top in range(BORDER, BORDER + size)
+        for left in range(BORDER, BORDER + size)
+    )
 
 
 def _find_font_file(name: str) -> Path | None:
@@ -171,18 +195,9 @@ def svg(payload: str, *, box_size: int = 8, caption: Caption | None = None) -> b
     """
     if box_size < 1:
         raise ValueError(f"box_size must be at least 1 unit a module, not {box_size}")
-    decode(payload)
-    code = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_M,
-        box_size=box_size,
-        border=BORDER,
-        image_factory=qrcode.image.svg.SvgPathImage,
-    )
-    code.add_data(payload)
-    code.make(fit=True)
-    image = code.make_image()
+    code = _matrix(payload)
     module = box_size / 10
-    side = (code.modules_count + 2 * BORDER) * module
+    side = (code.size + 2 * BORDER) * module
     lines = caption.lines() if caption is not None else ()
     font_size = 3 * module
     line_height = font_size * 1.3
@@ -199,7 +214,8 @@ def svg(payload: str, *, box_size: int = 8, caption: Caption | None = None) -> b
         },
     )
     ET.SubElement(root, "rect", {"width": "100%", "height": "100%", "fill": "#ffffff"})
-    root.append(ET.Element("path", dict(image.path.attrib)))
+    squares = "".join(compress(_svg_squares(code.size, box_size), code.cells()))
+    root.append(ET.Element("path", {"d": squares, **_SVG_PATH_STYLE}))
     for index, line in enumerate(lines):
         text = ET.SubElement(
             root,
@@ -237,7 +253,7 @@ def poster(payload: str, *, payee: str, city: str | None = None) -> bytes:
     text, face = _fitted(draw, POSTER_TITLE[1], usable, 64)
     _centred(draw, text, width / 2, 200, face)
 
-    side = len(_matrix(payload))
+    side = _matrix(payload).size + 2 * BORDER
     box_size = max(1, (usable + 2 * BORDER * 8) // side)  # the quiet zone may run into the page margin
     code = _code_image(payload, box_size)
     code_top = 300
@@ -256,5 +272,9 @@ def poster(payload: str, *, payee: str, city: str | None = None) -> bytes:
 
 
 def clear_cache() -> None:
-    """Forget the cached module layouts, so a benchmark measures a first render, not a repeat."""
+    """Forget the cached symbols, so a benchmark measures a first render, not a repeat.
+
+    The per-version layouts in ``qr.masks`` and the SVG square strings stay: they are the same for
+    every payload of a size, so a first render in production finds them too.
+    """
     _matrix.cache_clear()

@@ -11,10 +11,13 @@ from xml.etree import ElementTree as ET
 import pytest
 import qrcode
 import qrcode.constants
+import qrcode.image.svg
 from PIL import Image
 
-from qr.render import BORDER, POSTER_SIZE, Caption, png, poster, svg
+from qr.masks import symbol
+from qr.render import BORDER, POSTER_SIZE, Caption, clear_cache, png, poster, svg
 from qr.vietqr import VietQrError
+from tests.unit.qr.payloads import vietqr_payloads
 
 # NAPAS IBFT specification v1.5.2 examples (see test_vietqr_examples.py).
 STATIC = "00020101021138570010A00000072701270006970403011300110123456780208QRIBFTTA53037045802VN63049E6F"
@@ -26,11 +29,18 @@ CAPTION = Caption(payee="UBND Phường Thuận Hóa", amount_vnd=1_234_567)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def modules(payload: str) -> int:
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=BORDER)
+def qrcode_of(payload: str, box_size: int = 10, image_factory: type | None = None) -> qrcode.QRCode:
+    """The code as qrcode itself builds it, mask choice and all: the reference for what we draw."""
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=box_size, border=BORDER, image_factory=image_factory
+    )
     code.add_data(payload)
     code.make(fit=True)
-    return int(code.modules_count)
+    return code
+
+
+def modules(payload: str) -> int:
+    return int(qrcode_of(payload).modules_count)
 
 
 def image(data: bytes) -> Image.Image:
@@ -52,6 +62,27 @@ def test_png_quiet_zone_is_white_and_the_finder_pattern_is_black() -> None:
     assert picture.getpixel((0, 0)) == 255
     assert picture.getpixel((BORDER * 8 - 1, BORDER * 8 - 1)) == 255
     assert picture.getpixel((BORDER * 8, BORDER * 8)) == 0
+
+
+@pytest.mark.parametrize("box_size", [1, 3, 8])
+def test_png_is_pixel_for_pixel_qrcodes_own_image(box_size: int) -> None:
+    """The PNG is drawn from our module matrix, not by qrcode's image factory, and must not differ."""
+    clear_cache()
+    for payload in [STATIC, DYNAMIC, *vietqr_payloads(25, seed=box_size)]:
+        expected = qrcode_of(payload, box_size).make_image().get_image().convert("L")
+        drawn = image(png(payload, box_size=box_size)).convert("L")
+        assert drawn.size == expected.size, payload
+        assert drawn.tobytes() == expected.tobytes(), payload
+
+
+@pytest.mark.parametrize("box_size", [1, 3, 8, 10])
+def test_svg_path_is_the_one_qrcodes_svg_path_image_writes(box_size: int) -> None:
+    clear_cache()
+    for payload in [STATIC, DYNAMIC, *vietqr_payloads(10, seed=box_size)]:
+        expected = qrcode_of(payload, box_size, qrcode.image.svg.SvgPathImage).make_image().path
+        path = ET.fromstring(svg(payload, box_size=box_size)).find(f"{SVG}path")  # noqa: S314 - our own output
+        assert path is not None
+        assert path.attrib == expected.attrib, payload
 
 
 def test_caption_adds_lines_under_the_code_without_changing_its_width() -> None:
@@ -128,3 +159,20 @@ def test_png_scans_back_to_the_payload(tmp_path: Path) -> None:
     assert zbarimg is not None
     scanned = subprocess.run([zbarimg, "--raw", "-q", str(path)], capture_output=True, text=True, check=True)  # noqa: S603
     assert scanned.stdout.strip() == DYNAMIC
+
+
+@pytest.mark.skipif(shutil.which("zbarimg") is None, reason="zbarimg is not installed")
+@pytest.mark.parametrize("box_size", [2, 8])
+def test_new_codes_of_every_mask_scan_back(tmp_path: Path, box_size: int) -> None:
+    """Codes whose mask was chosen by ``qr.masks`` read back; the payloads are picked so all eight masks occur."""
+    zbarimg = shutil.which("zbarimg")
+    assert zbarimg is not None
+    by_mask: dict[int, str] = {}
+    for payload in vietqr_payloads(200, seed=2015):
+        by_mask.setdefault(symbol(payload).mask, payload)
+    assert sorted(by_mask) == list(range(8))
+    for mask, payload in by_mask.items():
+        path = tmp_path / f"mask{mask}.png"
+        path.write_bytes(png(payload, box_size=box_size))
+        scanned = subprocess.run([zbarimg, "--raw", "-q", str(path)], capture_output=True, text=True, check=True)  # noqa: S603
+        assert scanned.stdout.strip() == payload, mask
