@@ -47,7 +47,7 @@ class ReferenceScheme:
 
     @property
     def max_number(self) -> int:
-        return 36**self.body_width - 1
+        return int(36**self.body_width) - 1
 
     def encode(self, number: int) -> str:
         if not 1 <= number <= self.max_number:

@@ -307,7 +307,7 @@ async def cancel_collection(
     )
     expire_if_due(collection, now)
     if collection.status != CollectionStatus.OPEN:
-        raise CollectionClosed(status=collection.status)
+        raise CollectionClosed(collection_status=collection.status)
     collection.status = CollectionStatus.CANCELLED.value
     collection.closed_at = now
     await session.flush()
@@ -378,7 +378,7 @@ async def refund_collection(
         session, user_id=user_id, role=role, collection_id=collection_id, lock=True
     )
     if collection.status != CollectionStatus.PAID or collection.swept_by_id is not None:
-        raise CollectionNotRefundable(status=collection.status, swept=collection.swept_by_id is not None)
+        raise CollectionNotRefundable(collection_status=collection.status, swept=collection.swept_by_id is not None)
     # The payment in reverse: back to the wallet it came from, or to our bank account it arrived in.
     payment = await session.get(ledger.Transfer, collection.transfer_id)
     assert payment is not None  # noqa: S101 - a paid collection names its transfer

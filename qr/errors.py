@@ -32,7 +32,7 @@ class NotYourOffice(DomainError):
 
 
 class CollectionClosed(Conflict):
-    """The collection is no longer open: paid, expired, cancelled or refunded; ``status`` says which."""
+    """The collection is no longer open: paid, expired, cancelled or refunded; ``collection_status`` says which."""
 
     code = "collection_not_open"
     title = Text("Khoản thu không còn mở để thanh toán", "The fee collection is no longer open for payment")

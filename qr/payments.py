@@ -37,6 +37,10 @@ def read_payload(payload: str) -> vietqr.VietQr:
     try:
         return vietqr.decode(payload.strip())
     except vietqr.VietQrError as error:
+        if error.code == vietqr.ErrorCode.NOT_NAPAS:
+            # VNPAY-QR, a card scheme's code: well-formed, just not a transfer the wallet can make yet.
+            detail = Text(f"Mã QR khác chuẩn VietQR: {error.message}", f"Not a VietQR code: {error.message}")
+            raise QrNotPayable(detail, field="payload") from error
         detail = Text(f"Không đọc được mã QR: {error.message}", f"The QR code cannot be read: {error.message}")
         raise QrInvalid(detail, field="payload", reason=error.code.value, position=error.position) from error
 
@@ -129,9 +133,10 @@ async def _pay_collection(
         raise CollectionNotFound(field="payload")
     expire_if_due(collection, now)
     if collection.status == CollectionStatus.PAID:
-        raise CollectionAlreadyPaid(field="payload", status=collection.status, receipt_number=collection.receipt_number)
+        paid = collection.receipt_number
+        raise CollectionAlreadyPaid(field="payload", collection_status=collection.status, receipt_number=paid)
     if collection.status != CollectionStatus.OPEN:
-        raise CollectionClosed(field="payload", status=collection.status)
+        raise CollectionClosed(field="payload", collection_status=collection.status)
     if _amount(code, data) != collection.amount_vnd:
         raise AmountMismatch(field="payload", collection_amount_vnd=collection.amount_vnd)
     transfer_id = await _spend(

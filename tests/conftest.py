@@ -35,7 +35,7 @@ from civicpay.money import Category
 from civicpay.settings import Settings
 from tests.card_sandbox import SECRET_KEY, WEBHOOK_SECRET, running_sandbox
 from tests.servers import serving
-from wallet import ledger
+from wallet import bank_simulator, ledger
 from wallet.bank_sandbox import Bank, create_bank_app
 from wallet.bank_topups import bank_settlement_account
 from wallet.service import wallet_account_code
@@ -306,3 +306,22 @@ async def signed_in(api: Api, phone: str) -> dict[str, str]:
     answer = await api.client.post("/auth/login", json={"phone": phone, "password": PASSWORD})
     assert answer.status_code == 200, answer.text
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def notify(api: Api, settings: Settings, clock: FixedClock, *, code: str, amount_vnd: int, **kw: Any) -> Response:
+    """The bank's signed notification of an incoming transfer whose description carries ``code``."""
+    note = bank_simulator.notification(code=code, amount_vnd=amount_vnd, at=clock.now(), **kw)
+    body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
+    return await api.client.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers)
+
+
+async def account_balance(sessions: async_sessionmaker[AsyncSession], code: str) -> int:
+    async with sessions() as session:
+        account = await ledger.account_id(session, code)
+        return (await ledger.balances(session, [account]))[account].posted_vnd
+
+
+async def finance_officer(
+    api: Api, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock
+) -> dict[str, str]:
+    return await signed_in(api, await create_staff(sessions, settings, clock, Role.FINANCE_OFFICER, "Hoàng Minh Châu"))

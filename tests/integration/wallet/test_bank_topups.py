@@ -7,15 +7,13 @@ from typing import Any
 
 import msgspec
 import pytest
-from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.audit import AuditEntry
-from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
-from tests.conftest import Api, Citizen, create_staff, signed_in
+from tests.conftest import Api, Citizen, account_balance, finance_officer, notify
 from wallet import bank_simulator, ledger, topup_code
 from wallet.bank_topups import BANK_SETTLEMENT, SUSPENSE
 from wallet.models import BankNotification
@@ -23,25 +21,9 @@ from wallet.models import BankNotification
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def notify(api: Api, settings: Settings, clock: FixedClock, *, code: str, amount_vnd: int, **kw: Any) -> Response:
-    note = bank_simulator.notification(code=code, amount_vnd=amount_vnd, at=clock.now(), **kw)
-    body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
-    return await api.client.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers)
-
-
 async def code_of(api: Api, citizen: Citizen) -> str:
     code: str = (await api.client.get("/wallets/me", headers=citizen.headers)).json()["topup_code"]
     return code
-
-
-async def account_balance(sessions: Sessions, code: str) -> int:
-    async with sessions() as session:
-        account = await ledger.account_id(session, code)
-        return (await ledger.balances(session, [account]))[account].posted_vnd
-
-
-async def finance_officer(api: Api, sessions: Sessions, settings: Settings, clock: FixedClock) -> dict[str, str]:
-    return await signed_in(api, await create_staff(sessions, settings, clock, Role.FINANCE_OFFICER, "Hoàng Minh Châu"))
 
 
 async def test_a_code_inside_noisy_bank_text_credits_that_wallet(

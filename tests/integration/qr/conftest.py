@@ -1,0 +1,82 @@
+"""An office set up through the API as an admin would: a collection account, a counter, a clerk at it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from httpx import Response
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from civicpay.auth.models import Role
+from civicpay.clock import FixedClock
+from civicpay.settings import Settings
+from tests.conftest import Api, Citizen, create_staff, signed_in
+
+OFFICE = {
+    "code": "PHUHOI",
+    "name": "Bộ phận Một cửa phường Phú Hội",
+    "city": "Huế",
+    "bank_bin": "970436",
+    "account_number": "0161001234567",
+    "agency_code": "UBND-PHUHOI",
+    "agency_name": "Ủy ban nhân dân phường Phú Hội",
+    "treasury_account": "3511.0.1054321",
+}
+
+
+@dataclass
+class Desk:
+    """An office with one counter and its clerk, and the calls made at it."""
+
+    api: Api
+    admin: dict[str, str]
+    clerk: dict[str, str]
+    office: dict[str, Any]
+    counter: dict[str, Any]
+
+    async def collect(self, amount_vnd: int = 50_000, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "counter_id": self.counter["id"],
+            "procedure_code": "1.001612",
+            "procedure_name": "Chứng thực bản sao từ bản chính",
+            "dossier_number": "000.00.12.H57-261129-0001",
+            "payer_name": "Nguyễn Thị Hương",
+            "amount_vnd": amount_vnd,
+            **overrides,
+        }
+        made = await self.api.client.post("/collections", json=body, headers=self.clerk)
+        assert made.status_code == 201, made.text
+        collection: dict[str, Any] = made.json()
+        return collection
+
+    async def pay(self, citizen: Citizen, payload: str, *, key: str | None = None, **body: Any) -> Response:
+        headers = {**citizen.headers, "Idempotency-Key": key or str(uuid.uuid4())}
+        return await self.api.client.post("/qr/payments", json={"payload": payload, **body}, headers=headers)
+
+    async def collection(self, collection_id: int) -> dict[str, Any]:
+        shown = await self.api.client.get(f"/collections/{collection_id}", headers=self.clerk)
+        assert shown.status_code == 200, shown.text
+        found: dict[str, Any] = shown.json()
+        return found
+
+
+async def open_office(api: Api, admin: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    made = await api.client.post("/offices", json={**OFFICE, **overrides}, headers=admin)
+    assert made.status_code == 201, made.text
+    office: dict[str, Any] = made.json()
+    return office
+
+
+@pytest.fixture
+async def desk(api: Api, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock) -> Desk:
+    admin = await signed_in(api, await create_staff(sessions, settings, clock, Role.ADMIN, "Phạm Quốc Bảo"))
+    clerk_phone = await create_staff(sessions, settings, clock, Role.CLERK, "Võ Thị Thu")
+    office = await open_office(api, admin)
+    counter = await api.client.post(f"/offices/{office['id']}/counters", json={"name": "Quầy 1"}, headers=admin)
+    assert counter.status_code == 201, counter.text
+    placed = await api.client.post(f"/offices/{office['id']}/clerks", json={"phone": clerk_phone}, headers=admin)
+    assert placed.status_code == 204, placed.text
+    return Desk(api, admin, await signed_in(api, clerk_phone), office, counter.json())
