@@ -35,6 +35,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -483,3 +484,13 @@ async def _drain(stderr: asyncio.StreamReader, listening: asyncio.Future[str], l
     if not listening.done():
         tail = "\n".join(log)
         listening.set_exception(RuntimeError(f"Chromium exited before its DevTools listened; its log:\n{tail}"))
+
+
+def require_chromium() -> None:
+    """Skip without Chromium, except under CI, where a missing browser is a failure, never a skip."""
+    if chromium_available():
+        return
+    reason = f"no Chromium at {chromium_path()!r} (.ci/run installs it; CIVICPAY_CHROMIUM names another)"
+    if os.environ.get("CI", "").lower() not in {"", "0", "false"}:
+        pytest.fail(f"CI: {reason}")
+    pytest.skip(reason)

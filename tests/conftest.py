@@ -40,6 +40,9 @@ from wallet.bank_sandbox import Bank, create_bank_app
 from wallet.bank_topups import bank_settlement_account
 from wallet.service import wallet_account_code
 
+# Fixtures of a room's own, kept beside their helpers.
+pytest_plugins = ["tests.desk"]
+
 POSTGRES_URL = os.environ.get("CIVICPAY_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
 # 10:00 in Huế on a Monday: inside one business day and month either way of UTC.

@@ -7,12 +7,11 @@ to a slow page. Without Chromium these tests skip on a developer's machine and f
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 from litestar import Litestar, MediaType, get
 
-from tests.browser import JavaScriptError, chromium_available, chromium_path, headless_chromium
+from tests.browser import JavaScriptError, headless_chromium, require_chromium
 from tests.servers import serving
 
 HOME = """<!doctype html>
@@ -46,16 +45,6 @@ async def receipt() -> str:
     # A slow server, so that the test's wait starts in the old document and has to follow the navigation.
     await asyncio.sleep(RECEIPT_SECONDS)
     return "<!doctype html><html><body><h1>Biên lai đã gửi</h1></body></html>"
-
-
-def require_chromium() -> None:
-    """Skip without Chromium, except under CI, where a missing browser is a failure, never a skip."""
-    if chromium_available():
-        return
-    reason = f"no Chromium at {chromium_path()!r} (.ci/run installs it; CIVICPAY_CHROMIUM names another)"
-    if os.environ.get("CI", "").lower() not in {"", "0", "false"}:
-        pytest.fail(f"CI: {reason}")
-    pytest.skip(reason)
 
 
 async def test_text_appears_after_a_click_and_a_fetch() -> None:

@@ -12,7 +12,7 @@ from civicpay.settings import Settings
 from qr import vietqr
 from qr.collections import COLLECTION, office_account_code
 from tests.conftest import Api, account_balance, finance_officer, notify
-from tests.integration.qr.conftest import OFFICE, Desk, open_office
+from tests.desk import OFFICE, Desk, open_office
 
 Sessions = async_sessionmaker[AsyncSession]
 FEE_ACCOUNT = office_account_code(OFFICE["code"])

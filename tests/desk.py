@@ -1,4 +1,4 @@
-"""An office set up through the API as an admin would: a collection account, a counter, a clerk at it."""
+"""A one-stop office set up through the API as an admin would (the `desk` fixture): an account, a counter, a clerk."""
 
 from __future__ import annotations
 
