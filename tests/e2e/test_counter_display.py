@@ -26,7 +26,7 @@ from civicpay.clock import FixedClock
 from civicpay.money import Category
 from civicpay.settings import Settings
 from tests.browser import Page, headless_chromium, require_chromium
-from tests.conftest import ON_POSTGRES, PASSWORD, create_staff
+from tests.conftest import PASSWORD, create_staff
 from tests.desk import OFFICE
 from tests.servers import serving
 from wallet import bank_settlement_account, bank_simulator, ledger
