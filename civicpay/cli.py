@@ -1,20 +1,22 @@
-"""`civicpay serve | db upgrade | db current | demo | ledger verify | card requery | card sandbox | ...`."""
+"""`civicpay serve | db upgrade | demo | ledger verify | card … | collections create | treasury sweep | ...`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import qr
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import SystemClock
 from civicpay.db import (
@@ -229,6 +231,73 @@ def _withdrawals_dispatch(settings: Settings, _: argparse.Namespace) -> int:
     )
 
 
+def _collections_create(_: Settings, args: argparse.Namespace) -> int:
+    """Play the clerk's terminal: sign in and create a collection through the running server's API.
+
+    Through the API, not the database, so the counter's screen hears of it as it would from a real terminal.
+    """
+    password = args.password or getpass.getpass(f"password of {args.phone}: ")
+    with httpx.Client(base_url=args.url, timeout=10) as http:
+        signed_in = http.post("/auth/login", json={"phone": args.phone, "password": password})
+        if not signed_in.is_success:
+            print(f"civicpay: sign-in refused: {signed_in.text}", file=sys.stderr)
+            return 1
+        body = {
+            "counter_id": args.counter,
+            "procedure_code": args.procedure_code,
+            "procedure_name": args.procedure_name,
+            "dossier_number": args.dossier,
+            "payer_name": args.payer,
+            "amount_vnd": args.amount,
+            "kind": args.kind,
+        }
+        made = http.post(
+            "/collections", json=body, headers={"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        )
+    if not made.is_success:
+        print(f"civicpay: {made.status_code} {made.text}", file=sys.stderr)
+        return 1
+    print(made.text)
+    return 0
+
+
+def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
+    """Sweep collected fees to each agency's Treasury account, as each app process does periodically."""
+
+    async def sweep(engine: AsyncEngine) -> qr.SweepReport:
+        async with create_session_factory(engine).begin() as session:
+            return await qr.sweep_and_report(session, now=SystemClock().now())
+
+    report = asyncio.run(_with_engine(settings, sweep))
+    for line in report.remittances:
+        print(f"{line.agency_code} → KBNN {line.treasury_account}: {line.amount_display} ({line.collections} fee(s))")
+    for late in report.overdue:
+        print(f"LATE {late.reference} ({late.agency_code}): paid {late.hours_waiting} h before it was swept")
+    print(f"{len(report.remittances)} remittance(s); {len(report.overdue)} fee(s) past the 24-hour deadline")
+    return 0
+
+
+def _merchants_settle(settings: Settings, _: argparse.Namespace) -> int:
+    """Pay each merchant's balance out to its bank account, then send the payouts to the bank."""
+
+    async def settle(engine: AsyncEngine) -> list[qr.SettlementLine]:
+        sessions = create_session_factory(engine)
+        now = SystemClock().now()
+        lines = await qr.settle_merchants(sessions, now=now)
+        bank = BankPayouts(settings.bank_api_base, settings.bank_api_secret)
+        try:
+            await withdrawals.dispatch(sessions, bank, now=now)
+        finally:
+            await bank.aclose()
+        return lines
+
+    lines = asyncio.run(_with_engine(settings, settle))
+    for line in lines:
+        print(f"merchant {line.merchant_id}: payout {line.payout_id} of {line.amount_vnd} ₫")
+    print(f"{len(lines)} merchant payout(s) queued")
+    return 0
+
+
 def _qr_decode(_: Settings, args: argparse.Namespace) -> int:
     """Read a VietQR payload and print its fields as JSON; why not, on stderr."""
     try:
@@ -271,6 +340,49 @@ def _qr_encode(_: Settings, args: argparse.Namespace) -> int:
         print(f"civicpay: {refused.code} ({refused.field}): {refused.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _add_qr_commands(commands: Any) -> None:
+    """The QR room's commands: the codec, fee collections, the Treasury sweep, merchants' settlement."""
+    qr = commands.add_parser("qr", help="VietQR payloads").add_subparsers(dest="qr_command", required=True)
+    read = qr.add_parser("decode", help="print a payload's fields as JSON (errors on stderr, exit 1)")
+    read.add_argument("payload")
+    read.set_defaults(run=_qr_decode)
+    write = qr.add_parser("encode", help="print the payload for a bank account or card")
+    write.add_argument("--bin", required=True, help="the bank's 6-digit NAPAS BIN")
+    write.add_argument("--account", required=True, help="account number (or card number with --card)")
+    write.add_argument("--card", action="store_true", help="to a card (QRIBFTTC) rather than an account")
+    write.add_argument("--amount", type=int, help="đồng; makes the code dynamic")
+    for name in ("purpose", "bill", "reference", "terminal"):
+        write.add_argument(f"--{name}")
+    write.set_defaults(run=_qr_encode)
+    fees = commands.add_parser("collections", help="fee collections at counters").add_subparsers(
+        dest="collections_command", required=True
+    )
+    collect = fees.add_parser("create", help="as a clerk, create a collection through the running server")
+    collect.add_argument("--counter", type=int, required=True, help="the counter's id (its screen: /counter/ID)")
+    collect.add_argument("--amount", type=int, required=True, help="đồng")
+    collect.add_argument("--procedure-code", default="1.001612")
+    collect.add_argument("--procedure-name", default="Chứng thực bản sao từ bản chính")
+    collect.add_argument("--dossier", default="000.00.12.H57-DEMO")
+    collect.add_argument("--payer", default="Nguyễn Thị Hương")
+    collect.add_argument("--kind", choices=("fee", "charge"), default="fee")
+    collect.add_argument("--phone", default="0901000003", help="the clerk (default: the demo clerk)")
+    collect.add_argument("--password", help="the clerk's password (asked when not given)")
+    collect.add_argument("--url", default="http://127.0.0.1:8000")
+    collect.set_defaults(run=_collections_create)
+    treasury = commands.add_parser("treasury", help="fees to the State Treasury").add_subparsers(
+        dest="treasury_command", required=True
+    )
+    treasury.add_parser(
+        "sweep", help="send collected fees to each agency's Treasury account; report those past 24 hours"
+    ).set_defaults(run=_treasury_sweep)
+    shops = commands.add_parser("merchants", help="merchants' takings").add_subparsers(
+        dest="merchants_command", required=True
+    )
+    shops.add_parser("settle", help="pay each merchant's balance out to its bank account").set_defaults(
+        run=_merchants_settle
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -322,18 +434,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="withdrawals_command", required=True
     )
     payouts.add_parser("dispatch", help="send payouts still queued to the bank").set_defaults(run=_withdrawals_dispatch)
-    qr = commands.add_parser("qr", help="VietQR payloads").add_subparsers(dest="qr_command", required=True)
-    read = qr.add_parser("decode", help="print a payload's fields as JSON (errors on stderr, exit 1)")
-    read.add_argument("payload")
-    read.set_defaults(run=_qr_decode)
-    write = qr.add_parser("encode", help="print the payload for a bank account or card")
-    write.add_argument("--bin", required=True, help="the bank's 6-digit NAPAS BIN")
-    write.add_argument("--account", required=True, help="account number (or card number with --card)")
-    write.add_argument("--card", action="store_true", help="to a card (QRIBFTTC) rather than an account")
-    write.add_argument("--amount", type=int, help="đồng; makes the code dynamic")
-    for name in ("purpose", "bill", "reference", "terminal"):
-        write.add_argument(f"--{name}")
-    write.set_defaults(run=_qr_encode)
+    _add_qr_commands(commands)
     return parser
 
 

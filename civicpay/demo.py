@@ -12,13 +12,38 @@ from civicpay.auth.models import Role, User
 from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import Clock
 from civicpay.money import Category
-from wallet import ledger
+from qr import collections, merchants
+from qr import schemas as qr_schemas
+from wallet import bank_sandbox, ledger
 from wallet.bank_topups import bank_settlement_account
 from wallet.schemas import CitizenCreate
 from wallet.service import holder_of_user, register_citizen
 
 DEMO_PASSWORD = "demo-password"
 OPENING_TOP_UP_VND = 5_000_000
+DEMO_OFFICE = qr_schemas.OfficeCreate(
+    code="PHUHOI",
+    name="Bộ phận Một cửa phường Phú Hội",
+    city="Huế",
+    bank_bin="970436",
+    account_number="0161001234567",
+    agency_code="UBND-PHUHOI",
+    agency_name="Ủy ban nhân dân phường Phú Hội",
+    treasury_account="3511.0.1054321",
+)
+DEMO_CLERK_PHONE = "0901000003"
+DEMO_MERCHANT = qr_schemas.MerchantCreate(
+    phone="0905111222",
+    owner_name="Trần Thị Thuận",
+    password=DEMO_PASSWORD,
+    name="Cà phê Thuận Hóa",
+    city="Huế",
+    mcc="5814",
+    bank_bin="970422",
+    account_number="0905111222",
+)
+# The bank sandbox knows the demo merchant's account, under this name.
+DEMO_MERCHANT_BANK_NAME = bank_sandbox.DEMO_ACCOUNTS[(DEMO_MERCHANT.bank_bin, DEMO_MERCHANT.account_number)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +66,8 @@ DEMO_PEOPLE = (
 
 
 async def seed_demo(session: AsyncSession, hasher: PasswordHasher, clock: Clock) -> bool:
-    """Create the demo people and fund each citizen's wallet; False if they already exist."""
+    """The demo people (each citizen's wallet funded), a one-stop office with a counter and its clerk, and a
+    merchant; False if they already exist."""
     if await session.scalar(select(User.id).where(User.phone == "+84912345678")):
         return False
     now = clock.now()
@@ -69,4 +95,8 @@ async def seed_demo(session: AsyncSession, hasher: PasswordHasher, clock: Clock)
             await create_user(
                 session, hasher, NewUser(person.phone, person.full_name, DEMO_PASSWORD, person.role), now=now
             )
+    office = await collections.create_office(session, DEMO_OFFICE, now=now)
+    await collections.create_counter(session, office.id, qr_schemas.CounterCreate("Quầy 1"), now=now)
+    await collections.assign_clerk(session, office.id, qr_schemas.ClerkAssign(DEMO_CLERK_PHONE))
+    await merchants.register(session, hasher, DEMO_MERCHANT, bank_name=DEMO_MERCHANT_BANK_NAME, now=now)
     return True

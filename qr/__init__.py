@@ -13,6 +13,7 @@ from qr.routes import (
     ScanPaymentController,
     TreasuryController,
 )
+from qr.schemas import SettlementLine, SweepReport
 from qr.treasury import sweep_and_report
 
 ROUTE_HANDLERS = [
@@ -25,4 +26,11 @@ ROUTE_HANDLERS = [
 ]
 NOTIFICATION_CLAIMANTS = [claim_notification]
 
-__all__ = ["NOTIFICATION_CLAIMANTS", "ROUTE_HANDLERS", "settle_merchants", "sweep_and_report"]
+__all__ = [
+    "NOTIFICATION_CLAIMANTS",
+    "ROUTE_HANDLERS",
+    "SettlementLine",
+    "SweepReport",
+    "settle_merchants",
+    "sweep_and_report",
+]

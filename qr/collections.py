@@ -173,10 +173,10 @@ def payment_code(collection: FeeCollection, office: Office) -> str:
             amount_vnd=collection.amount_vnd,
             purpose=collection.reference,
             reference=collection.reference,
-            bill=vietqr.fold_for_qr(collection.dossier_number)[:25],
+            bill=vietqr.fit_for_qr(collection.dossier_number, 25),
             terminal=f"Q{collection.counter_id}",
-            merchant_name=vietqr.fold_for_qr(office.name)[:25],
-            city=vietqr.fold_for_qr(office.city)[:15],
+            merchant_name=vietqr.fit_for_qr(office.name, 25),
+            city=vietqr.fit_for_qr(office.city, 15),
         )
     )
 
@@ -214,14 +214,18 @@ def collection_view(collection: FeeCollection, office: Office, now: datetime) ->
     )
 
 
-async def announce(session: AsyncSession, collection: FeeCollection, now: datetime) -> None:
-    """Tell the counter's screen what became of its collection, once this transaction commits."""
-    message: dict[str, Any] = {
+def state_message(collection: FeeCollection, now: datetime) -> dict[str, Any]:
+    """What the counter's screen is told of its collection."""
+    return {
         "collection_id": collection.id,
         "status": current_status(collection, now).value,
         "receipt_number": collection.receipt_number,
     }
-    await events.announce(session, counter_topic(collection.counter_id), message)
+
+
+async def announce(session: AsyncSession, collection: FeeCollection, now: datetime) -> None:
+    """Tell the counter's screen what became of its collection, once this transaction commits."""
+    await events.announce(session, counter_topic(collection.counter_id), state_message(collection, now))
 
 
 async def _clerk_office(session: AsyncSession, clerk_user_id: int) -> int:

@@ -29,7 +29,7 @@ from civicpay.clock import Clock
 from civicpay.db import MAX_ID
 from civicpay.money import format_vnd
 from qr import render
-from qr.collections import counter_at, counter_topic, current_status, payment_code
+from qr.collections import counter_at, counter_topic, current_status, payment_code, state_message
 from qr.models import CollectionStatus, FeeCollection, Office
 
 CounterId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
@@ -91,15 +91,12 @@ async def page(session: AsyncSession, counter_id: int, now: datetime) -> str:
 
 
 def _state(collection: FeeCollection | None, now: datetime) -> str:
+    """The same message an announcement carries (``qr.collections.announce``), for the state as it is now."""
     if collection is None:
-        return json.dumps({"collection_id": None, "status": None, "receipt_number": None})
-    return json.dumps(
-        {
-            "collection_id": collection.id,
-            "status": current_status(collection, now).value,
-            "receipt_number": collection.receipt_number,
-        }
-    )
+        state: dict[str, object] = {"collection_id": None, "status": None, "receipt_number": None}
+    else:
+        state = state_message(collection, now)
+    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
 
 
 async def state_stream(

@@ -31,8 +31,8 @@ def static_code(merchant: Merchant) -> str:
         vietqr.VietQr(
             bin=merchant.bank_bin,
             account=merchant.account_number,
-            merchant_name=vietqr.fold_for_qr(merchant.name)[:25],
-            city=vietqr.fold_for_qr(merchant.city)[:15],
+            merchant_name=vietqr.fit_for_qr(merchant.name, 25),
+            city=vietqr.fit_for_qr(merchant.city, 15),
             mcc=merchant.mcc,
             store=f"CH{merchant.id}",
         )

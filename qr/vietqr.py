@@ -152,6 +152,15 @@ def fold_for_qr(text: str) -> str:
     return "".join(character for character in decomposed if not unicodedata.combining(character))
 
 
+def fit_for_qr(text: str, limit: int) -> str:
+    """Folded, and shortened to ``limit`` at a word's end where one is near: a name a payer can still read."""
+    folded = " ".join(fold_for_qr(text).split())
+    if len(folded) <= limit:
+        return folded
+    cut = folded[: limit + 1].rpartition(" ")[0]
+    return cut if len(cut) >= limit // 2 else folded[:limit]
+
+
 # --- encoding --------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pyotp
 import pytest
 from alembic import command
@@ -328,3 +329,18 @@ async def finance_officer(
     api: Api, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock
 ) -> dict[str, str]:
     return await signed_in(api, await create_staff(sessions, settings, clock, Role.FINANCE_OFFICER, "Hoàng Minh Châu"))
+
+
+async def bank_settles(api: Api, bank_url: str, payout_id: str, status: str, reason: str | None = None) -> Response:
+    """The bank's back office decides; the sandbox signs the callback; the test delivers it."""
+    async with httpx.AsyncClient(base_url=bank_url) as http:
+        signed = await http.post(
+            f"/_sandbox/payouts/{payout_id}/settle", json={"status": status, "reason_code": reason}
+        )
+    assert signed.status_code == 200, signed.text
+    callback = signed.json()
+    return await api.client.post(
+        "/webhooks/bank/payouts",
+        content=callback["body"].encode(),
+        headers={"Content-Type": "application/json", "X-Signature": callback["signature"]},
+    )

@@ -36,6 +36,11 @@ class Desk:
     clerk: dict[str, str]
     office: dict[str, Any]
     counter: dict[str, Any]
+    phones: tuple[str, str]  # the admin's and the clerk's
+
+    async def sign_in_again(self) -> None:
+        """New tokens for the admin and the clerk, after a test has moved the clock past the old ones."""
+        self.admin, self.clerk = [await signed_in(self.api, phone) for phone in self.phones]
 
     async def collect(self, amount_vnd: int = 50_000, **overrides: Any) -> dict[str, Any]:
         body = {
@@ -72,11 +77,12 @@ async def open_office(api: Api, admin: dict[str, str], **overrides: Any) -> dict
 
 @pytest.fixture
 async def desk(api: Api, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock) -> Desk:
-    admin = await signed_in(api, await create_staff(sessions, settings, clock, Role.ADMIN, "Phạm Quốc Bảo"))
+    admin_phone = await create_staff(sessions, settings, clock, Role.ADMIN, "Phạm Quốc Bảo")
+    admin = await signed_in(api, admin_phone)
     clerk_phone = await create_staff(sessions, settings, clock, Role.CLERK, "Võ Thị Thu")
     office = await open_office(api, admin)
     counter = await api.client.post(f"/offices/{office['id']}/counters", json={"name": "Quầy 1"}, headers=admin)
     assert counter.status_code == 201, counter.text
     placed = await api.client.post(f"/offices/{office['id']}/clerks", json={"phone": clerk_phone}, headers=admin)
     assert placed.status_code == 204, placed.text
-    return Desk(api, admin, await signed_in(api, clerk_phone), office, counter.json())
+    return Desk(api, admin, await signed_in(api, clerk_phone), office, counter.json(), (admin_phone, clerk_phone))

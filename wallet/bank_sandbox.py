@@ -31,6 +31,8 @@ DEMO_ACCOUNTS = {
     ("970436", "0011001234567"): "NGUYEN THI HUONG",
     ("970415", "101867654321"): "TRAN VAN MINH",
     ("970418", "21510000123456"): "LE THI LAN",
+    # The demo merchant's settlement account (civicpay/demo.py).
+    ("970422", "0905111222"): "CA PHE THUAN HOA",
 }
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 from httpx import Response
 from litestar import Litestar
 
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
-from tests.conftest import Api, Citizen, enrol
+from tests.conftest import Api, Citizen, bank_settles, enrol
 from wallet import withdrawals
 from wallet.bank_sandbox import AccountOpen, Bank
 
@@ -48,21 +47,6 @@ async def withdraw(
 async def wallet_of(api: Api, citizen: Citizen) -> tuple[int, int]:
     shown = (await api.client.get("/wallets/me", headers=citizen.headers)).json()
     return shown["balance_vnd"], shown["available_vnd"]
-
-
-async def settle(api: Api, bank_url: str, payout_id: str, status: str, reason: str | None = None) -> Response:
-    """The bank's back office decides; the sandbox signs the callback; the test delivers it."""
-    async with httpx.AsyncClient(base_url=bank_url) as http:
-        signed = await http.post(
-            f"/_sandbox/payouts/{payout_id}/settle", json={"status": status, "reason_code": reason}
-        )
-    assert signed.status_code == 200, signed.text
-    callback = signed.json()
-    return await api.client.post(
-        "/webhooks/bank/payouts",
-        content=callback["body"].encode(),
-        headers={"Content-Type": "application/json", "X-Signature": callback["signature"]},
-    )
 
 
 async def test_linking_needs_the_banks_holder_name_to_be_the_citizens(api: Api, bank: Bank) -> None:
@@ -102,8 +86,8 @@ async def test_a_withdrawal_is_held_until_the_bank_confirms_and_a_repeat_changes
     assert shown["status"] == "sent"
     assert list(bank.payouts) == [withdrawal["payout_id"]]
     assert bank.payouts[withdrawal["payout_id"]].amount_vnd == 300_000
-    confirmed = await settle(api, bank_server[0], withdrawal["payout_id"], "confirmed")
-    repeat = await settle(api, bank_server[0], withdrawal["payout_id"], "confirmed")
+    confirmed = await bank_settles(api, bank_server[0], withdrawal["payout_id"], "confirmed")
+    repeat = await bank_settles(api, bank_server[0], withdrawal["payout_id"], "confirmed")
     assert (confirmed.json()["status"], confirmed.json()["changed"]) == ("confirmed", True)
     assert (repeat.status_code, repeat.json()["changed"]) == (200, False)
     assert await wallet_of(api, huong) == (700_000, 700_000)
@@ -117,12 +101,12 @@ async def test_a_rejected_payout_gives_the_money_back(api: Api, bank: Bank, bank
     account_id = await linked(api, bank, huong)
     later = (await withdraw(api, huong, account_id, 200_000, key="later")).json()
 
-    rejected = await settle(api, bank_server[0], later["payout_id"], "rejected", "AC06")
+    rejected = await bank_settles(api, bank_server[0], later["payout_id"], "rejected", "AC06")
     bank.accounts[(VCB, ACCOUNT)].closed = True
     at_once = (await withdraw(api, huong, account_id, 100_000, key="at-once")).json()
 
     assert (rejected.json()["status"], rejected.json()["changed"]) == ("rejected", True)
-    contradiction = await settle(api, bank_server[0], later["payout_id"], "confirmed")
+    contradiction = await bank_settles(api, bank_server[0], later["payout_id"], "confirmed")
     assert (contradiction.status_code, contradiction.json()["code"]) == (409, "payout_contradiction")
     shown = (await api.client.get(f"/withdrawals/{at_once['id']}", headers=huong.headers)).json()
     assert (shown["status"], shown["reason_code"]) == ("rejected", "AC04")
