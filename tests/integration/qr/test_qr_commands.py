@@ -1,0 +1,127 @@
+"""`civicpay collections create | treasury sweep | merchants settle`, as a clerk or an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from civicpay.app import create_app
+from civicpay.cli import main
+from civicpay.clock import FixedClock
+from civicpay.settings import Settings
+from tests.conftest import BANK_API_SECRET, PASSWORD, Api
+from tests.desk import Desk
+from tests.integration.qr.test_merchants import pay, register_shop
+from tests.servers import serving
+from wallet.bank_sandbox import Bank
+
+
+async def run(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The command in its own thread and event loop, as from a shell."""
+    with pytest.raises(SystemExit) as ended:
+        await asyncio.to_thread(main, arguments)
+    out, err = capsys.readouterr()
+    return int(ended.value.code or 0), out.strip(), err.strip()
+
+
+@pytest.fixture
+def shell(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's environment: this test's database; development secrets under a scratch ./var."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CIVICPAY_DATABASE_URL", database_url)
+
+
+@pytest.mark.usefixtures("shell")
+async def test_the_sweep_command_sends_the_fees_and_says_where(
+    desk: Desk, api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    citizen = await api.register()
+    await api.fund(citizen, 100_000)
+    collection = await desk.collect(50_000)
+    await desk.pay(citizen, collection["vietqr"])
+
+    status, out, _ = await run(["treasury", "sweep"], capsys)
+    again_status, again, _ = await run(["treasury", "sweep"], capsys)
+
+    assert (status, again_status) == (0, 0)
+    assert "UBND-PHUHOI → KBNN 3511.0.1054321: 50.000 ₫ (1 fee(s))" in out
+    assert "0 remittance(s)" in again
+
+
+@pytest.mark.usefixtures("shell")
+async def test_the_settle_command_sends_each_merchants_takings_to_the_bank(
+    desk: Desk,
+    api: Api,
+    bank: Bank,
+    bank_server: tuple[str, Bank],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CIVICPAY_BANK_API_BASE", bank_server[0])
+    monkeypatch.setenv("CIVICPAY_BANK_API_SECRET", BANK_API_SECRET)
+    shop = await register_shop(desk, bank)
+    citizen = await api.register()
+    await api.fund(citizen, 100_000)
+    await pay(api, citizen, shop["vietqr"], 64_000)
+
+    status, out, _ = await run(["merchants", "settle"], capsys)
+
+    assert status == 0
+    (payout,) = bank.payouts.values()
+    assert payout.amount_vnd == 64_000
+    assert f"merchant {shop['id']}: payout {payout.payout_id} of 64000 ₫" in out
+
+
+async def test_a_clerk_creates_a_collection_from_the_command_line(
+    settings: Settings,
+    clock: FixedClock,
+    desk: Desk,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # A server of its own (the test's app already runs in the test's event loop), as `make run` would be.
+    with serving(create_app(settings, clock)) as url:
+        made_status, made, _ = await run(
+            [
+                "collections",
+                "create",
+                "--counter",
+                str(desk.counter["id"]),
+                "--amount",
+                "30000",
+                "--phone",
+                desk.phones[1],
+                "--password",
+                PASSWORD,
+                "--url",
+                url,
+            ],
+            capsys,
+        )
+        refused_status, _, why = await run(
+            [
+                "collections",
+                "create",
+                "--counter",
+                "99",
+                "--amount",
+                "30000",
+                "--phone",
+                desk.phones[1],
+                "--password",
+                PASSWORD,
+                "--url",
+                url,
+            ],
+            capsys,
+        )
+
+    assert made_status == 0
+    assert json.loads(made)["amount_display"] == "30.000 ₫"
+    assert refused_status == 1
+    assert "counter_not_found" in why
