@@ -189,20 +189,26 @@ def current_status(collection: FeeCollection, now: datetime) -> CollectionStatus
     return status
 
 
-def collection_view(collection: FeeCollection, office: Office, now: datetime) -> s.Collection:
+def _dossier(collection: FeeCollection) -> dict[str, Any]:
+    """What a collection and its receipt both say of the fee and the dossier it is for."""
     assert collection.reference is not None  # noqa: S101 - given in the transaction that made it
+    return {
+        "reference": collection.reference,
+        "procedure_code": collection.procedure_code,
+        "procedure_name": collection.procedure_name,
+        "dossier_number": collection.dossier_number,
+        "payer_name": collection.payer_name,
+        "kind": FeeKind(collection.kind),
+        "amount_vnd": collection.amount_vnd,
+        "amount_display": format_vnd(collection.amount_vnd),
+    }
+
+
+def collection_view(collection: FeeCollection, office: Office, now: datetime) -> s.Collection:
     return s.Collection(
         id=collection.id,
-        reference=collection.reference,
         office_id=collection.office_id,
         counter_id=collection.counter_id,
-        procedure_code=collection.procedure_code,
-        procedure_name=collection.procedure_name,
-        dossier_number=collection.dossier_number,
-        payer_name=collection.payer_name,
-        kind=FeeKind(collection.kind),
-        amount_vnd=collection.amount_vnd,
-        amount_display=format_vnd(collection.amount_vnd),
         status=current_status(collection, now),
         payee=office.name,
         vietqr=payment_code(collection, office),
@@ -211,6 +217,7 @@ def collection_view(collection: FeeCollection, office: Office, now: datetime) ->
         paid_at=collection.paid_at,
         paid_by=PaidBy(collection.paid_by) if collection.paid_by else None,
         receipt_number=collection.receipt_number,
+        **_dossier(collection),
     )
 
 
@@ -353,21 +360,13 @@ async def receipt(session: AsyncSession, *, user_id: int, role: Role, collection
     )
     if collection.receipt_number is None or collection.paid_at is None or collection.paid_by is None:
         raise CollectionNotFound(Text("Khoản thu chưa được thanh toán", "The fee collection is not paid"))
-    assert collection.reference is not None  # noqa: S101 - given in the transaction that made it
     return s.Receipt(
         receipt_number=collection.receipt_number,
-        reference=collection.reference,
         agency_name=office.agency_name,
         office_name=office.name,
-        procedure_code=collection.procedure_code,
-        procedure_name=collection.procedure_name,
-        dossier_number=collection.dossier_number,
-        payer_name=collection.payer_name,
-        kind=FeeKind(collection.kind),
-        amount_vnd=collection.amount_vnd,
-        amount_display=format_vnd(collection.amount_vnd),
         paid_at=collection.paid_at,
         paid_by=PaidBy(collection.paid_by),
+        **_dossier(collection),
     )
 
 

@@ -96,11 +96,15 @@ async def register(
     return await _view(session, merchant)
 
 
-async def get(session: AsyncSession, merchant_id: int) -> s.Merchant:
+async def _merchant(session: AsyncSession, merchant_id: int) -> Merchant:
     merchant = await session.get(Merchant, merchant_id)
     if merchant is None:
         raise MerchantNotFound()
-    return await _view(session, merchant)
+    return merchant
+
+
+async def get(session: AsyncSession, merchant_id: int) -> s.Merchant:
+    return await _view(session, await _merchant(session, merchant_id))
 
 
 async def mine(session: AsyncSession, user_id: int) -> s.Merchant:
@@ -111,9 +115,7 @@ async def mine(session: AsyncSession, user_id: int) -> s.Merchant:
 
 
 async def poster_of(session: AsyncSession, merchant_id: int) -> tuple[str, Merchant]:
-    merchant = await session.get(Merchant, merchant_id)
-    if merchant is None:
-        raise MerchantNotFound()
+    merchant = await _merchant(session, merchant_id)
     return static_code(merchant), merchant
 
 

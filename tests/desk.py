@@ -43,6 +43,13 @@ class Desk:
         self.admin, self.clerk = [await signed_in(self.api, phone) for phone in self.phones]
 
     async def collect(self, amount_vnd: int = 50_000, **overrides: Any) -> dict[str, Any]:
+        made = await self.post_collection(amount_vnd, **overrides)
+        assert made.status_code == 201, made.text
+        collection: dict[str, Any] = made.json()
+        return collection
+
+    async def post_collection(self, amount_vnd: int = 50_000, **overrides: Any) -> Response:
+        """The clerk's request for a collection, its answer unchecked."""
         body = {
             "counter_id": self.counter["id"],
             "procedure_code": "1.001612",
@@ -52,10 +59,7 @@ class Desk:
             "amount_vnd": amount_vnd,
             **overrides,
         }
-        made = await self.api.client.post("/collections", json=body, headers=self.clerk)
-        assert made.status_code == 201, made.text
-        collection: dict[str, Any] = made.json()
-        return collection
+        return await self.api.client.post("/collections", json=body, headers=self.clerk)
 
     async def pay(self, citizen: Citizen, payload: str, *, key: str | None = None, **body: Any) -> Response:
         headers = {**citizen.headers, "Idempotency-Key": key or str(uuid.uuid4())}

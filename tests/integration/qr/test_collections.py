@@ -234,18 +234,7 @@ async def test_a_clerk_works_only_at_their_own_office(desk: Desk, api: Api) -> N
     counter = await api.client.post(f"/offices/{other['id']}/counters", json={"name": "Quầy 2"}, headers=desk.admin)
     mine = await desk.collect(10_000)
 
-    elsewhere = await api.client.post(
-        "/collections",
-        json={
-            "counter_id": counter.json()["id"],
-            "procedure_code": "1.1",
-            "procedure_name": "Đăng ký khai sinh",
-            "dossier_number": "X-1",
-            "payer_name": "Lê Thị Lan",
-            "amount_vnd": 10_000,
-        },
-        headers=desk.clerk,
-    )
+    elsewhere = await desk.post_collection(10_000, counter_id=counter.json()["id"])
     citizen = await api.register()
     stranger = await api.client.get(f"/collections/{mine['id']}", headers=citizen.headers)
 
