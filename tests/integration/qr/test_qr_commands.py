@@ -87,7 +87,6 @@ async def test_a_clerk_creates_a_collection_from_the_command_line(
     # A server of its own (the test's app already runs in the test's event loop), as `make run` would be.
     with serving(create_app(settings, clock)) as url:
         clerk = ["--amount", "30000", "--phone", desk.phones[1], "--password", PASSWORD, "--url", url]
-        counter = str(desk.counter["id"])
         made_status, made, _ = await run(
             ["collections", "create", "--counter", str(desk.counter["id"]), *clerk], capsys
         )
