@@ -117,7 +117,9 @@ def _simulate_bank_transfer(settings: Settings, args: argparse.Namespace) -> int
             return topup_code.encode(holder.wallet_id)
 
     code = args.code or asyncio.run(_with_engine(settings, code_for))
-    note = bank_simulator.notification(code=code, amount_vnd=args.amount, at=SystemClock().now())
+    note = bank_simulator.notification(
+        code=code, amount_vnd=args.amount, at=SystemClock().now(), account_number=args.account
+    )
     answer = bank_simulator.send(args.url, note, settings.bank_webhook_secret)
     print(f"{answer.status_code} {answer.text}")
     return 0 if answer.is_success else 1
@@ -414,6 +416,11 @@ def _parser() -> argparse.ArgumentParser:
     whose.add_argument("--phone", help="the citizen whose top-up code goes into the description")
     whose.add_argument("--code", help="put this text in as the code (try a wrong one: it lands in suspense)")
     bank.add_argument("--amount", type=int, required=True, help="đồng")
+    bank.add_argument(
+        "--account",
+        default=bank_simulator.WALLET_ESCROW_ACCOUNT,
+        help="our account that received it (default: the wallets' escrow; an office's to pay its fee collection)",
+    )
     bank.add_argument("--url", default="http://127.0.0.1:8000")
     bank.set_defaults(run=_simulate_bank_transfer)
     card = commands.add_parser("card", help="card top-ups").add_subparsers(dest="card_command", required=True)

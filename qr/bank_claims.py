@@ -10,7 +10,11 @@ lost: the money waits in suspense with a reason of its own, shown to finance off
 - ``after_expiry``: the collection had expired;
 - ``already_paid``: a second payment of a paid code (a dynamic code can be paid twice);
 - ``collection_closed``: cancelled or refunded;
-- ``ambiguous_reference``: the description names more than one collection.
+- ``ambiguous_reference``: the description names more than one collection;
+- ``wrong_account``: the money reached an account other than the collection's office's.
+
+Whether it was paid in time is judged by when the bank says the transfer was made, not by when its
+notification reached us: a notification delayed past the expiry still pays a fee paid on time.
 """
 
 from __future__ import annotations
@@ -52,16 +56,18 @@ async def claim_notification(session: AsyncSession, note: NotificationIn, now: d
     if len(collections) > 1:
         return Placement(NotificationOutcome.SUSPENSE, reason="ambiguous_reference")
     collection = collections[0]
-    expire_if_due(collection, now)
-    status = CollectionStatus(collection.status)
-    reason = _CLOSED_REASON.get(status)
+    office = await session.get(Office, collection.office_id)
+    assert office is not None  # noqa: S101 - a foreign key
+    # A bank's clock ahead of ours cannot make a late payment early.
+    expire_if_due(collection, min(note.transaction_at, now))
+    reason = _CLOSED_REASON.get(CollectionStatus(collection.status))
+    if reason is None and note.account_number != office.account_number:
+        reason = "wrong_account"
     if reason is None and note.amount_vnd != collection.amount_vnd:
         reason = "underpaid" if note.amount_vnd < collection.amount_vnd else "overpaid"
     if reason is not None:
         await session.flush()  # an expiry noticed here is kept with the suspense booking
         return Placement(NotificationOutcome.SUSPENSE, reason=reason)
-    office = await session.get(Office, collection.office_id)
-    assert office is not None  # noqa: S101 - a foreign key
 
     async def booked(notification_id: int, transfer_id: int) -> None:
         await mark_paid(

@@ -37,7 +37,7 @@ from qr.errors import (
     OfficeNotFound,
 )
 from qr.models import Clerk, CollectionStatus, Counter, FeeCollection, FeeKind, Office, PaidBy
-from wallet import ledger
+from wallet import ledger, reopen_in_suspense, suspense_account
 
 # "TTHC" (thủ tục hành chính) + the collection id in seven base-36 characters + a check character:
 # twelve characters, within the sixteen a reference may have.
@@ -68,8 +68,34 @@ def office_view(office: Office) -> s.Office:
     )
 
 
+def fits_a_qr(value: str, limit: int, *, field: str) -> str:
+    """The text as a QR field will carry it; refused, naming the field, when nothing readable would be left."""
+    fitted = vietqr.fit_for_qr(value, limit)
+    if not fitted.strip() or not all(" " <= character <= "~" for character in fitted):
+        latin = Text(
+            "Cần chữ cái Latin (có hoặc không dấu) để in được trong mã VietQR",
+            "Needs Latin letters (with or without diacritics) to be printed in a VietQR code",
+        )
+        raise InvalidField(latin, field=field)
+    return fitted
+
+
 async def create_office(session: AsyncSession, data: s.OfficeCreate, *, now: datetime) -> s.Office:
-    """An office and the ledger account of the fees it collects and has not yet sent to the Treasury."""
+    """An office and the ledger account of the fees it collects and has not yet sent to the Treasury.
+
+    Offices of one agency share its Treasury account, so each sweep of the agency has one destination.
+    """
+    fits_a_qr(data.name, 25, field="name")
+    fits_a_qr(data.city, 15, field="city")
+    agency_account = await session.scalar(
+        select(Office.treasury_account).where(Office.agency_code == data.agency_code).limit(1)
+    )
+    if agency_account is not None and agency_account != data.treasury_account:
+        other = Text(
+            f"Cơ quan này nộp KBNN vào tài khoản {agency_account}",
+            f"This agency remits to Treasury account {agency_account}",
+        )
+        raise InvalidField(other, field="treasury_account")
     if await session.scalar(select(Office.id).where(Office.code == data.code)) is not None:
         raise InvalidField(Text("Mã bộ phận đã tồn tại", "An office with this code exists"), field="code")
     taken = select(Office.id).where(Office.bank_bin == data.bank_bin, Office.account_number == data.account_number)
@@ -173,7 +199,6 @@ def payment_code(collection: FeeCollection, office: Office) -> str:
             amount_vnd=collection.amount_vnd,
             purpose=collection.reference,
             reference=collection.reference,
-            bill=vietqr.fit_for_qr(collection.dossier_number, 25),
             terminal=f"Q{collection.counter_id}",
             merchant_name=vietqr.fit_for_qr(office.name, 25),
             city=vietqr.fit_for_qr(office.city, 15),
@@ -371,23 +396,30 @@ async def receipt(session: AsyncSession, *, user_id: int, role: Role, collection
 
 
 async def refund_collection(
-    session: AsyncSession, *, user_id: int, role: Role, collection_id: int, reason: str, now: datetime
+    session: AsyncSession, *, officer_user_id: int, collection_id: int, reason: str, now: datetime
 ) -> s.Collection:
-    """Give a paid fee back: to the wallet that paid it, or to the bank for return to the paying account.
+    """Give a paid fee back (a finance officer's decision, audited), before it is swept to the Treasury.
 
-    Only before it has been swept to the Treasury; after that the agency refunds from the budget.
+    Paid from a wallet, it goes back to that wallet. Paid by a bank transfer, it goes to suspense as a
+    transfer to return, since only the bank knows the paying account: the finance officers' suspense
+    list shows it, and returning it from there books it out to the bank. After the sweep the agency
+    refunds from the budget, outside this system.
     """
     collection, office = await _clerks_collection(
-        session, user_id=user_id, role=role, collection_id=collection_id, lock=True
+        session, user_id=officer_user_id, role=Role.FINANCE_OFFICER, collection_id=collection_id, lock=True
     )
     if collection.status != CollectionStatus.PAID or collection.swept_by_id is not None:
         raise CollectionNotRefundable(collection_status=collection.status, swept=collection.swept_by_id is not None)
-    # The payment in reverse: back to the wallet it came from, or to our bank account it arrived in.
-    payment = await session.get(ledger.Transfer, collection.transfer_id)
-    assert payment is not None  # noqa: S101 - a paid collection names its transfer
+    if collection.bank_notification_id is not None:
+        back_to = await suspense_account(session, now)
+        await reopen_in_suspense(session, collection.bank_notification_id, reason="fee_refund")
+    else:
+        payment = await session.get(ledger.Transfer, collection.transfer_id)
+        assert payment is not None  # noqa: S101 - a paid collection names its transfer
+        back_to = payment.debit_account_id  # the wallet it came from
     spec = ledger.TransferSpec(
         debit_account_id=office.account_id,
-        credit_account_id=payment.debit_account_id,
+        credit_account_id=back_to,
         amount_vnd=collection.amount_vnd,
         category=Category.RETURN,
         reference=collection.reference,
@@ -396,7 +428,7 @@ async def refund_collection(
     posted = await ledger.post_entry(session, [spec], now=now, description="fee refund")
     await audit.record(
         session,
-        actor_user_id=user_id,
+        actor_user_id=officer_user_id,
         action="collection.refund",
         subject_type="fee_collection",
         subject_id=collection.id,

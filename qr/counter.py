@@ -5,7 +5,7 @@
 it reads the current state, so a payment landing between the two is never missed: the first event is
 the state as it is now, and every later one is an announcement of a committed change, from whichever
 app process took the payment (``civicpay.events``). The page is public, like the screen itself: it
-shows the office, amount, procedure and reference, never the payer's name.
+shows the office, amount, procedure and reference, never the payer's name nor the dossier number.
 """
 
 from __future__ import annotations
@@ -62,8 +62,7 @@ def _collection_block(collection: FeeCollection, office: Office, now: datetime) 
   <div class="qr"><img alt="VietQR" src="data:image/svg+xml;base64,{image}"></div>
   <div class="amount">{html.escape(format_vnd(collection.amount_vnd))}</div>
   <div>Đơn vị thụ hưởng / Payee: <strong>{html.escape(office.name)}</strong></div>
-  <div class="muted">{html.escape(collection.procedure_name)}
-    · Hồ sơ / Dossier {html.escape(collection.dossier_number)}</div>
+  <div class="muted">{html.escape(collection.procedure_name)}</div>
   <div class="muted">Mã thanh toán / Reference: <strong>{html.escape(collection.reference or "")}</strong></div>
   <div id="status" class="{css}">{html.escape(words)}</div>
   <div id="receipt" class="muted">{html.escape(receipt)}</div>"""

@@ -20,6 +20,7 @@ from civicpay.auth.models import Role
 from civicpay.errors import InvalidField, Text
 from qr import schemas as s
 from qr import vietqr
+from qr.collections import fits_a_qr
 from qr.errors import MerchantNotFound
 from qr.models import Merchant
 from wallet import Holder, holder_of_user, ledger, link_settlement_account, open_wallet, pay_out_balance
@@ -62,6 +63,8 @@ async def register(
 
     ``bank_name`` is the bank's name for that account (``wallet.bank_account_name`` asks the bank).
     """
+    fits_a_qr(data.name, 25, field="name")
+    fits_a_qr(data.city, 15, field="city")
     taken = select(Merchant.id).where(
         Merchant.bank_bin == data.bank_bin, Merchant.account_number == data.account_number
     )

@@ -86,6 +86,12 @@ class FeeCollection(Base):
     __table_args__ = (
         CheckConstraint("amount_vnd > 0", name="amount_positive"),
         CheckConstraint("status IN ('open', 'paid', 'expired', 'cancelled', 'refunded')", name="status_known"),
+        # Paid (and so refunded) means money booked and a receipt given; only a paid fee is swept.
+        CheckConstraint(
+            "status NOT IN ('paid', 'refunded') OR (transfer_id IS NOT NULL AND receipt_number IS NOT NULL)",
+            name="paid_has_money_and_receipt",
+        ),
+        CheckConstraint("swept_by_id IS NULL OR status = 'paid'", name="only_paid_is_swept"),
         Index("ix_qr_fee_collection_counter_created", "counter_id", "id"),
         Index("ix_qr_fee_collection_unswept", "office_id", "status", "swept_by_id"),
     )
@@ -107,8 +113,9 @@ class FeeCollection(Base):
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paid_by: Mapped[str | None] = mapped_column(String(8))
     payer_wallet_id: Mapped[int | None] = mapped_column(ForeignKey("wallet.id"))
-    bank_notification_id: Mapped[int | None] = mapped_column(ForeignKey("bank_notification.id"))
-    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))
+    # One payment pays one collection: neither a transfer nor a bank notification can pay two.
+    bank_notification_id: Mapped[int | None] = mapped_column(ForeignKey("bank_notification.id"), unique=True)
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"), unique=True)
     receipt_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     swept_by_id: Mapped[int | None] = mapped_column(ForeignKey("qr_treasury_remittance.id"))

@@ -167,6 +167,7 @@ class CollectionController(Controller):
         operation_id="refundCollection",
         status_code=200,
         responses={200: ResponseSpec(data_container=s.Collection, description="Refunded")},
+        guards=[requires(Role.FINANCE_OFFICER)],
     )
     async def refund(
         self,
@@ -178,7 +179,10 @@ class CollectionController(Controller):
         session: NamedDependency[AsyncSession],
         clock: NamedDependency[Clock],
     ) -> Response[bytes]:
-        """Give a paid fee back to whoever paid it, before it is swept to the Treasury; audited."""
+        """Give a paid fee back, before it is swept to the Treasury; audited.
+
+        To the wallet that paid it; a fee paid by bank transfer goes to suspense, to be returned from there.
+        """
         return await _once(
             request,
             session,
@@ -188,12 +192,7 @@ class CollectionController(Controller):
             clock,
             200,
             lambda now: collections.refund_collection(
-                session,
-                user_id=principal.user_id,
-                role=principal.role,
-                collection_id=collection_id,
-                reason=data.reason,
-                now=now,
+                session, officer_user_id=principal.user_id, collection_id=collection_id, reason=data.reason, now=now
             ),
         )
 

@@ -314,7 +314,7 @@ async def signed_in(api: Api, phone: str) -> dict[str, str]:
 
 async def notify(api: Api, settings: Settings, clock: FixedClock, *, code: str, amount_vnd: int, **kw: Any) -> Response:
     """The bank's signed notification of an incoming transfer whose description carries ``code``."""
-    note = bank_simulator.notification(code=code, amount_vnd=amount_vnd, at=clock.now(), **kw)
+    note = bank_simulator.notification(code=code, amount_vnd=amount_vnd, **{"at": clock.now(), **kw})
     body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
     return await api.client.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers)
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
-from tests.conftest import Api, Citizen, create_staff, signed_in
+from tests.conftest import Api, Citizen, create_staff, notify, signed_in
 
 OFFICE = {
     "code": "PHUHOI",
@@ -90,3 +90,8 @@ async def desk(api: Api, sessions: async_sessionmaker[AsyncSession], settings: S
     placed = await api.client.post(f"/offices/{office['id']}/clerks", json={"phone": clerk_phone}, headers=admin)
     assert placed.status_code == 204, placed.text
     return Desk(api, admin, await signed_in(api, clerk_phone), office, counter.json(), (admin_phone, clerk_phone))
+
+
+async def pay_by_bank(api: Api, settings: Settings, clock: FixedClock, **note: Any) -> Response:
+    """A bank app's transfer to the office's collection account, as the bank notifies it."""
+    return await notify(api, settings, clock, **{"account_number": OFFICE["account_number"], **note})

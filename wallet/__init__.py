@@ -4,7 +4,14 @@ Other domains use the wallet through what this module exports.
 """
 
 from wallet.bank_payouts import BankPayouts
-from wallet.bank_topups import Claimant, NotificationIn, Placement, bank_settlement_account
+from wallet.bank_topups import (
+    Claimant,
+    NotificationIn,
+    Placement,
+    bank_settlement_account,
+    reopen_in_suspense,
+    suspense_account,
+)
 from wallet.card_acquirer import CardAcquirer
 from wallet.card_routes import CardTopupController, CardWebhookController
 from wallet.card_topups import requery as requery_card_topups
@@ -55,6 +62,8 @@ __all__ = [
     "link_settlement_account",
     "open_wallet",
     "pay_out_balance",
+    "reopen_in_suspense",
     "requery_card_topups",
     "step_up_if_needed",
+    "suspense_account",
 ]

@@ -49,10 +49,11 @@ class Settlement(msgspec.Struct):
 
 
 class Incoming(msgspec.Struct):
-    """A transfer into our collection account; ``content`` is the payer's description (a top-up code, say)."""
+    """A transfer into one of our accounts; ``content`` is the payer's description (a top-up code, say)."""
 
     content: str
     amount_vnd: int
+    account_number: str = bank_simulator.WALLET_ESCROW_ACCOUNT  # which of our accounts received it
 
 
 class SignedCallback(msgspec.Struct):
@@ -141,7 +142,9 @@ def create_bank_app(bank: Bank) -> Litestar:
     @post("/_sandbox/incoming", status_code=200)
     async def incoming(data: JSONBody[Incoming]) -> SignedCallback:
         """Someone transfers money to our collection account: the bank notifies civicpay."""
-        note = bank_simulator.notification(code=data.content, amount_vnd=data.amount_vnd, at=datetime.now(UTC))
+        note = bank_simulator.notification(
+            code=data.content, amount_vnd=data.amount_vnd, at=datetime.now(UTC), account_number=data.account_number
+        )
         return await call_civicpay(bank_simulator.WEBHOOK_PATH, msgspec.json.encode(note))
 
     return Litestar([inquiry, payout, open_account, outage, payouts, settle, incoming], debug=False)

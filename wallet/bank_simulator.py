@@ -18,16 +18,26 @@ from wallet.bank_topups import NotificationIn
 WEBHOOK_PATH = "/webhooks/bank/notifications"
 
 
+# Our account that holds the money behind the wallets, where top-ups are sent.
+WALLET_ESCROW_ACCOUNT = "1017468888"
+
+
 def notification(
-    *, code: str, amount_vnd: int, at: datetime, notification_id: str | None = None, payer: str = "NGUYEN VAN A"
+    *,
+    code: str,
+    amount_vnd: int,
+    at: datetime,
+    notification_id: str | None = None,
+    payer: str = "NGUYEN VAN A",
+    account_number: str = WALLET_ESCROW_ACCOUNT,
 ) -> NotificationIn:
-    """An incoming transfer whose description carries ``code`` among the bank's own words."""
+    """An incoming transfer into ``account_number`` whose description carries ``code`` among the bank's words."""
     reference = f"FT{secrets.randbelow(10**10):010d}"
     return NotificationIn(
         id=notification_id or f"ntf_{secrets.token_hex(8)}",
         bank="970436",
         transaction_at=at,
-        account_number="1017468888",
+        account_number=account_number,
         transfer_type="in",
         amount_vnd=amount_vnd,
         content=f"MBVCB.{reference[2:]}.NAP TIEN VI {code}.CT tu 0123456789 {payer}",

@@ -82,9 +82,9 @@ async def bank_settlement_account(session: AsyncSession, now: datetime) -> int:
     )
 
 
-async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, int]:
-    bank = await bank_settlement_account(session, now)
-    suspense = await ledger.open_account(
+async def suspense_account(session: AsyncSession, now: datetime) -> int:
+    """Money we hold for someone not yet known (or to be sent back): a finance officer places it."""
+    return await ledger.open_account(
         session,
         code=SUSPENSE,
         name="Tiền chờ xử lý (chưa xác định người nhận)",
@@ -92,7 +92,21 @@ async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, i
         no_overdraft=True,
         now=now,
     )
-    return bank, suspense
+
+
+async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, int]:
+    return await bank_settlement_account(session, now), await suspense_account(session, now)
+
+
+async def reopen_in_suspense(session: AsyncSession, notification_id: int, *, reason: str) -> None:
+    """A placed transfer whose money must go back to its payer (a refunded fee, say), after its caller has
+    booked that money to suspense: finance officers see it again and return it to the paying account."""
+    table = table_of(BankNotification)
+    await session.execute(
+        update(table)
+        .where(table.c.id == notification_id)
+        .values(outcome=NotificationOutcome.SUSPENSE.value, suspense_reason=reason)
+    )
 
 
 @dataclass(frozen=True, slots=True)

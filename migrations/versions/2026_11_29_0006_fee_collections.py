@@ -133,6 +133,13 @@ def upgrade() -> None:
             name=op.f("ck_qr_fee_collection_status_known"),
         ),
         sa.CheckConstraint("amount_vnd > 0", name=op.f("ck_qr_fee_collection_amount_positive")),
+        sa.CheckConstraint(
+            "status NOT IN ('paid', 'refunded') OR (transfer_id IS NOT NULL AND receipt_number IS NOT NULL)",
+            name=op.f("ck_qr_fee_collection_paid_has_money_and_receipt"),
+        ),
+        sa.CheckConstraint(
+            "swept_by_id IS NULL OR status = 'paid'", name=op.f("ck_qr_fee_collection_only_paid_is_swept")
+        ),
         sa.ForeignKeyConstraint(
             ["bank_notification_id"],
             ["bank_notification.id"],
@@ -158,6 +165,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_qr_fee_collection")),
         sa.UniqueConstraint("receipt_number", name=op.f("uq_qr_fee_collection_receipt_number")),
+        sa.UniqueConstraint("transfer_id", name=op.f("uq_qr_fee_collection_transfer_id")),
+        sa.UniqueConstraint("bank_notification_id", name=op.f("uq_qr_fee_collection_bank_notification_id")),
         sa.UniqueConstraint("reference", name=op.f("uq_qr_fee_collection_reference")),
     )
     op.create_index("ix_qr_fee_collection_counter_created", "qr_fee_collection", ["counter_id", "id"], unique=False)

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from qr.collections import office_account_code
-from tests.conftest import Api, account_balance, notify
-from tests.desk import OFFICE, Desk
+from tests.conftest import Api, account_balance
+from tests.desk import OFFICE, Desk, pay_by_bank
 
 pytestmark = pytest.mark.postgres_only
 Sessions = async_sessionmaker[AsyncSession]
@@ -43,7 +43,7 @@ async def test_a_wallet_and_a_bank_app_paying_at_once_leave_the_second_in_suspen
         collection = await desk.collect(FEE)
         wallet, bank = await asyncio.gather(
             desk.pay(citizen, collection["vietqr"]),
-            notify(api, settings, clock, code=collection["reference"], amount_vnd=FEE),
+            pay_by_bank(api, settings, clock, code=collection["reference"], amount_vnd=FEE),
         )
         paid_from_wallet = wallet.status_code == 201
         assert bank.status_code == 200

@@ -135,7 +135,9 @@ async def test_the_counter_page_turns_to_paid_within_a_second(
         second = await desk.collect(120_000)
         await page.wait_for_text(second["reference"], timeout=5)
         await live(page)
-        note = bank_simulator.notification(code=second["reference"], amount_vnd=120_000, at=clock.now())
+        note = bank_simulator.notification(
+            code=second["reference"], amount_vnd=120_000, at=clock.now(), account_number=OFFICE["account_number"]
+        )
         body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
         assert (await desk.http.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers)).status_code == 200
         paid_at = time.monotonic()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import msgspec
+from httpx import Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.clock import FixedClock
@@ -12,7 +14,7 @@ from civicpay.settings import Settings
 from qr import vietqr
 from qr.collections import COLLECTION, office_account_code
 from tests.conftest import Api, account_balance, finance_officer, notify
-from tests.desk import OFFICE, Desk, open_office
+from tests.desk import OFFICE, Desk, open_office, pay_by_bank
 
 Sessions = async_sessionmaker[AsyncSession]
 FEE_ACCOUNT = office_account_code(OFFICE["code"])
@@ -155,8 +157,12 @@ async def test_a_bank_transfer_naming_the_reference_pays_the_collection(
 ) -> None:
     collection = await desk.collect(75_000)
 
-    answer = await notify(api, settings, clock, code=collection["reference"], amount_vnd=75_000, notification_id="n-1")
-    retried = await notify(api, settings, clock, code=collection["reference"], amount_vnd=75_000, notification_id="n-1")
+    answer = await pay_by_bank(
+        api, settings, clock, code=collection["reference"], amount_vnd=75_000, notification_id="n-1"
+    )
+    retried = await pay_by_bank(
+        api, settings, clock, code=collection["reference"], amount_vnd=75_000, notification_id="n-1"
+    )
 
     assert answer.status_code == 200, answer.text
     assert (answer.json()["outcome"], answer.json()["duplicate"]) == ("collected", False)
@@ -167,23 +173,39 @@ async def test_a_bank_transfer_naming_the_reference_pays_the_collection(
     assert await account_balance(sessions, FEE_ACCOUNT) == 75_000
 
 
+async def test_a_notification_delayed_past_the_expiry_still_pays_a_fee_paid_in_time(
+    desk: Desk, api: Api, settings: Settings, clock: FixedClock
+) -> None:
+    collection = await desk.collect(25_000)
+    paid_at = clock.now() + timedelta(seconds=settings.collection_ttl_seconds - 5)
+    clock.advance(timedelta(seconds=settings.collection_ttl_seconds + 600))
+
+    answer = await pay_by_bank(api, settings, clock, code=collection["reference"], amount_vnd=25_000, at=paid_at)
+
+    assert answer.json()["outcome"] == "collected"
+
+
 async def test_every_wrong_bank_payment_waits_in_suspense_with_its_own_reason(
     desk: Desk, api: Api, settings: Settings, clock: FixedClock, sessions: Sessions
 ) -> None:
     under, over, paid_twice, cancelled, late = [await desk.collect(60_000) for _ in range(5)]
     await api.client.post(f"/collections/{cancelled['id']}/cancel", headers=desk.clerk)
-    assert (await notify(api, settings, clock, code=paid_twice["reference"], amount_vnd=60_000)).status_code == 200
+    assert (await pay_by_bank(api, settings, clock, code=paid_twice["reference"], amount_vnd=60_000)).status_code == 200
 
     answers = {
-        "underpaid": await notify(api, settings, clock, code=under["reference"], amount_vnd=59_000),
-        "overpaid": await notify(api, settings, clock, code=over["reference"], amount_vnd=600_000),
-        "already_paid": await notify(api, settings, clock, code=paid_twice["reference"], amount_vnd=60_000),
-        "collection_closed": await notify(api, settings, clock, code=cancelled["reference"], amount_vnd=60_000),
+        "underpaid": await pay_by_bank(api, settings, clock, code=under["reference"], amount_vnd=59_000),
+        "overpaid": await pay_by_bank(api, settings, clock, code=over["reference"], amount_vnd=600_000),
+        "already_paid": await pay_by_bank(api, settings, clock, code=paid_twice["reference"], amount_vnd=60_000),
+        "collection_closed": await pay_by_bank(api, settings, clock, code=cancelled["reference"], amount_vnd=60_000),
     }
     clock.advance(timedelta(seconds=settings.collection_ttl_seconds + 1))
-    answers["after_expiry"] = await notify(api, settings, clock, code=late["reference"], amount_vnd=60_000)
+    answers["after_expiry"] = await pay_by_bank(api, settings, clock, code=late["reference"], amount_vnd=60_000)
     both = f"{under['reference']} {over['reference']}"
-    answers["ambiguous_reference"] = await notify(api, settings, clock, code=both, amount_vnd=60_000)
+    answers["ambiguous_reference"] = await pay_by_bank(api, settings, clock, code=both, amount_vnd=60_000)
+    elsewhere = await desk.collect(60_000)
+    answers["wrong_account"] = await notify(
+        api, settings, clock, code=elsewhere["reference"], amount_vnd=60_000, account_number="1017468888"
+    )
 
     for reason, answer in answers.items():
         assert (answer.status_code, answer.json()["outcome"], answer.json()["suspense_reason"]) == (
@@ -194,7 +216,7 @@ async def test_every_wrong_bank_payment_waits_in_suspense_with_its_own_reason(
     officer = await finance_officer(api, sessions, settings, clock)
     listed = (await api.client.get("/finance/suspense", headers=officer)).json()
     assert sorted(item["reason"] for item in listed) == sorted(answers)
-    assert await account_balance(sessions, "liability:suspense") == 59_000 + 600_000 + 60_000 * 3 + 60_000
+    assert await account_balance(sessions, "liability:suspense") == 59_000 + 600_000 + 60_000 * 5
     assert await account_balance(sessions, FEE_ACCOUNT) == 60_000
     # A wrong amount leaves the collection open (until it expires, as these now have): the payer may still pay right.
     for collection, status in ((under, "expired"), (over, "expired"), (late, "expired"), (cancelled, "cancelled")):
@@ -206,27 +228,35 @@ async def test_a_refund_reverses_the_payment_before_the_sweep_only(
 ) -> None:
     citizen = await api.register()
     await api.fund(citizen, 100_000)
-    refunded, swept = await desk.collect(40_000), await desk.collect(20_000)
+    refunded, swept, by_bank = await desk.collect(40_000), await desk.collect(20_000), await desk.collect(15_000)
     await desk.pay(citizen, refunded["vietqr"])
     await desk.pay(citizen, swept["vietqr"])
     officer = await finance_officer(api, sessions, settings, clock)
 
-    first = await api.client.post(
-        f"/collections/{refunded['id']}/refund",
-        json={"reason": "Hồ sơ bị trả lại"},
-        headers={**desk.clerk, "Idempotency-Key": "refund-1"},
-    )
-    await api.client.post("/finance/treasury/sweep", headers={**officer, "Idempotency-Key": "sweep-1"})
-    too_late = await api.client.post(
-        f"/collections/{swept['id']}/refund",
-        json={"reason": "Hồ sơ bị trả lại"},
-        headers={**desk.clerk, "Idempotency-Key": "refund-2"},
-    )
+    async def refund(collection: dict[str, Any], headers: dict[str, str]) -> Response:
+        return await api.client.post(
+            f"/collections/{collection['id']}/refund",
+            json={"reason": "Hồ sơ bị trả lại"},
+            headers={**headers, "Idempotency-Key": f"refund-{collection['id']}"},
+        )
 
+    by_clerk = await refund(refunded, desk.clerk)
+    first = await refund(refunded, officer)
+    await api.client.post("/finance/treasury/sweep", headers={**officer, "Idempotency-Key": "sweep-1"})
+    too_late = await refund(swept, officer)
+    await pay_by_bank(api, settings, clock, code=by_bank["reference"], amount_vnd=15_000)
+    to_return = await refund(by_bank, officer)
+    suspense = (await api.client.get("/finance/suspense", headers=officer)).json()
+
+    assert by_clerk.status_code == 403
     assert (first.status_code, first.json()["status"]) == (200, "refunded")
     assert (too_late.status_code, too_late.json()["code"]) == (409, "collection_not_refundable")
     assert await api.balance(citizen) == 80_000
+    # Paid by a bank app: the money waits in suspense to be returned to the paying account.
+    assert (to_return.status_code, to_return.json()["status"]) == (200, "refunded")
+    assert [(item["amount_vnd"], item["reason"]) for item in suspense] == [(15_000, "fee_refund")]
     assert await account_balance(sessions, FEE_ACCOUNT) == 0
+    assert await account_balance(sessions, "liability:suspense") == 15_000
 
 
 async def test_a_clerk_works_only_at_their_own_office(desk: Desk, api: Api) -> None:

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from qr.collections import office_account_code
-from tests.conftest import Api, account_balance, finance_officer, notify, signed_in
-from tests.desk import OFFICE, Desk, open_office
+from tests.conftest import Api, account_balance, finance_officer, signed_in
+from tests.desk import OFFICE, Desk, open_office, pay_by_bank
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -35,7 +35,7 @@ async def test_the_sweep_sends_each_agencys_fees_once_and_reports_the_late_ones(
     await desk.sign_in_again()
     citizen.headers = await signed_in(api, citizen.phone)
     recent = await desk.collect(60_000)
-    await notify(api, settings, clock, code=recent["reference"], amount_vnd=60_000)
+    await pay_by_bank(api, settings, clock, code=recent["reference"], amount_vnd=60_000)
     moved = await api.client.post(f"/offices/{other['id']}/clerks", json={"phone": desk.phones[1]}, headers=desk.admin)
     theirs = await desk.collect(25_000, counter_id=counter.json()["id"])
     await desk.pay(citizen, theirs["vietqr"])
