@@ -74,7 +74,7 @@ async def outside_parties(app: Litestar) -> AsyncGenerator[None, None]:
         "treasury sweep": (settings.treasury_sweep_interval_seconds, lambda: sweep_to_treasury(state)),
         "merchant settlement": (
             settings.merchant_settlement_interval_seconds,
-            lambda: qr.settle_merchants(state.session_factory, now=state.clock.now()),
+            lambda: qr.settle_merchants(state.session_factory, state.calendar, now=state.clock.now()),
         ),
     }
     tasks = [

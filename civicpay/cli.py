@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 from alembic import command
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import qr
 from civicpay.auth.secrets import password_hasher
-from civicpay.clock import SystemClock
+from civicpay.clock import BusinessCalendar, SystemClock
 from civicpay.db import (
     SchemaBehind,
     alembic_config,
@@ -285,7 +286,8 @@ def _merchants_settle(settings: Settings, _: argparse.Namespace) -> int:
     async def settle(engine: AsyncEngine) -> list[qr.SettlementLine]:
         sessions = create_session_factory(engine)
         now = SystemClock().now()
-        lines = await qr.settle_merchants(sessions, now=now)
+        calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
+        lines = await qr.settle_merchants(sessions, calendar, now=now)
         bank = BankPayouts(settings.bank_api_base, settings.bank_api_secret)
         try:
             await withdrawals.dispatch(sessions, bank, now=now)

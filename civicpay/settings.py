@@ -79,8 +79,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     collection_ttl_seconds: int = 1800
     # How often each app process sweeps collected fees to the Treasury (Circular 74/2022 asks daily).
     treasury_sweep_interval_seconds: int = 3600
-    # How often each app process pays merchants' balances out to their bank accounts.
-    merchant_settlement_interval_seconds: int = 86400
+    # How often each app process looks for merchants not yet settled today (each is paid out once a business day).
+    merchant_settlement_interval_seconds: int = 3600
     host: str = "127.0.0.1"
     port: int = 8000
     # One log line per request; off under load tests, where writing it costs as much as a query.

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.auth import service as auth
 from civicpay.auth.models import Role
+from civicpay.clock import BusinessCalendar
 from civicpay.errors import InvalidField, Text
 from qr import schemas as s
 from qr import vietqr
@@ -122,11 +123,16 @@ async def poster_of(session: AsyncSession, merchant_id: int) -> tuple[str, Merch
     return static_code(merchant), merchant
 
 
-async def settle(sessions: async_sessionmaker[AsyncSession], *, now: datetime) -> list[s.SettlementLine]:
-    """Queue a payout of each merchant's whole available balance; one transaction per merchant.
+async def settle(
+    sessions: async_sessionmaker[AsyncSession], calendar: BusinessCalendar, *, now: datetime
+) -> list[s.SettlementLine]:
+    """Queue a payout of each merchant's whole available balance, once a business day; one transaction each.
 
-    Dispatching them to the bank is the payout dispatch's job, after these commits.
+    Every app process runs this periodically (and operators on demand); whichever comes first in a
+    business day pays the merchant, the others find the day's payout and leave it. Dispatching the
+    payouts to the bank is the payout dispatch's job, after these commits.
     """
+    day_start = calendar.day_start(now)
     async with sessions() as session:
         merchants = (await session.scalars(select(Merchant).order_by(Merchant.id))).all()
     lines = []
@@ -138,6 +144,7 @@ async def settle(sessions: async_sessionmaker[AsyncSession], *, now: datetime) -
                 wallet_id=holder.wallet_id,
                 account_id=holder.account_id,
                 link_id=merchant.bank_account_id,
+                once_since=day_start,
                 now=now,
             )
             if queued is not None:

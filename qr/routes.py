@@ -282,11 +282,15 @@ class MerchantController(Controller):
         guards=[requires(Role.ADMIN, Role.FINANCE_OFFICER)],
     )
     async def settle(
-        self, request: Request[Any, Any, Any], bank: NamedDependency[BankPayouts], clock: NamedDependency[Clock]
+        self,
+        request: Request[Any, Any, Any],
+        bank: NamedDependency[BankPayouts],
+        calendar: NamedDependency[BusinessCalendar],
+        clock: NamedDependency[Clock],
     ) -> list[s.SettlementLine]:
-        """Pay every merchant's balance out to its bank account now (each app process also does, daily)."""
+        """Pay each merchant's takings out to its bank account, once a business day (app processes also do)."""
         now = clock.now()
-        lines = await merchants.settle(request.app.state.session_factory, now=now)
+        lines = await merchants.settle(request.app.state.session_factory, calendar, now=now)
         await dispatch_payouts(request.app.state.session_factory, bank, now=now)
         return lines
 

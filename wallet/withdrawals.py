@@ -261,17 +261,19 @@ async def _hold_and_queue(
 
 
 async def pay_out_balance(
-    session: AsyncSession, *, wallet_id: int, account_id: int, link_id: int, now: datetime
+    session: AsyncSession, *, wallet_id: int, account_id: int, link_id: int, once_since: datetime, now: datetime
 ) -> WithdrawalView | None:
     """Hold all the account has and queue it to the linked bank account: a business's settlement.
 
-    No monthly cap or step-up: this is not a citizen spending, and no one is at hand to type a code.
-    None when there is nothing to pay out.
+    At most one payout since ``once_since`` (the business day's start, say), decided under the
+    account's lock, so app processes settling at once pay out once. No monthly cap or step-up: this
+    is not a citizen spending, and no one is at hand to type a code. None when nothing is paid out.
     """
     settlement = await bank_settlement_account(session, now)
     locked = await ledger.lock_accounts(session, [account_id, settlement])
     available = locked[account_id].available_vnd
-    if available <= 0:
+    already = select(Withdrawal.id).where(Withdrawal.wallet_id == wallet_id, Withdrawal.created_at >= once_since)
+    if available <= 0 or await session.scalar(already.limit(1)) is not None:
         return None
     spec = ledger.TransferSpec(account_id, settlement, available, Category.WITHDRAWAL, reference="settlement")
     return await _hold_and_queue(session, wallet_id, link_id, spec, locked, now)

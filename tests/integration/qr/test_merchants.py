@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from civicpay.clock import FixedClock
 from qr import vietqr
-from tests.conftest import Api, Citizen, bank_settles
+from tests.conftest import Api, Citizen, bank_settles, signed_in
 from tests.desk import Desk
 from wallet.bank_sandbox import AccountOpen, Bank
 
@@ -59,6 +60,11 @@ async def test_a_static_code_takes_what_the_payer_types_and_is_settled_to_the_ba
     (line,) = settled.json()
     confirmed = await bank_settles(api, bank_server[0], line["payout_id"], "confirmed")
     after = await api.client.get(f"/merchants/{shop['id']}", headers=desk.admin)
+    later_today = await pay(api, citizen, shop["vietqr"], 10_000)
+    same_day = await api.client.post("/merchants/settlements", headers=desk.admin)
+    clock.advance(timedelta(days=1))
+    await desk.sign_in_again()
+    next_day = await api.client.post("/merchants/settlements", headers=desk.admin)
 
     assert (code.initiation, code.amount_vnd, code.mcc) == ("static", None, "5814")
     assert (code.bin, code.account, code.merchant_name) == ("970422", "0905111222", "Ca phe Thuan Hoa")
@@ -71,9 +77,12 @@ async def test_a_static_code_takes_what_the_payer_types_and_is_settled_to_the_ba
     assert nothing_left.json() == []
     assert confirmed.status_code == 200, confirmed.text
     assert (after.json()["balance_vnd"], after.json()["available_vnd"]) == (0, 0)
-    assert await api.balance(citizen) == 225_000
-    wallet = (await api.client.get("/wallets/me", headers=citizen.headers)).json()
-    assert wallet["limits"]["month_used_vnd"] == 75_000  # a shop is not an exempt category
+    assert later_today["status"] == 201
+    assert same_day.json() == []  # once a business day, however many processes ask
+    assert [settled["amount_vnd"] for settled in next_day.json()] == [10_000]
+    wallet = (await api.client.get("/wallets/me", headers=await signed_in(api, citizen.phone))).json()
+    assert wallet["balance_vnd"] == 215_000
+    assert wallet["limits"]["month_used_vnd"] == 85_000  # a shop is not an exempt category
 
 
 async def test_a_merchant_needs_an_account_the_bank_knows(desk: Desk, bank: Bank) -> None:
