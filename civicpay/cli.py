@@ -52,6 +52,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="info",
         access_log=settings.access_log,
+        # Counter screens hold Server-Sent Events streams open; a shutdown closes them after this (they reconnect).
+        timeout_graceful_shutdown=5,
     )
     return 0
 

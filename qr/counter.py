@@ -98,22 +98,36 @@ def _state(collection: FeeCollection | None, now: datetime) -> str:
     return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
 
 
+async def _state_now(sessions: async_sessionmaker[AsyncSession], clock: Clock, counter_id: int) -> str:
+    async with sessions() as session:
+        return _state(await _latest(session, counter_id), clock.now())
+
+
 async def state_stream(
+    queue: asyncio.Queue[str], sessions: async_sessionmaker[AsyncSession], clock: Clock, counter_id: int
+) -> AsyncIterator[ServerSentEventMessage]:
+    """``state`` now, then each announcement; the state read again whenever announcements may have been lost."""
+    yield ServerSentEventMessage(event="state", data=await _state_now(sessions, clock, counter_id), retry=1000)
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + STREAM_SECONDS
+    while (left := ends - loop.time()) > 0:
+        try:
+            message = await asyncio.wait_for(queue.get(), timeout=min(KEEPALIVE_SECONDS, left))
+        except TimeoutError:
+            yield ServerSentEventMessage(comment="keep-alive")
+            continue
+        if message == events.RESYNC:
+            message = await _state_now(sessions, clock, counter_id)
+        yield ServerSentEventMessage(event="state", data=message)
+
+
+async def _subscribed(
     hub: events.Hub, sessions: async_sessionmaker[AsyncSession], clock: Clock, counter_id: int
 ) -> AsyncIterator[ServerSentEventMessage]:
+    """Subscribed before the first state is read, so nothing committed in between is missed."""
     with hub.subscribe(counter_topic(counter_id)) as queue:
-        async with sessions() as session:
-            latest = await _latest(session, counter_id)
-        yield ServerSentEventMessage(event="state", data=_state(latest, clock.now()), retry=1000)
-        loop = asyncio.get_running_loop()
-        ends = loop.time() + STREAM_SECONDS
-        while (left := ends - loop.time()) > 0:
-            try:
-                message = await asyncio.wait_for(queue.get(), timeout=min(KEEPALIVE_SECONDS, left))
-            except TimeoutError:
-                yield ServerSentEventMessage(comment="keep-alive")
-                continue
-            yield ServerSentEventMessage(event="state", data=message)
+        async for message in state_stream(queue, sessions, clock, counter_id):
+            yield message
 
 
 class CounterDisplayController(Controller):
@@ -133,4 +147,5 @@ class CounterDisplayController(Controller):
         state = request.app.state
         async with state.session_factory() as session:
             await counter_at(session, counter_id)  # 404 for a counter that does not exist
-        return ServerSentEvent(state_stream(state.events, state.session_factory, state.clock, counter_id))
+        state.events.admit(counter_topic(counter_id))  # 429 past a screen's worth of watchers
+        return ServerSentEvent(_subscribed(state.events, state.session_factory, state.clock, counter_id))
