@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -32,6 +33,16 @@ def announcing(engine: AsyncEngine, hub: events.Hub) -> async_sessionmaker[Async
     return create_session_factory(engine, events.session_info(hub))
 
 
+async def announce_then_fail(
+    transaction: Any, into: async_sessionmaker[AsyncSession] | AsyncSession, status: str
+) -> None:
+    """Announce inside ``transaction`` (a session's, or a savepoint of one), then fail it."""
+    async with transaction as opened:
+        session = opened if isinstance(into, async_sessionmaker) else into
+        await events.announce(session, "counter:1", {"status": status})
+        raise RuntimeError
+
+
 async def test_only_committed_announcements_arrive_in_order(
     hub: events.Hub, announcing: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -40,17 +51,13 @@ async def test_only_committed_announcements_arrive_in_order(
             await events.announce(session, "counter:1", {"status": "paid"})
             assert queue.empty()  # not before the commit
         with pytest.raises(RuntimeError):
-            async with announcing.begin() as session:
-                await events.announce(session, "counter:1", {"status": "rolled back"})
-                raise RuntimeError
+            await announce_then_fail(announcing.begin(), announcing, "rolled back")
         async with announcing.begin() as session:
             await events.announce(session, "counter:2", {"status": "another counter"})
             await events.announce(session, "counter:1", {"status": "cancelled"})
             # A refusal kept by an Idempotency-Key rolls back its savepoint and commits the rest.
             with pytest.raises(RuntimeError):
-                async with session.begin_nested():
-                    await events.announce(session, "counter:1", {"status": "savepoint rolled back"})
-                    raise RuntimeError
+                await announce_then_fail(session.begin_nested(), session, "savepoint rolled back")
             await events.announce(session, "counter:1", {"status": "refunded"})
 
         arrived = [await asyncio.wait_for(queue.get(), ARRIVES_WITHIN) for _ in range(3)]
