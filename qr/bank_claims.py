@@ -24,8 +24,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qr.collections import COLLECTION, FEE_CATEGORY, expire_if_due, mark_paid
-from qr.models import CollectionStatus, FeeCollection, Office, PaidBy
+from qr.collections import FEE_CATEGORY, expire_if_due, mark_paid
+from qr.models import COLLECTION, CollectionStatus, FeeCollection, Office, PaidBy
 from wallet import NotificationIn, NotificationOutcome, Placement
 
 _CLOSED_REASON = {

@@ -24,7 +24,6 @@ from civicpay.auth import service as auth
 from civicpay.auth.models import Role, User
 from civicpay.errors import InvalidField, Text
 from civicpay.money import Category, format_vnd
-from civicpay.reference_codes import ReferenceScheme
 from civicpay.settings import Settings
 from qr import schemas as s
 from qr import vietqr
@@ -39,9 +38,6 @@ from qr.errors import (
 from qr.models import Clerk, CollectionStatus, Counter, FeeCollection, FeeKind, Office, PaidBy
 from wallet import ledger, reopen_in_suspense, suspense_account
 
-# "TTHC" (thủ tục hành chính) + the collection id in seven base-36 characters + a check character:
-# twelve characters, within the sixteen a reference may have.
-COLLECTION = ReferenceScheme("TTHC", 7)
 # The fee categories are exempt from the e-wallet monthly cap (Circular 40/2024).
 FEE_CATEGORY = Category.PUBLIC_SERVICE_FEE
 
@@ -190,7 +186,6 @@ async def counter_at(session: AsyncSession, counter_id: int, *, field: str | Non
 
 def payment_code(collection: FeeCollection, office: Office) -> str:
     """The dynamic VietQR of a collection: the office's account, the amount, the reference where banks look."""
-    assert collection.reference is not None  # noqa: S101 - given in the transaction that made it
     return vietqr.encode(
         vietqr.VietQr(
             bin=office.bank_bin,
@@ -216,7 +211,6 @@ def current_status(collection: FeeCollection, now: datetime) -> CollectionStatus
 
 def _dossier(collection: FeeCollection) -> dict[str, Any]:
     """What a collection and its receipt both say of the fee and the dossier it is for."""
-    assert collection.reference is not None  # noqa: S101 - given in the transaction that made it
     return {
         "reference": collection.reference,
         "procedure_code": collection.procedure_code,
@@ -289,8 +283,6 @@ async def create_collection(
         expires_at=now + timedelta(seconds=settings.collection_ttl_seconds),
     )
     session.add(collection)
-    await session.flush()
-    collection.reference = COLLECTION.encode(collection.id)
     await session.flush()
     await announce(session, collection, now)
     return collection_view(collection, place.office, now)

@@ -63,7 +63,7 @@ def _collection_block(collection: FeeCollection, office: Office, now: datetime) 
   <div class="amount">{html.escape(format_vnd(collection.amount_vnd))}</div>
   <div>Đơn vị thụ hưởng / Payee: <strong>{html.escape(office.name)}</strong></div>
   <div class="muted">{html.escape(collection.procedure_name)}</div>
-  <div class="muted">Mã thanh toán / Reference: <strong>{html.escape(collection.reference or "")}</strong></div>
+  <div class="muted">Mã thanh toán / Reference: <strong>{html.escape(collection.reference)}</strong></div>
   <div id="status" class="{css}">{html.escape(words)}</div>
   <div id="receipt" class="muted">{html.escape(receipt)}</div>"""
 

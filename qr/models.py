@@ -9,6 +9,11 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, U
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
+from civicpay.reference_codes import ReferenceScheme
+
+# "TTHC" (thủ tục hành chính) + the collection id in seven base-36 characters + a check character:
+# twelve characters, within the sixteen a reference may have.
+COLLECTION = ReferenceScheme("TTHC", 7)
 
 
 class Office(Base):
@@ -79,7 +84,7 @@ class FeeCollection(Base):
     """One procedure fee to collect at a counter (khoản thu phí, lệ phí thủ tục hành chính).
 
     ``reference`` is what travels with the payment (62.05 and 62.08 of the VietQR, and from there the
-    bank transfer's description), so it is UNIQUE and carries a check character.
+    bank transfer's description): the id with a check character, so it is worked out, never stored.
     """
 
     __tablename__ = "qr_fee_collection"
@@ -97,7 +102,6 @@ class FeeCollection(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    reference: Mapped[str | None] = mapped_column(String(16), unique=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("qr_office.id"))
     counter_id: Mapped[int] = mapped_column(ForeignKey("qr_counter.id"))
     clerk_user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id"))
@@ -119,6 +123,10 @@ class FeeCollection(Base):
     receipt_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     swept_by_id: Mapped[int | None] = mapped_column(ForeignKey("qr_treasury_remittance.id"))
+
+    @property
+    def reference(self) -> str:
+        return COLLECTION.encode(self.id)
 
 
 class TreasuryRemittance(Base):

@@ -20,7 +20,7 @@ from civicpay.money import Category, format_vnd
 from civicpay.settings import Settings
 from qr import schemas as s
 from qr import vietqr
-from qr.collections import COLLECTION, FEE_CATEGORY, expire_if_due, locked_collection, mark_paid
+from qr.collections import FEE_CATEGORY, expire_if_due, locked_collection, mark_paid
 from qr.errors import (
     AmountMismatch,
     CollectionAlreadyPaid,
@@ -29,7 +29,7 @@ from qr.errors import (
     QrInvalid,
     QrNotPayable,
 )
-from qr.models import CollectionStatus, Merchant, Office, PaidBy
+from qr.models import COLLECTION, CollectionStatus, Merchant, Office, PaidBy
 from wallet import Holder, check_spending, holder_of_user, ledger, step_up_if_needed
 
 

@@ -107,7 +107,6 @@ def upgrade() -> None:
     op.create_table(
         "qr_fee_collection",
         sa.Column("id", ID, nullable=False),
-        sa.Column("reference", sa.String(length=16), nullable=True),
         sa.Column("office_id", ID, nullable=False),
         sa.Column("counter_id", ID, nullable=False),
         sa.Column("clerk_user_id", ID, nullable=False),
@@ -167,7 +166,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("receipt_number", name=op.f("uq_qr_fee_collection_receipt_number")),
         sa.UniqueConstraint("transfer_id", name=op.f("uq_qr_fee_collection_transfer_id")),
         sa.UniqueConstraint("bank_notification_id", name=op.f("uq_qr_fee_collection_bank_notification_id")),
-        sa.UniqueConstraint("reference", name=op.f("uq_qr_fee_collection_reference")),
     )
     op.create_index("ix_qr_fee_collection_counter_created", "qr_fee_collection", ["counter_id", "id"], unique=False)
     op.create_index(

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from qr import vietqr
-from qr.collections import COLLECTION, office_account_code
+from qr.collections import office_account_code
+from qr.models import COLLECTION
 from tests.conftest import Api, account_balance, finance_officer, notify
 from tests.desk import OFFICE, Desk, open_office, pay_by_bank
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from civicpay.reference_codes import ALPHABET, ReferenceScheme
-from qr.collections import COLLECTION
+from qr.models import COLLECTION
 from wallet.topup_code import TOPUP
 
 SCHEMES = st.sampled_from([TOPUP, COLLECTION])
