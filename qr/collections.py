@@ -66,14 +66,14 @@ def office_view(office: Office) -> s.Office:
 
 def fits_a_qr(value: str, limit: int, *, field: str) -> str:
     """The text as a QR field will carry it; refused, naming the field, when nothing readable would be left."""
-    fitted = vietqr.fit_for_qr(value, limit)
-    if not fitted.strip() or not all(" " <= character <= "~" for character in fitted):
+    try:
+        return vietqr.field_text(vietqr.fit_for_qr(value, limit), field, limit)
+    except vietqr.VietQrError as refused:
         latin = Text(
             "Cần chữ cái Latin (có hoặc không dấu) để in được trong mã VietQR",
             "Needs Latin letters (with or without diacritics) to be printed in a VietQR code",
         )
-        raise InvalidField(latin, field=field)
-    return fitted
+        raise InvalidField(latin, field=field) from refused
 
 
 async def create_office(session: AsyncSession, data: s.OfficeCreate, *, now: datetime) -> s.Office:

@@ -172,7 +172,7 @@ def _digits(value: str) -> bool:
     return value.isascii() and value.isdigit()
 
 
-def _text(value: str, field: str, limit: int) -> str:
+def field_text(value: str, field: str, limit: int) -> str:
     """A free-text field folded to ASCII and checked against its EMVCo limit."""
     folded = fold_for_qr(value)
     if not folded:
@@ -219,7 +219,7 @@ def _amount(code: VietQr) -> str:
 def _additional_data(code: VietQr) -> str:
     """Object 62, or nothing; all its sub-objects together must fit in 99 characters."""
     additional = "".join(
-        _tlv(tag, _text(value, field, _ADDITIONAL_MAX))
+        _tlv(tag, field_text(value, field, _ADDITIONAL_MAX))
         for field, tag in _ADDITIONAL
         if (value := getattr(code, field)) is not None
     )
@@ -243,8 +243,8 @@ def encode(code: VietQr) -> str:
         if not (len(code.mcc) == 4 and _digits(code.mcc)):
             raise VietQrError(ErrorCode.BAD_VALUE, f"MCC {code.mcc!r} is not four digits", 0, "mcc")
         mcc = f"5204{code.mcc}"
-    name = "" if code.merchant_name is None else _tlv("59", _text(code.merchant_name, "merchant_name", _NAME_MAX))
-    city = "" if code.city is None else _tlv("60", _text(code.city, "city", _CITY_MAX))
+    name = "" if code.merchant_name is None else _tlv("59", field_text(code.merchant_name, "merchant_name", _NAME_MAX))
+    city = "" if code.city is None else _tlv("60", field_text(code.city, "city", _CITY_MAX))
     body = (
         f"0002010102{initiation}{_napas_template(code)}{mcc}5303704{_amount(code)}5802VN"
         f"{name}{city}{_additional_data(code)}6304"

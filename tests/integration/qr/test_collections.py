@@ -288,8 +288,11 @@ async def test_bad_input_names_the_field_and_creates_nothing(desk: Desk, api: Ap
         headers={**desk.clerk, "Accept-Language": "en"},
     )
     duplicate_office = await api.client.post("/offices", json=OFFICE, headers=desk.admin)
+    no_latin = {**OFFICE, "code": "BJ", "account_number": "0161000000001", "name": "办公室"}
+    unprintable = await api.client.post("/offices", json=no_latin, headers=desk.admin)
 
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["field"] == "amount_vnd"
     assert (duplicate_office.status_code, duplicate_office.json()["errors"][0]["field"]) == (422, "code")
+    assert (unprintable.status_code, unprintable.json()["errors"][0]["field"]) == (422, "name")
     assert (await desk.collect(10_000))["id"] == 1
