@@ -140,13 +140,19 @@ async def answer_once(
     key: str,
     body: msgspec.Struct,
     now: datetime,
-    action: Callable[[], Awaitable[tuple[int, bytes]]],
+    status: int,
+    use_case: Callable[[], Awaitable[Any]],
 ) -> Response[bytes]:
     """The whole Idempotency-Key protocol for one money-moving POST, as its route handler needs it.
 
     ``body`` is the decoded request as the server reads it (normalise what means the same first), and
-    the path, with its ids, is part of what makes two requests the same.
+    the path, with its ids, is part of what makes two requests the same. ``use_case`` returns what the
+    caller is told (a Struct), kept as JSON with ``status``; a domain error it raises is kept in its stead.
     """
+
+    async def action() -> tuple[int, bytes]:
+        return status, msgspec.json.encode(await use_case())
+
     answer = await run_once(
         session,
         principal=caller,

@@ -3,7 +3,6 @@ and the Treasury sweep. The counter's screen is in ``qr.counter``."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -26,27 +25,6 @@ from wallet.routes import OtpHeader, RowId
 
 ImageFormat = Annotated[Literal["png", "svg"], QueryParameter(name="format", description="png or svg")]
 _MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
-
-
-async def _once(
-    request: Request[Any, Any, Any],
-    session: AsyncSession,
-    principal: Principal,
-    key: str,
-    body: msgspec.Struct,
-    clock: Clock,
-    status: int,
-    act: Callable[[Any], Awaitable[msgspec.Struct | list[Any]]],
-) -> Response[bytes]:
-    """Run a money-moving use case under its Idempotency-Key; ``act`` gets the request's ``now``."""
-    now = clock.now()
-
-    async def action() -> tuple[int, bytes]:
-        return status, msgspec.json.encode(await act(now))
-
-    return await answer_once(
-        request, session, caller=principal.idempotency_scope, key=key, body=body, now=now, action=action
-    )
 
 
 def _image(payload: str, image_format: str, caption: render.Caption | None = None) -> Response[bytes]:
@@ -183,15 +161,16 @@ class CollectionController(Controller):
 
         To the wallet that paid it; a fee paid by bank transfer goes to suspense, to be returned from there.
         """
-        return await _once(
+        now = clock.now()
+        return await answer_once(
             request,
             session,
-            principal,
-            idempotency_key,
-            data,
-            clock,
-            200,
-            lambda now: collections.refund_collection(
+            caller=principal.idempotency_scope,
+            key=idempotency_key,
+            body=data,
+            now=now,
+            status=200,
+            use_case=lambda: collections.refund_collection(
                 session, officer_user_id=principal.user_id, collection_id=collection_id, reason=data.reason, now=now
             ),
         )
@@ -224,15 +203,16 @@ class ScanPaymentController(Controller):
 
         Any other code answers ``qr_not_payable``; a malformed one ``qr_invalid`` with the reason and position.
         """
-        return await _once(
+        now = clock.now()
+        return await answer_once(
             request,
             session,
-            principal,
-            idempotency_key,
-            data,
-            clock,
-            201,
-            lambda now: payments.pay_by_scan(
+            caller=principal.idempotency_scope,
+            key=idempotency_key,
+            body=data,
+            now=now,
+            status=201,
+            use_case=lambda: payments.pay_by_scan(
                 session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=now
             ),
         )
@@ -315,15 +295,16 @@ class TreasuryController(Controller):
         clock: NamedDependency[Clock],
     ) -> Response[bytes]:
         """Send every collected fee not yet swept to its agency's Treasury account (Circular 74/2022)."""
-        return await _once(
+        now = clock.now()
+        return await answer_once(
             request,
             session,
-            principal,
-            idempotency_key,
-            _NoBody(),
-            clock,
-            200,
-            lambda now: treasury.sweep_and_report(session, now=now),
+            caller=principal.idempotency_scope,
+            key=idempotency_key,
+            body=_NoBody(),
+            now=now,
+            status=200,
+            use_case=lambda: treasury.sweep_and_report(session, now=now),
         )
 
     @get("/overdue", operation_id="treasuryOverdue")

@@ -56,9 +56,15 @@ class CardTopupController(Controller):
         caller = principal.idempotency_scope
         sessions = request.app.state.session_factory
         async with unit_of_work(sessions) as session:
-
-            async def act() -> tuple[int, bytes]:
-                made = await card_topups.start(
+            answer = await answer_once(
+                request,
+                session,
+                caller=caller,
+                key=idempotency_key,
+                body=data,
+                now=now,
+                status=201,
+                use_case=lambda: card_topups.start(
                     session,
                     acquirer,
                     settings,
@@ -66,11 +72,7 @@ class CardTopupController(Controller):
                     data=data,
                     acquirer_key=card_topups.acquirer_key_for("topup", caller, idempotency_key),
                     now=now,
-                )
-                return 201, msgspec.json.encode(made)
-
-            answer = await answer_once(
-                request, session, caller=caller, key=idempotency_key, body=data, now=now, action=act
+                ),
             )
         # Committed: only now may the card be charged (a replay has been charged already).
         if answer.status_code == 201 and "idempotent-replayed" not in answer.headers:
@@ -107,9 +109,15 @@ class CardTopupController(Controller):
     ) -> Response[bytes]:
         """Send money from the wallet back to the card of a top-up (all that is left, or ``amount_vnd``)."""
         now = clock.now()
-
-        async def act() -> tuple[int, bytes]:
-            refunded = await card_topups.refund(
+        return await answer_once(
+            request,
+            session,
+            caller=principal.idempotency_scope,
+            key=idempotency_key,
+            body=data,
+            now=now,
+            status=200,
+            use_case=lambda: card_topups.refund(
                 session,
                 acquirer,
                 settings,
@@ -118,11 +126,7 @@ class CardTopupController(Controller):
                 data=data,
                 acquirer_key=card_topups.acquirer_key_for("refund", principal.idempotency_scope, idempotency_key),
                 now=now,
-            )
-            return 200, msgspec.json.encode(refunded)
-
-        return await answer_once(
-            request, session, caller=principal.idempotency_scope, key=idempotency_key, body=data, now=now, action=act
+            ),
         )
 
 

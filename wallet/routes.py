@@ -148,13 +148,6 @@ class TransferController(Controller):
                 return StoredAnswer(201, made, replayed=False).to_response()
 
         async with unit_of_work(state.session_factory) as session:
-
-            async def act() -> tuple[int, bytes]:
-                made = await service.transfer_to_phone(
-                    session, settings, calendar, sender_user_id=principal.user_id, data=data, otp=otp, now=now
-                )
-                return 201, msgspec.json.encode(made)
-
             return await answer_once(
                 request,
                 session,
@@ -162,7 +155,10 @@ class TransferController(Controller):
                 key=idempotency_key,
                 body=as_read,
                 now=now,
-                action=act,
+                status=201,
+                use_case=lambda: service.transfer_to_phone(
+                    session, settings, calendar, sender_user_id=principal.user_id, data=data, otp=otp, now=now
+                ),
             )
 
     @get("/{transfer_id:int}", operation_id="getTransfer")
@@ -263,15 +259,17 @@ class SuspenseController(Controller):
         clock: Clock,
     ) -> Response[bytes]:
         now = clock.now()
-
-        async def act() -> tuple[int, bytes]:
-            decided = await bank_topups.resolve(
-                session, item_id=item_id, officer_user_id=principal.user_id, to_phone=to_phone, reason=reason, now=now
-            )
-            return 200, msgspec.json.encode(decided)
-
         return await answer_once(
-            request, session, caller=principal.idempotency_scope, key=key, body=body, now=now, action=act
+            request,
+            session,
+            caller=principal.idempotency_scope,
+            key=key,
+            body=body,
+            now=now,
+            status=200,
+            use_case=lambda: bank_topups.resolve(
+                session, item_id=item_id, officer_user_id=principal.user_id, to_phone=to_phone, reason=reason, now=now
+            ),
         )
 
     @post(

@@ -80,13 +80,6 @@ class WithdrawalController(Controller):
         now = clock.now()
         sessions = request.app.state.session_factory
         async with unit_of_work(sessions) as session:
-
-            async def act() -> tuple[int, bytes]:
-                made = await withdrawals.withdraw(
-                    session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=now
-                )
-                return 201, msgspec.json.encode(made)
-
             answer = await answer_once(
                 request,
                 session,
@@ -94,7 +87,10 @@ class WithdrawalController(Controller):
                 key=idempotency_key,
                 body=data,
                 now=now,
-                action=act,
+                status=201,
+                use_case=lambda: withdrawals.withdraw(
+                    session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=now
+                ),
             )
         # Committed: only now may the payout reach the bank (it is queued if the bank cannot take it).
         if answer.status_code == 201:
