@@ -238,12 +238,7 @@ class Api:
         )
 
     async def fund(self, citizen: Citizen, amount_vnd: int) -> None:
-        """Money in from the bank settlement account, as a top-up would post it."""
-        now = datetime.now(UTC)
-        async with self.sessions.begin() as session:
-            bank = await bank_settlement_account(session, now)
-            spec = ledger.TransferSpec(bank, citizen.account_id, amount_vnd, Category.TOPUP, reference="TEST")
-            await ledger.post_entry(session, [spec], now=now, description="test funding")
+        await fund_wallet(self.sessions, citizen.user_id, amount_vnd)
 
     async def transfer(
         self,
@@ -268,6 +263,16 @@ class Api:
         assert wallet.status_code == 200, wallet.text
         balance: int = wallet.json()["balance_vnd"]
         return balance
+
+
+async def fund_wallet(sessions: async_sessionmaker[AsyncSession], user_id: int, amount_vnd: int) -> None:
+    """Money into a user's wallet from the bank settlement account, as a top-up would post it."""
+    now = datetime.now(UTC)
+    async with sessions.begin() as session:
+        wallet = await ledger.account_id(session, wallet_account_code(user_id))
+        bank = await bank_settlement_account(session, now)
+        spec = ledger.TransferSpec(bank, wallet, amount_vnd, Category.TOPUP, reference="TEST")
+        await ledger.post_entry(session, [spec], now=now, description="test funding")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,14 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from civicpay.app import create_app
 from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
-from civicpay.money import Category
 from civicpay.settings import Settings
 from tests.browser import Page, headless_chromium, require_chromium
-from tests.conftest import PASSWORD, create_staff
+from tests.conftest import PASSWORD, create_staff, fund_wallet
 from tests.desk import OFFICE
 from tests.servers import serving
-from wallet import bank_settlement_account, bank_simulator, ledger
-from wallet.service import wallet_account_code
+from wallet import bank_simulator
 
 Sessions = async_sessionmaker[AsyncSession]
 PAID = "ĐÃ THANH TOÁN / PAID"
@@ -85,17 +82,8 @@ async def counter_at(url: str, sessions: Sessions, settings: Settings, clock: Fi
         await http.post(f"/offices/{office['id']}/clerks", json={"phone": clerk_phone}, headers=admin)
         citizen = {"phone": "0912000777", "citizen_id": "046190007777", "full_name": "Nguyễn Thị Hương"}
         created = await http.post("/citizens", json={**citizen, "password": PASSWORD})
-        await _fund(sessions, created.json()["user_id"], 1_000_000)
+        await fund_wallet(sessions, created.json()["user_id"], 1_000_000)
         yield Counter(http, await _login(http, clerk_phone), await _login(http, citizen["phone"]), counter["id"])
-
-
-async def _fund(sessions: Sessions, user_id: int, amount_vnd: int) -> None:
-    now = datetime.now(UTC)
-    async with sessions.begin() as session:
-        wallet = await ledger.account_id(session, wallet_account_code(user_id))
-        bank = await bank_settlement_account(session, now)
-        spec = ledger.TransferSpec(bank, wallet, amount_vnd, Category.TOPUP, reference="TEST")
-        await ledger.post_entry(session, [spec], now=now, description="test funding")
 
 
 async def live(page: Page) -> None:

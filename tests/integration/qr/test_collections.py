@@ -275,18 +275,7 @@ async def test_a_clerk_works_only_at_their_own_office(desk: Desk, api: Api) -> N
 
 
 async def test_bad_input_names_the_field_and_creates_nothing(desk: Desk, api: Api) -> None:
-    bad = await api.client.post(
-        "/collections",
-        json={
-            "counter_id": desk.counter["id"],
-            "procedure_code": "1",
-            "procedure_name": "x",
-            "dossier_number": "1",
-            "payer_name": "A",
-            "amount_vnd": 0,
-        },
-        headers={**desk.clerk, "Accept-Language": "en"},
-    )
+    bad = await desk.post_collection(0, language="en")
     duplicate_office = await api.client.post("/offices", json=OFFICE, headers=desk.admin)
     no_latin = {**OFFICE, "code": "BJ", "account_number": "0161000000001", "name": "办公室"}
     unprintable = await api.client.post("/offices", json=no_latin, headers=desk.admin)
