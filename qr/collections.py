@@ -302,9 +302,10 @@ async def locked_collection(session: AsyncSession, collection_id: int, *, field:
 
 
 def expire_if_due(collection: FeeCollection, now: datetime) -> None:
+    """Record the expiry of a locked collection that is open only in name."""
     if current_status(collection, now) == CollectionStatus.EXPIRED:
         collection.status = CollectionStatus.EXPIRED.value
-        collection.closed_at = collection.closed_at or collection.expires_at
+        collection.closed_at = collection.expires_at
 
 
 async def _clerks_collection(

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.params import PathParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from sqlalchemy import select
@@ -135,17 +136,21 @@ class CounterDisplayController(Controller):
     tags = ["counter display"]
 
     @get("/", operation_id="counterDisplay", exclude_from_auth=True, media_type=MediaType.HTML)
-    async def show(self, counter_id: CounterId, request: Request[Any, Any, Any]) -> Response[str]:
+    async def show(
+        self, counter_id: CounterId, session: NamedDependency[AsyncSession], clock: NamedDependency[Clock]
+    ) -> Response[str]:
         """The counter's screen (HTML): the open collection's VietQR, turning to "ĐÃ THANH TOÁN / PAID" live."""
-        state = request.app.state
-        async with state.session_factory() as session:
-            return Response(await page(session, counter_id, state.clock.now()), media_type=MediaType.HTML)
+        return Response(await page(session, counter_id, clock.now()), media_type=MediaType.HTML)
 
     @get("/events", operation_id="counterEvents", exclude_from_auth=True)
-    async def follow(self, counter_id: CounterId, request: Request[Any, Any, Any]) -> ServerSentEvent:
-        """Server-Sent Events: ``state`` now, then each committed change of the counter's collection."""
+    async def follow(
+        self, counter_id: CounterId, request: Request[Any, Any, Any], session: NamedDependency[AsyncSession]
+    ) -> ServerSentEvent:
+        """Server-Sent Events: ``state`` now, then each committed change of the counter's collection.
+
+        The stream reads with short sessions of its own: the request's is closed before streaming starts.
+        """
+        await counter_at(session, counter_id)  # 404 for a counter that does not exist
         state = request.app.state
-        async with state.session_factory() as session:
-            await counter_at(session, counter_id)  # 404 for a counter that does not exist
         state.events.admit(counter_topic(counter_id))  # 429 past a screen's worth of watchers
         return ServerSentEvent(_subscribed(state.events, state.session_factory, state.clock, counter_id))
