@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Litestar, Response, get
@@ -19,21 +18,18 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 import qr
 import wallet
-from civicpay import events, periodic
+from civicpay import bootstrap, periodic
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
-from civicpay.auth.secrets import password_hasher
 from civicpay.banks import BankController
-from civicpay.clock import BusinessCalendar, Clock, SystemClock
-from civicpay.db import (
-    create_engine,
-    create_session_factory,
-    current_revision,
-    ensure_schema_current,
-    provide_session,
-)
+from civicpay.bootstrap import Services
+from civicpay.db import current_revision, ensure_schema_current, provide_session
 from civicpay.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from civicpay.settings import Settings
+
+# What the state holds besides the services object, and which of those handlers may ask for by name.
+_SERVICES = ("settings", "clock", "calendar", "hasher", "engine", "events", "units", "acquirer", "bank", "claimants")
+_INJECTED = ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants")
 
 
 class Health(msgspec.Struct):
@@ -56,68 +52,23 @@ async def health(state: State) -> Response[Health]:
 
 
 @asynccontextmanager
-async def outside_parties(app: Litestar) -> AsyncGenerator[None, None]:
-    """Clients of the card acquirer and the bank for the app's lifetime, and the periodic work with them."""
-    settings: Settings = app.state.settings
-    state = app.state
-    state.acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
-    state.bank = wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret)
-    jobs = {
-        "card top-up re-query": (
-            settings.card_requery_interval_seconds,
-            lambda: wallet.requery_card_topups(state.session_factory, state.acquirer, settings, now=state.clock.now()),
-        ),
-        "payout dispatch": (
-            settings.payout_dispatch_interval_seconds,
-            lambda: wallet.dispatch_payouts(state.session_factory, state.bank, now=state.clock.now()),
-        ),
-        "treasury sweep": (settings.treasury_sweep_interval_seconds, lambda: sweep_to_treasury(state)),
-        "merchant settlement": (
-            settings.merchant_settlement_interval_seconds,
-            lambda: qr.settle_merchants(state.session_factory, state.calendar, now=state.clock.now()),
-        ),
-    }
-    tasks = [
-        asyncio.create_task(periodic.every(seconds, job, name=name))
-        for name, (seconds, job) in jobs.items()
-        if seconds > 0
-    ]
+async def running(app: Litestar) -> AsyncGenerator[None, None]:
+    """The app's lifetime: the schema checked, the services started, the periodic jobs running; all closed after."""
+    services: Services = app.state.services
+    app.state.expected_revision = await ensure_schema_current(services.engine)
+    await services.start()
+    tasks = [asyncio.create_task(periodic.every(job.interval_seconds, job.run, name=job.name)) for job in services.jobs]
     try:
         yield
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await state.acquirer.aclose()
-        await state.bank.aclose()
-
-
-async def sweep_to_treasury(state: State) -> None:
-    async with state.session_factory.begin() as session:
-        await qr.sweep_and_report(session, now=state.clock.now())
-
-
-@asynccontextmanager
-async def database(app: Litestar) -> AsyncGenerator[None, None]:
-    """Open the connection pool and the live-announcement hub for the app's lifetime, schema checked first."""
-    settings: Settings = app.state.settings
-    engine = create_engine(settings)
-    app.state.expected_revision = await ensure_schema_current(engine)
-    hub = events.Hub()
-    if not settings.is_sqlite:
-        await hub.listen(settings.database_url)
-    app.state.engine = engine
-    app.state.events = hub
-    app.state.session_factory = create_session_factory(engine, events.session_info(hub))
-    try:
-        yield
-    finally:
-        await hub.close()
-        await engine.dispose()
+        await services.close()
 
 
 def _from_state(name: str) -> Provide:
-    """Inject one of the objects built once per app (settings, clock, hasher, calendar)."""
+    """Inject one of the services built once (settings, clock, hasher, calendar, clients)."""
 
     def provide(state: State) -> Any:
         return state[name]
@@ -125,24 +76,16 @@ def _from_state(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
-    """Build the service. ``clock`` lets tests move time; the system clock is the default."""
-
-    state = State(
-        {
-            "settings": settings,
-            "clock": clock or SystemClock(),
-            "hasher": password_hasher(settings),
-            "calendar": BusinessCalendar(ZoneInfo(settings.business_timezone)),
-            # Rooms that may claim an incoming bank transfer before top-up codes are looked for.
-            "claimants": qr.NOTIFICATION_CLAIMANTS,
-        }
-    )
+def create_app(services: Services) -> Litestar:
+    """Build the HTTP service on ``services`` (``civicpay.bootstrap``); the app closes them when it stops."""
+    # Each service under its own name too: handlers inject them by name, and the hot routes read them
+    # straight from the state.
+    state = State({"services": services, **{name: getattr(services, name) for name in _SERVICES}})
     authentication = DefineMiddleware(AuthenticationMiddleware, exclude=["^/schema", "^/health$"])
     return Litestar(
         route_handlers=[
             health,
-            rate_limited(settings, [*SIGN_IN, *wallet.SIGN_UP]),
+            rate_limited(services.settings, [*SIGN_IN, *wallet.SIGN_UP]),
             ProfileController,
             AdminController,
             BankController,
@@ -151,16 +94,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         ],
         dependencies={
             "session": Provide(provide_session),
-            **{
-                name: _from_state(name)
-                for name in ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants")
-            },
+            **{name: _from_state(name) for name in _INJECTED},
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         middleware=[authentication],
         before_request=refuse_nul_characters,
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[database, outside_parties],
+        lifespan=[running],
         state=state,
         openapi_config=OpenAPIConfig(
             title="civicpay",
@@ -182,4 +122,4 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
 
 def app_from_env() -> Litestar:
     """The factory uvicorn calls in each worker process."""
-    return create_app(Settings.from_env())
+    return create_app(bootstrap.build(Settings.from_env()))

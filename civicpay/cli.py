@@ -11,20 +11,17 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 from alembic import command
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-import qr
-from civicpay.auth.secrets import password_hasher
-from civicpay.clock import BusinessCalendar, SystemClock
+from civicpay import bootstrap
+from civicpay.bootstrap import Services
+from civicpay.clock import SystemClock
 from civicpay.db import (
     SchemaBehind,
     alembic_config,
-    create_engine,
-    create_session_factory,
     current_revision,
     ensure_schema_current,
     head_revision,
@@ -33,17 +30,15 @@ from civicpay.demo import DEMO_PASSWORD, seed_demo
 from civicpay.errors import DomainError
 from civicpay.settings import Settings, SettingsError
 from qr import vietqr
-from wallet import bank_sandbox, bank_simulator, card_sandbox, card_topups, topup_code, withdrawals
-from wallet.bank_payouts import BankPayouts
-from wallet.card_acquirer import CardAcquirer
-from wallet.ledger import check_invariants, expire_holds
+from wallet import bank_sandbox, bank_simulator, card_sandbox, topup_code
+from wallet.ledger import check_invariants
 from wallet.service import holder_of_user_phone
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
-    asyncio.run(_with_engine(settings, ensure_schema_current))
+    _with_services(settings, _on_engine(ensure_schema_current))
     uvicorn.run(
         "civicpay.app:app_from_env",
         factory=True,
@@ -61,12 +56,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 T = TypeVar("T")
 
 
-async def _with_engine(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    engine = create_engine(settings)
-    try:
-        return await action(engine)
-    finally:
-        await engine.dispose()
+def _with_services(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
+    """Run one command's work on the services built once (``civicpay.bootstrap``), closed after."""
+
+    async def run() -> T:
+        async with bootstrap.running(settings) as services:
+            return await action(services)
+
+    return asyncio.run(run())
+
+
+def _on_engine(action: Callable[[AsyncEngine], Awaitable[T]]) -> Callable[[Services], Awaitable[T]]:
+    return lambda services: action(services.engine)
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
@@ -76,7 +77,7 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _db_current(settings: Settings, _: argparse.Namespace) -> int:
-    current = asyncio.run(_with_engine(settings, current_revision))
+    current = _with_services(settings, _on_engine(current_revision))
     head = head_revision()
     print(f"current: {current or 'none'}  newest: {head}")
     return 0 if current == head else 1
@@ -87,12 +88,12 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
         # The demo publishes its passwords and creates money from nothing.
         raise SettingsError("refusing to seed demo data into a production database")
 
-    async def seed(engine: AsyncEngine) -> bool:
-        await ensure_schema_current(engine)
-        async with create_session_factory(engine).begin() as session:
-            return await seed_demo(session, password_hasher(settings), SystemClock())
+    async def seed(services: Services) -> bool:
+        await ensure_schema_current(services.engine)
+        async with services.units() as unit:
+            return await seed_demo(unit.session, services.hasher, services.clock)
 
-    if asyncio.run(_with_engine(settings, seed)):
+    if _with_services(settings, seed):
         print(f"demo data seeded; every demo person's password is {DEMO_PASSWORD!r} (see README)")
     else:
         print("demo data already present")
@@ -100,11 +101,11 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _ledger_verify(settings: Settings, _: argparse.Namespace) -> int:
-    async def verify(engine: AsyncEngine) -> list[str]:
-        async with create_session_factory(engine)() as session:
-            return await check_invariants(session)
+    async def verify(services: Services) -> list[str]:
+        async with services.units() as unit:
+            return await check_invariants(unit.session)
 
-    breaches = asyncio.run(_with_engine(settings, verify))
+    breaches = _with_services(settings, verify)
     for breach in breaches:
         print(f"BREACH {breach}")
     print("ledger sound" if not breaches else f"{len(breaches)} breach(es)")
@@ -114,12 +115,12 @@ def _ledger_verify(settings: Settings, _: argparse.Namespace) -> int:
 def _simulate_bank_transfer(settings: Settings, args: argparse.Namespace) -> int:
     """Play the bank: send a signed incoming-transfer notification to a running server."""
 
-    async def code_for(engine: AsyncEngine) -> str:
-        async with create_session_factory(engine)() as session:
-            holder = await holder_of_user_phone(session, args.phone)
+    async def code_for(services: Services) -> str:
+        async with services.units() as unit:
+            holder = await holder_of_user_phone(unit.session, args.phone)
             return topup_code.encode(holder.wallet_id)
 
-    code = args.code or asyncio.run(_with_engine(settings, code_for))
+    code = args.code or _with_services(settings, code_for)
     note = bank_simulator.notification(
         code=code, amount_vnd=args.amount, at=SystemClock().now(), account_number=args.account
     )
@@ -129,17 +130,9 @@ def _simulate_bank_transfer(settings: Settings, args: argparse.Namespace) -> int
 
 
 def _expire_holds(settings: Settings, _: argparse.Namespace) -> int:
-    async def expire(engine: AsyncEngine) -> list[int]:
-        async with create_session_factory(engine).begin() as session:
-            return await expire_holds(session, now=SystemClock().now())
-
-    expired = asyncio.run(_with_engine(settings, expire))
+    expired = _with_services(settings, lambda services: services.expire_holds())
     print(f"expired {len(expired)} hold(s)")
     return 0
-
-
-class _Client(Protocol):
-    async def aclose(self) -> None: ...
 
 
 class _Changed(Protocol):
@@ -152,25 +145,7 @@ class _Changed(Protocol):
     def status(self) -> str: ...
 
 
-ClientT = TypeVar("ClientT", bound=_Client)
-
-
-def _sweep(
-    settings: Settings,
-    client: Callable[[], ClientT],
-    job: Callable[[async_sessionmaker[AsyncSession], ClientT], Awaitable[Sequence[_Changed]]],
-    what: str,
-) -> int:
-    """Run one sweep against an outside party (acquirer, bank) and print what it changed."""
-
-    async def run(engine: AsyncEngine) -> Sequence[_Changed]:
-        outside = client()
-        try:
-            return await job(create_session_factory(engine), outside)
-        finally:
-            await outside.aclose()
-
-    changed = asyncio.run(_with_engine(settings, run))
+def _report(changed: Sequence[_Changed], what: str) -> int:
     for item in changed:
         print(f"{what} {item.id}: {item.status} ({item.amount_display})")
     print(f"{len(changed)} {what}(s) changed")
@@ -178,13 +153,8 @@ def _sweep(
 
 
 def _card_requery(settings: Settings, _: argparse.Namespace) -> int:
-    """Ask the acquirer about card top-ups pending too long, as each app process does periodically."""
-    return _sweep(
-        settings,
-        lambda: CardAcquirer(settings.card_api_base, settings.card_secret_key),
-        lambda sessions, acquirer: card_topups.requery(sessions, acquirer, settings, now=SystemClock().now()),
-        "card top-up",
-    )
+    """Ask the acquirer about card top-ups pending too long, as the workers do periodically."""
+    return _report(_with_services(settings, lambda services: services.requery_card_topups()), "card top-up")
 
 
 def _card_sandbox(settings: Settings, args: argparse.Namespace) -> int:
@@ -227,13 +197,8 @@ def _bank_sandbox(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _withdrawals_dispatch(settings: Settings, _: argparse.Namespace) -> int:
-    """Send payouts still queued (the bank was down) to the bank, as each app process does periodically."""
-    return _sweep(
-        settings,
-        lambda: BankPayouts(settings.bank_api_base, settings.bank_api_secret),
-        lambda sessions, bank: withdrawals.dispatch(sessions, bank, now=SystemClock().now()),
-        "withdrawal",
-    )
+    """Send payouts still queued (the bank was down) to the bank, as the workers do periodically."""
+    return _report(_with_services(settings, lambda services: services.dispatch_payouts()), "withdrawal")
 
 
 def _collections_create(_: Settings, args: argparse.Namespace) -> int:
@@ -267,13 +232,8 @@ def _collections_create(_: Settings, args: argparse.Namespace) -> int:
 
 
 def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
-    """Sweep collected fees to each agency's Treasury account, as each app process does periodically."""
-
-    async def sweep(engine: AsyncEngine) -> qr.SweepReport:
-        async with create_session_factory(engine).begin() as session:
-            return await qr.sweep_and_report(session, now=SystemClock().now())
-
-    report = asyncio.run(_with_engine(settings, sweep))
+    """Sweep collected fees to each agency's Treasury account, as the workers do periodically."""
+    report = _with_services(settings, lambda services: services.sweep_to_treasury())
     for line in report.remittances:
         print(f"{line.agency_code} → KBNN {line.treasury_account}: {line.amount_display} ({line.collections} fee(s))")
     for late in report.overdue:
@@ -284,20 +244,7 @@ def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
 
 def _merchants_settle(settings: Settings, _: argparse.Namespace) -> int:
     """Pay each merchant's balance out to its bank account, then send the payouts to the bank."""
-
-    async def settle(engine: AsyncEngine) -> list[qr.SettlementLine]:
-        sessions = create_session_factory(engine)
-        now = SystemClock().now()
-        calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
-        lines = await qr.settle_merchants(sessions, calendar, now=now)
-        bank = BankPayouts(settings.bank_api_base, settings.bank_api_secret)
-        try:
-            await withdrawals.dispatch(sessions, bank, now=now)
-        finally:
-            await bank.aclose()
-        return lines
-
-    lines = asyncio.run(_with_engine(settings, settle))
+    lines = _with_services(settings, lambda services: services.settle_merchants())
     for line in lines:
         print(f"merchant {line.merchant_id}: payout {line.payout_id} of {line.amount_vnd} ₫")
     print(f"{len(lines)} merchant payout(s) queued")

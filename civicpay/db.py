@@ -1,17 +1,16 @@
 """Database plumbing: metadata, engines, the unit of work, and the schema revision check.
 
-One request is one transaction: ``provide_session`` opens it, commits it when the handler has
-returned and before the response is sent (Litestar runs yield-dependency cleanup between the two),
-and rolls it back on any error, so a failed commit can only ever become an error response.
+Every transaction is a ``UnitOfWork`` from the one ``UnitsOfWork`` factory: one per request
+(``provide_session``), one per item a background job or a command changes.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
+from inspect import isawaitable
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +128,17 @@ def create_session_factory(engine: AsyncEngine, info: dict[str, Any] | None = No
 
 
 KeptAction = Callable[[AsyncSession], Awaitable[None]]
+AfterCommit = Callable[[], object]  # what it returns is awaited when awaitable
 _KEPT = "civicpay.kept_after_rollback"
+_AFTER_COMMIT = "civicpay.after_commit"
 
 
 def keep_after_rollback(session: AsyncSession, action: KeptAction) -> None:
-    """Ask for ``action`` to be written even though the request is about to fail.
+    """Ask for ``action`` to be written even though the use case is about to fail.
 
     A wrong password or OTP fails the request, and the rollback would also erase the failure
-    counter that makes lockout work; actions kept here run in a fresh transaction after it.
+    counter that makes lockout work; the unit of work runs what is kept here in a fresh
+    transaction after the rollback.
     """
     session.info.setdefault(_KEPT, []).append(action)
 
@@ -146,25 +148,73 @@ async def run_kept_actions(session: AsyncSession) -> None:
         await action(session)
 
 
-async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """The unit of work of one request, as a Litestar dependency."""
-    async with unit_of_work(state.session_factory) as session:
-        yield session
+def after_commit(session: AsyncSession, action: AfterCommit) -> None:
+    """Run ``action`` once the unit of work this session belongs to has committed, never if it rolls back.
+
+    For telling this process that committed work waits (the outbox dispatcher's wake-up, say): the
+    work itself is a row in the transaction, so a crash before ``action`` runs loses nothing.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
 
 
-@asynccontextmanager
-async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Commit on success, roll back on any error (keeping what ``keep_after_rollback`` asked for)."""
-    async with factory() as session:
+class UnitOfWork:
+    """One use case's transaction: the only way this codebase opens one.
+
+    Routes get one per request (``provide_session``), background jobs and commands one per item
+    they change. On leaving the ``async with`` block it commits, or rolls back on any error and
+    then commits, in a fresh transaction, only what ``keep_after_rollback`` asked for; after a
+    commit it runs what ``after_commit`` asked for. Announcements (``civicpay.events.announce``)
+    made in it reach the live screens at its commit, and only then.
+    """
+
+    __slots__ = ("_sessions", "session")
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        return self
+
+    async def __aexit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        session = self.session
         try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            if session.info.get(_KEPT):
-                await run_kept_actions(session)
-                await session.commit()
-            raise
-        await session.commit()
+            if error_type is not None:
+                await session.rollback()
+                if session.info.get(_KEPT):
+                    await run_kept_actions(session)
+                    await session.commit()
+                return
+            await session.commit()
+        finally:
+            await session.close()
+        for action in session.info.pop(_AFTER_COMMIT, []):
+            if isawaitable(outcome := action()):
+                await outcome
+
+
+class UnitsOfWork:
+    """The one factory of units of work, built once (``civicpay.bootstrap``) and shared by everything."""
+
+    __slots__ = ("_sessions",)
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions)
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """The unit of work of one request, as a Litestar dependency.
+
+    Litestar runs this generator's end after the handler has returned and before the response is
+    sent, so the commit happens first and a failed commit can only become an error response.
+    """
+    units: UnitsOfWork = state.units
+    async with units() as unit:
+        yield unit.session
 
 
 @functools.cache

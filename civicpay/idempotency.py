@@ -16,11 +16,15 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter
 from sqlalchemy import LargeBinary, String, UniqueConstraint, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from civicpay.auth.guards import Principal
+from civicpay.clock import Clock
 from civicpay.db import Base, BigIntPK, UtcDateTime, insert_ignoring_conflict, run_kept_actions, table_of
 from civicpay.errors import PROBLEM_JSON, Conflict, DomainError, Language, Text, negotiate_language, render_domain_error
 
@@ -132,34 +136,68 @@ async def _replay(session: AsyncSession, principal: str, key: str, request_finge
     return StoredAnswer(record.status_code, record.response_body, replayed=True)
 
 
-async def answer_once(
-    request: Request[Any, Any, Any],
-    session: AsyncSession,
-    *,
-    caller: str,
-    key: str,
-    body: msgspec.Struct,
-    now: datetime,
-    status: int,
-    use_case: Callable[[], Awaitable[Any]],
-) -> Response[bytes]:
-    """The whole Idempotency-Key protocol for one money-moving POST, as its route handler needs it.
+class Once:
+    """The Idempotency-Key protocol of one money-moving request: what its handler calls with its use case.
 
-    ``body`` is the decoded request as the server reads it (normalise what means the same first), and
-    the path, with its ids, is part of what makes two requests the same. ``use_case`` returns what the
-    caller is told (a Struct), kept as JSON with ``status``; a domain error it raises is kept in its stead.
+    A handler declares itself money-moving with ``**idempotent(...)`` in its route decorator and takes
+    ``once`` as a dependency; ``await once(body, use_case)`` then claims the key, runs the use case in
+    a savepoint, keeps its answer (or its refusal) and answers, or replays what the key answered first.
     """
 
-    async def action() -> tuple[int, bytes]:
-        return status, msgspec.json.encode(await use_case())
+    __slots__ = ("_caller", "_key", "_lang", "_request", "_session", "_status", "now")
 
-    answer = await run_once(
-        session,
-        principal=caller,
-        key=key,
-        request_fingerprint=request_fingerprint(request, body),
-        lang=negotiate_language(request.headers.get("accept-language")),
-        now=now,
-        action=action,
-    )
-    return answer.to_response()
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        session: AsyncSession,
+        *,
+        caller: str,
+        key: str,
+        now: datetime,
+    ) -> None:
+        self._request = request
+        self._session = session
+        self._caller = caller
+        self._key = key
+        self._status = request.route_handler.status_code or 200
+        self._lang = negotiate_language(request.headers.get("accept-language"))
+        self.now = now
+
+    async def __call__(self, body: msgspec.Struct, use_case: Callable[[], Awaitable[Any]]) -> Response[bytes]:
+        """Answer the request once. ``body`` is the decoded request as the server reads it (normalise
+        what means the same first); the path, with its ids, is part of what makes two requests the
+        same. ``use_case`` returns what the caller is told (a Struct), kept as JSON."""
+
+        async def action() -> tuple[int, bytes]:
+            return self._status, msgspec.json.encode(await use_case())
+
+        answer = await run_once(
+            self._session,
+            principal=self._caller,
+            key=self._key,
+            request_fingerprint=request_fingerprint(self._request, body),
+            lang=self._lang,
+            now=self.now,
+            action=action,
+        )
+        return answer.to_response()
+
+
+async def provide_once(
+    request: Request[Any, Any, Any],
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+    clock: NamedDependency[Clock],
+    idempotency_key: IdempotencyKey,
+) -> Once:
+    return Once(request, session, caller=principal.idempotency_scope, key=idempotency_key, now=clock.now())
+
+
+def idempotent(status: int, answer: Any, description: str) -> dict[str, Any]:
+    """The route decorator's arguments that make a POST money-moving: a required Idempotency-Key, the
+    ``once`` dependency carrying the protocol, and the answer documented under its status."""
+    return {
+        "status_code": status,
+        "responses": {status: ResponseSpec(data_container=answer, description=description)},
+        "dependencies": {"once": Provide(provide_once)},
+    }

@@ -9,8 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A piece of periodic work: what it is called in the logs, how often it runs, and the run itself."""
+
+    name: str
+    interval_seconds: float
+    run: Callable[[], Awaitable[object]]
 
 
 async def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) -> None:

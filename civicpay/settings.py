@@ -77,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     card_refund_days: int = 30
     # A counter's fee collection may be paid for this long; a later payment waits in suspense.
     collection_ttl_seconds: int = 1800
+    # How often held money whose time has passed is given back (`civicpay ledger expire-holds` does it by hand).
+    hold_expiry_interval_seconds: int = 60
     # How often each app process sweeps collected fees to the Treasury (Circular 74/2022 asks daily).
     treasury_sweep_interval_seconds: int = 3600
     # How often each app process looks for merchants not yet settled today (each is paid out once a business day).

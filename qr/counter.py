@@ -23,11 +23,11 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import events, web
 from civicpay.clock import Clock
-from civicpay.db import MAX_ID
+from civicpay.db import MAX_ID, UnitsOfWork
 from civicpay.money import format_vnd
 from qr import render
 from qr.collections import counter_at, counter_topic, current_status, payment_code, state_message
@@ -99,16 +99,16 @@ def _state(collection: FeeCollection | None, now: datetime) -> str:
     return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
 
 
-async def _state_now(sessions: async_sessionmaker[AsyncSession], clock: Clock, counter_id: int) -> str:
-    async with sessions() as session:
-        return _state(await _latest(session, counter_id), clock.now())
+async def _state_now(units: UnitsOfWork, clock: Clock, counter_id: int) -> str:
+    async with units() as unit:
+        return _state(await _latest(unit.session, counter_id), clock.now())
 
 
 async def state_stream(
-    queue: asyncio.Queue[str], sessions: async_sessionmaker[AsyncSession], clock: Clock, counter_id: int
+    queue: asyncio.Queue[str], units: UnitsOfWork, clock: Clock, counter_id: int
 ) -> AsyncIterator[ServerSentEventMessage]:
     """``state`` now, then each announcement; the state read again whenever announcements may have been lost."""
-    yield ServerSentEventMessage(event="state", data=await _state_now(sessions, clock, counter_id), retry=1000)
+    yield ServerSentEventMessage(event="state", data=await _state_now(units, clock, counter_id), retry=1000)
     loop = asyncio.get_running_loop()
     ends = loop.time() + STREAM_SECONDS
     while (left := ends - loop.time()) > 0:
@@ -118,16 +118,16 @@ async def state_stream(
             yield ServerSentEventMessage(comment="keep-alive")
             continue
         if message == events.RESYNC:
-            message = await _state_now(sessions, clock, counter_id)
+            message = await _state_now(units, clock, counter_id)
         yield ServerSentEventMessage(event="state", data=message)
 
 
 async def _subscribed(
-    hub: events.Hub, sessions: async_sessionmaker[AsyncSession], clock: Clock, counter_id: int
+    hub: events.Hub, units: UnitsOfWork, clock: Clock, counter_id: int
 ) -> AsyncIterator[ServerSentEventMessage]:
     """Subscribed before the first state is read, so nothing committed in between is missed."""
     with hub.subscribe(counter_topic(counter_id)) as queue:
-        async for message in state_stream(queue, sessions, clock, counter_id):
+        async for message in state_stream(queue, units, clock, counter_id):
             yield message
 
 
@@ -153,4 +153,4 @@ class CounterDisplayController(Controller):
         await counter_at(session, counter_id)  # 404 for a counter that does not exist
         state = request.app.state
         state.events.admit(counter_topic(counter_id))  # 429 past a screen's worth of watchers
-        return ServerSentEvent(_subscribed(state.events, state.session_factory, state.clock, counter_id))
+        return ServerSentEvent(_subscribed(state.events, state.units, state.clock, counter_id))

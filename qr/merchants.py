@@ -13,11 +13,12 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth import service as auth
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar
+from civicpay.db import UnitsOfWork
 from civicpay.errors import InvalidField, Text
 from qr import schemas as s
 from qr import vietqr
@@ -123,30 +124,40 @@ async def poster_of(session: AsyncSession, merchant_id: int) -> tuple[str, Merch
     return static_code(merchant), merchant
 
 
-async def settle(
-    sessions: async_sessionmaker[AsyncSession], calendar: BusinessCalendar, *, now: datetime
-) -> list[s.SettlementLine]:
+async def settle(units: UnitsOfWork, calendar: BusinessCalendar, *, now: datetime) -> list[s.SettlementLine]:
     """Queue a payout of each merchant's whole available balance, once a business day; one transaction each.
 
-    Every app process runs this periodically (and operators on demand); whichever comes first in a
-    business day pays the merchant, the others find the day's payout and leave it. Dispatching the
-    payouts to the bank is the payout dispatch's job, after these commits.
+    The workers run this periodically (and operators on demand); whichever comes first in a business
+    day pays the merchant, the others find the day's payout and leave it. Sending the payouts to the
+    bank follows the commits.
     """
-    day_start = calendar.day_start(now)
-    async with sessions() as session:
-        merchants = (await session.scalars(select(Merchant).order_by(Merchant.id))).all()
+    async with units() as unit:
+        merchants = (await unit.session.scalars(select(Merchant).order_by(Merchant.id))).all()
     lines = []
     for merchant in merchants:
-        async with sessions.begin() as session:
-            holder = await holder_of_user(session, merchant.user_id)
-            queued = await pay_out_balance(
-                session,
-                wallet_id=holder.wallet_id,
-                account_id=holder.account_id,
-                link_id=merchant.bank_account_id,
-                once_since=day_start,
-                now=now,
-            )
-            if queued is not None:
-                lines.append(s.SettlementLine(merchant.id, queued.amount_vnd, queued.payout_id, queued.id))
+        async with units() as unit:
+            line = await _settle_one(unit.session, merchant, calendar, now)
+        if line is not None:
+            lines.append(line)
     return lines
+
+
+async def settle_all(session: AsyncSession, calendar: BusinessCalendar, *, now: datetime) -> list[s.SettlementLine]:
+    """``settle`` in the caller's one transaction: an operator's request is one unit of work."""
+    merchants = (await session.scalars(select(Merchant).order_by(Merchant.id))).all()
+    return [line for merchant in merchants if (line := await _settle_one(session, merchant, calendar, now))]
+
+
+async def _settle_one(
+    session: AsyncSession, merchant: Merchant, calendar: BusinessCalendar, now: datetime
+) -> s.SettlementLine | None:
+    holder = await holder_of_user(session, merchant.user_id)
+    queued = await pay_out_balance(
+        session,
+        wallet_id=holder.wallet_id,
+        account_id=holder.account_id,
+        link_id=merchant.bank_account_id,
+        once_since=calendar.day_start(now),
+        now=now,
+    )
+    return None if queued is None else s.SettlementLine(merchant.id, queued.amount_vnd, queued.payout_id, queued.id)

@@ -9,14 +9,14 @@ import msgspec
 from argon2 import PasswordHasher
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
-from civicpay.idempotency import IdempotencyKey, answer_once
+from civicpay.db import after_commit
+from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
 from qr import collections, merchants, payments, render, treasury
 from qr import schemas as s
@@ -143,35 +143,29 @@ class CollectionController(Controller):
     @post(
         "/{collection_id:int}/refund",
         operation_id="refundCollection",
-        status_code=200,
-        responses={200: ResponseSpec(data_container=s.Collection, description="Refunded")},
         guards=[requires(Role.FINANCE_OFFICER)],
+        **idempotent(200, s.Collection, "Refunded"),
     )
     async def refund(
         self,
-        request: Request[Any, Any, Any],
         collection_id: RowId,
         data: JSONBody[s.RefundCreate],
-        idempotency_key: IdempotencyKey,
+        once: NamedDependency[Once],
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
-        clock: NamedDependency[Clock],
     ) -> Response[bytes]:
         """Give a paid fee back, before it is swept to the Treasury; audited.
 
         To the wallet that paid it; a fee paid by bank transfer goes to suspense, to be returned from there.
         """
-        now = clock.now()
-        return await answer_once(
-            request,
-            session,
-            caller=principal.idempotency_scope,
-            key=idempotency_key,
-            body=data,
-            now=now,
-            status=200,
-            use_case=lambda: collections.refund_collection(
-                session, officer_user_id=principal.user_id, collection_id=collection_id, reason=data.reason, now=now
+        return await once(
+            data,
+            lambda: collections.refund_collection(
+                session,
+                officer_user_id=principal.user_id,
+                collection_id=collection_id,
+                reason=data.reason,
+                now=once.now,
             ),
         )
 
@@ -181,39 +175,25 @@ class ScanPaymentController(Controller):
     tags = ["fee collection"]
     guards = [requires(Role.CITIZEN)]
 
-    @post(
-        "/",
-        operation_id="payByScan",
-        status_code=201,
-        responses={201: ResponseSpec(data_container=s.ScanPaid, description="Paid")},
-    )
+    @post("/", operation_id="payByScan", **idempotent(201, s.ScanPaid, "Paid"))
     async def pay(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[s.ScanPayment],
-        idempotency_key: IdempotencyKey,
+        once: NamedDependency[Once],
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         calendar: NamedDependency[BusinessCalendar],
-        clock: NamedDependency[Clock],
         otp: OtpHeader = None,
     ) -> Response[bytes]:
         """Pay a scanned VietQR from the wallet: a counter's fee collection or a merchant's code.
 
         Any other code answers ``qr_not_payable``; a malformed one ``qr_invalid`` with the reason and position.
         """
-        now = clock.now()
-        return await answer_once(
-            request,
-            session,
-            caller=principal.idempotency_scope,
-            key=idempotency_key,
-            body=data,
-            now=now,
-            status=201,
-            use_case=lambda: payments.pay_by_scan(
-                session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=now
+        return await once(
+            data,
+            lambda: payments.pay_by_scan(
+                session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=once.now
             ),
         )
 
@@ -258,21 +238,24 @@ class MerchantController(Controller):
     @post(
         "/settlements",
         operation_id="settleMerchants",
-        status_code=200,
         guards=[requires(Role.ADMIN, Role.FINANCE_OFFICER)],
+        **idempotent(200, list[s.SettlementLine], "Payouts queued"),
     )
     async def settle(
         self,
         request: Request[Any, Any, Any],
-        bank: NamedDependency[BankPayouts],
+        once: NamedDependency[Once],
+        session: NamedDependency[AsyncSession],
         calendar: NamedDependency[BusinessCalendar],
-        clock: NamedDependency[Clock],
-    ) -> list[s.SettlementLine]:
-        """Pay each merchant's takings out to its bank account, once a business day (app processes also do)."""
-        now = clock.now()
-        lines = await merchants.settle(request.app.state.session_factory, calendar, now=now)
-        await dispatch_payouts(request.app.state.session_factory, bank, now=now)
-        return lines
+        bank: NamedDependency[BankPayouts],
+    ) -> Response[bytes]:
+        """Pay each merchant's takings out to its bank account, once a business day (the workers also do).
+
+        The payouts go to the bank once this request has committed.
+        """
+        units = request.app.state.units
+        after_commit(session, lambda: dispatch_payouts(units, bank, now=once.now))
+        return await once(_NoBody(), lambda: merchants.settle_all(session, calendar, now=once.now))
 
 
 class TreasuryController(Controller):
@@ -280,32 +263,10 @@ class TreasuryController(Controller):
     tags = ["fee collection"]
     guards = [requires(Role.FINANCE_OFFICER)]
 
-    @post(
-        "/sweep",
-        operation_id="sweepToTreasury",
-        status_code=200,
-        responses={200: ResponseSpec(data_container=s.SweepReport, description="Swept")},
-    )
-    async def sweep(
-        self,
-        request: Request[Any, Any, Any],
-        idempotency_key: IdempotencyKey,
-        principal: NamedDependency[Principal],
-        session: NamedDependency[AsyncSession],
-        clock: NamedDependency[Clock],
-    ) -> Response[bytes]:
+    @post("/sweep", operation_id="sweepToTreasury", **idempotent(200, s.SweepReport, "Swept"))
+    async def sweep(self, once: NamedDependency[Once], session: NamedDependency[AsyncSession]) -> Response[bytes]:
         """Send every collected fee not yet swept to its agency's Treasury account (Circular 74/2022)."""
-        now = clock.now()
-        return await answer_once(
-            request,
-            session,
-            caller=principal.idempotency_scope,
-            key=idempotency_key,
-            body=_NoBody(),
-            now=now,
-            status=200,
-            use_case=lambda: treasury.sweep_and_report(session, now=now),
-        )
+        return await once(_NoBody(), lambda: treasury.sweep_and_report(session, now=once.now))
 
     @get("/overdue", operation_id="treasuryOverdue")
     async def overdue(self, session: NamedDependency[AsyncSession], clock: NamedDependency[Clock]) -> list[s.Overdue]:
@@ -318,4 +279,4 @@ class TreasuryController(Controller):
 
 
 class _NoBody(msgspec.Struct):
-    """The sweep takes no body; its fingerprint is its path."""
+    """The sweep and the settlement take no body; their fingerprint is their path."""

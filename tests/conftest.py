@@ -26,12 +26,14 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from civicpay.app import create_app, database, outside_parties
+from civicpay import bootstrap
+from civicpay.app import create_app, running
 from civicpay.auth.models import Role
 from civicpay.auth.secrets import password_hasher
 from civicpay.auth.service import NewUser, create_user
+from civicpay.bootstrap import Services
 from civicpay.clock import FixedClock
-from civicpay.db import Base, alembic_config, create_engine, create_session_factory
+from civicpay.db import Base, alembic_config, create_session_factory
 from civicpay.money import Category
 from civicpay.settings import Settings
 from tests.card_sandbox import SECRET_KEY, WEBHOOK_SECRET, running_sandbox
@@ -152,29 +154,35 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-async def engine(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings)
+async def services(settings: Settings, clock: FixedClock, request: pytest.FixtureRequest) -> AsyncIterator[Services]:
+    """The service's parts as the app and the commands get them (``civicpay.bootstrap``), on an empty database."""
+    built = bootstrap.build(settings, clock)
     if ON_POSTGRES:
         tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-        async with engine.begin() as connection:
+        async with built.engine.begin() as connection:
             await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    yield engine
+    yield built
     if "breaks_ledger_on_purpose" not in request.keywords:
         # After every test, whatever it did, every ledger invariant must hold.
-        async with create_session_factory(engine)() as session:
-            assert await ledger.check_invariants(session) == []
-    await engine.dispose()
+        async with built.units() as unit:
+            assert await ledger.check_invariants(unit.session) == []
+    await built.close()
+
+
+@pytest.fixture
+def engine(services: Services) -> AsyncEngine:
+    return services.engine
 
 
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for a test's own setup and checks, beside the app's units of work."""
     return create_session_factory(engine)
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FixedClock, engine: AsyncEngine) -> Litestar:
-    # `engine` is requested so the database is emptied before the app opens its own pool.
-    return create_app(settings, clock)
+def app(services: Services) -> Litestar:
+    return create_app(services)
 
 
 @pytest.fixture
@@ -184,7 +192,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
     (Litestar's AsyncTestClient runs each request through a blocking portal, which serialises them;
     its lifespan runs in an anyio cancel scope that pytest-asyncio cannot carry across tasks.)
     """
-    async with database(app), outside_parties(app), http_into(app) as http:
+    async with running(app), http_into(app) as http:
         yield http
 
 

@@ -14,6 +14,7 @@ from wallet.bank_topups import (
 )
 from wallet.card_acquirer import CardAcquirer
 from wallet.card_routes import CardTopupController, CardWebhookController
+from wallet.card_topups import CardTopupView
 from wallet.card_topups import requery as requery_card_topups
 from wallet.models import NotificationOutcome
 from wallet.routes import (
@@ -26,7 +27,7 @@ from wallet.routes import (
 )
 from wallet.service import Holder, check_spending, holder_of_user, open_wallet, step_up_if_needed
 from wallet.withdrawal_routes import BankAccountController, PayoutWebhookController, WithdrawalController
-from wallet.withdrawals import bank_account_name, link_settlement_account, pay_out_balance
+from wallet.withdrawals import WithdrawalView, bank_account_name, link_settlement_account, pay_out_balance
 from wallet.withdrawals import dispatch as dispatch_payouts
 
 # Public and rate-limited by the shell together with sign-in.
@@ -49,11 +50,13 @@ __all__ = [
     "SIGN_UP",
     "BankPayouts",
     "CardAcquirer",
+    "CardTopupView",
     "Claimant",
     "Holder",
     "NotificationIn",
     "NotificationOutcome",
     "Placement",
+    "WithdrawalView",
     "bank_account_name",
     "bank_settlement_account",
     "check_spending",

@@ -8,16 +8,15 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import Clock
-from civicpay.db import unit_of_work
+from civicpay.db import UnitsOfWork
 from civicpay.errors import refuse_nul_characters
-from civicpay.idempotency import IdempotencyKey, answer_once
+from civicpay.idempotency import IdempotencyKey, Once, idempotent
 from civicpay.settings import Settings
 from wallet import card_topups
 from wallet.card_acquirer import CardAcquirer, webhook_signature_valid
@@ -31,12 +30,7 @@ class CardTopupController(Controller):
     tags = ["card top-ups"]
     guards = [requires(Role.CITIZEN)]
 
-    @post(
-        "/",
-        operation_id="startCardTopup",
-        status_code=201,
-        responses={201: ResponseSpec(data_container=card_topups.CardTopupView, description="Pending until paid")},
-    )
+    @post("/", operation_id="startCardTopup", **idempotent(201, card_topups.CardTopupView, "Pending until paid"))
     async def start(
         self,
         request: Request[Any, Any, Any],
@@ -54,18 +48,13 @@ class CardTopupController(Controller):
         """
         now = clock.now()
         caller = principal.idempotency_scope
-        sessions = request.app.state.session_factory
-        async with unit_of_work(sessions) as session:
-            answer = await answer_once(
-                request,
-                session,
-                caller=caller,
-                key=idempotency_key,
-                body=data,
-                now=now,
-                status=201,
-                use_case=lambda: card_topups.start(
-                    session,
+        units: UnitsOfWork = request.app.state.units
+        async with units() as unit:
+            once = Once(request, unit.session, caller=caller, key=idempotency_key, now=now)
+            answer = await once(
+                data,
+                lambda: card_topups.start(
+                    unit.session,
                     acquirer,
                     settings,
                     user_id=principal.user_id,
@@ -78,7 +67,7 @@ class CardTopupController(Controller):
         if answer.status_code == 201 and "idempotent-replayed" not in answer.headers:
             made = msgspec.json.decode(answer.content, type=card_topups.CardTopupView)
             try:
-                await card_topups.charge(sessions, acquirer, topup_id=made.id, now=now)
+                await card_topups.charge(units, acquirer, topup_id=made.id, now=now)
             except Exception:
                 logger.exception("card top-up %s: charging failed; the re-query settles it", made.id)
         return answer
@@ -92,32 +81,23 @@ class CardTopupController(Controller):
     @post(
         "/{topup_id:int}/refund",
         operation_id="refundCardTopup",
-        status_code=200,
-        responses={200: ResponseSpec(data_container=card_topups.CardTopupView, description="Refunded to the card")},
+        **idempotent(200, card_topups.CardTopupView, "Refunded to the card"),
     )
     async def refund(
         self,
-        request: Request[Any, Any, Any],
         topup_id: RowId,
         data: JSONBody[card_topups.CardRefundCreate],
+        once: NamedDependency[Once],
         idempotency_key: IdempotencyKey,
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         acquirer: NamedDependency[CardAcquirer],
-        clock: NamedDependency[Clock],
     ) -> Response[bytes]:
         """Send money from the wallet back to the card of a top-up (all that is left, or ``amount_vnd``)."""
-        now = clock.now()
-        return await answer_once(
-            request,
-            session,
-            caller=principal.idempotency_scope,
-            key=idempotency_key,
-            body=data,
-            now=now,
-            status=200,
-            use_case=lambda: card_topups.refund(
+        return await once(
+            data,
+            lambda: card_topups.refund(
                 session,
                 acquirer,
                 settings,
@@ -125,7 +105,7 @@ class CardTopupController(Controller):
                 topup_id=topup_id,
                 data=data,
                 acquirer_key=card_topups.acquirer_key_for("refund", principal.idempotency_scope, idempotency_key),
-                now=now,
+                now=once.now,
             ),
         )
 

@@ -21,8 +21,9 @@ from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from civicpay.db import UnitsOfWork
 from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
 from civicpay.settings import Settings
@@ -32,7 +33,6 @@ from wallet.models import CardTopup, CardTopupStatus
 from wallet.service import holder_of_user
 
 logger = logging.getLogger(__name__)
-Session = async_sessionmaker[AsyncSession]
 
 ACQUIRER_RECEIVABLE = "asset:card:acquirer"
 # What the acquirer tells us in webhooks that we act on; every other event is acknowledged and ignored.
@@ -200,15 +200,15 @@ async def start(
     return view(topup)
 
 
-async def charge(sessions: Session, acquirer: CardAcquirer, *, topup_id: int, now: datetime) -> None:
+async def charge(units: UnitsOfWork, acquirer: CardAcquirer, *, topup_id: int, now: datetime) -> None:
     """Confirm a committed top-up's PaymentIntent: the card is charged only once we can never lose it.
 
     A decline voids the hold at once. Success stays pending: the acquirer's signed event (or our
     re-query of the PaymentIntent) is the one word that posts a top-up. Anything else (a timeout, a
     crash before this runs) leaves it pending for the re-query, which cancels what was never paid.
     """
-    async with sessions() as session:
-        intent_id = await session.scalar(select(CardTopup.payment_intent_id).where(CardTopup.id == topup_id))
+    async with units() as unit:
+        intent_id = await unit.session.scalar(select(CardTopup.payment_intent_id).where(CardTopup.id == topup_id))
     if intent_id is None:
         return
     try:
@@ -219,10 +219,10 @@ async def charge(sessions: Session, acquirer: CardAcquirer, *, topup_id: int, no
             return
         intent = await acquirer.payment_intent(intent_id)  # declined: the PaymentIntent says why
     if intent.failed:
-        async with sessions.begin() as session:
-            topup = await _locked(session, CardTopup.id == topup_id)
+        async with units() as unit:
+            topup = await _locked(unit.session, CardTopup.id == topup_id)
             if topup is not None:
-                await _apply(session, topup, intent, now)
+                await _apply(unit.session, topup, intent, now)
 
 
 def acquirer_key_for(purpose: str, principal: str, key: str) -> str:
@@ -295,14 +295,14 @@ async def get(session: AsyncSession, *, user_id: int, topup_id: int) -> CardTopu
 
 
 async def requery(
-    sessions: Session, acquirer: CardAcquirer, settings: Settings, *, now: datetime
+    units: UnitsOfWork, acquirer: CardAcquirer, settings: Settings, *, now: datetime
 ) -> list[CardTopupView]:
     """Ask the acquirer about every top-up pending too long; cancel those never paid. Returns the changed."""
     asked_before = now - timedelta(seconds=settings.card_requery_after_seconds)
     abandoned_before = now - timedelta(seconds=settings.card_abandon_after_seconds)
-    async with sessions() as session:
+    async with units() as unit:
         due = (
-            await session.scalars(
+            await unit.session.scalars(
                 select(CardTopup.id)
                 .where(CardTopup.status == CardTopupStatus.PENDING.value, CardTopup.created_at <= asked_before)
                 .order_by(CardTopup.id)
@@ -311,7 +311,8 @@ async def requery(
     changed = []
     for topup_id in due:
         # One transaction each: one top-up the acquirer cannot answer for must not hold back the rest.
-        async with sessions.begin() as session:
+        async with units() as unit:
+            session = unit.session
             topup = await _locked(session, CardTopup.id == topup_id, CardTopup.status == CardTopupStatus.PENDING.value)
             if topup is None or topup.payment_intent_id is None:
                 continue

@@ -9,7 +9,6 @@ import msgspec
 from argon2 import PasswordHasher
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +17,9 @@ from civicpay.auth.identity import normalise_phone
 from civicpay.auth.models import Role
 from civicpay.auth.secrets import signature_matches
 from civicpay.clock import BusinessCalendar, Clock
-from civicpay.db import MAX_ID, unit_of_work
+from civicpay.db import MAX_ID, UnitsOfWork
 from civicpay.errors import DomainError, Text, refuse_nul_characters
-from civicpay.idempotency import IdempotencyKey, StoredAnswer, answer_once, request_fingerprint
+from civicpay.idempotency import IdempotencyKey, Once, StoredAnswer, idempotent, request_fingerprint
 from civicpay.money import Category
 from civicpay.settings import Settings
 from wallet import bank_topups, fast_path, ledger, schemas, service
@@ -108,12 +107,7 @@ class TransferController(Controller):
     tags = ["wallets"]
     guards = [requires(Role.CITIZEN)]
 
-    @post(
-        "/",
-        operation_id="createTransfer",
-        status_code=201,
-        responses={201: ResponseSpec(data_container=schemas.Transfer, description="The transfer was made")},
-    )
+    @post("/", operation_id="createTransfer", **idempotent(201, schemas.Transfer, "The transfer was made"))
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -122,9 +116,10 @@ class TransferController(Controller):
         otp: OtpHeader = None,
     ) -> Response[bytes]:
         """Send money to another citizen's wallet by phone number."""
-        # The busiest route takes the app's objects from its state rather than by injection: Litestar
-        # resolves two or more dependencies in a task group per request, which cost as much CPU as the
-        # whole database call of the fast path. The unit of work is opened only when it is needed.
+        # The busiest route takes the app's objects from its state rather than by injection (``once``
+        # included): Litestar resolves two or more dependencies in a task group per request, which cost
+        # as much CPU as the whole database call of the fast path. The unit of work is opened only when
+        # it is needed.
         state = request.app.state
         settings: Settings = state.settings
         calendar: BusinessCalendar = state.calendar
@@ -147,17 +142,13 @@ class TransferController(Controller):
             if made is not None:
                 return StoredAnswer(201, made, replayed=False).to_response()
 
-        async with unit_of_work(state.session_factory) as session:
-            return await answer_once(
-                request,
-                session,
-                caller=principal.idempotency_scope,
-                key=idempotency_key,
-                body=as_read,
-                now=now,
-                status=201,
-                use_case=lambda: service.transfer_to_phone(
-                    session, settings, calendar, sender_user_id=principal.user_id, data=data, otp=otp, now=now
+        units: UnitsOfWork = state.units
+        async with units() as unit:
+            once = Once(request, unit.session, caller=principal.idempotency_scope, key=idempotency_key, now=now)
+            return await once(
+                as_read,
+                lambda: service.transfer_to_phone(
+                    unit.session, settings, calendar, sender_user_id=principal.user_id, data=data, otp=otp, now=now
                 ),
             )
 
@@ -246,68 +237,42 @@ class SuspenseController(Controller):
         """Bank transfers that could not be placed, oldest first."""
         return await bank_topups.open_suspense(session)
 
-    async def _decide(
-        self,
-        request: Request[Any, Any, Any],
-        body: msgspec.Struct,
-        key: str,
-        item_id: int,
-        to_phone: str | None,
-        reason: str,
-        principal: Principal,
-        session: AsyncSession,
-        clock: Clock,
-    ) -> Response[bytes]:
-        now = clock.now()
-        return await answer_once(
-            request,
-            session,
-            caller=principal.idempotency_scope,
-            key=key,
-            body=body,
-            now=now,
-            status=200,
-            use_case=lambda: bank_topups.resolve(
-                session, item_id=item_id, officer_user_id=principal.user_id, to_phone=to_phone, reason=reason, now=now
-            ),
-        )
-
     @post(
         "/{item_id:int}/assign",
         operation_id="assignSuspense",
-        status_code=200,
-        responses={200: ResponseSpec(data_container=bank_topups.Resolution, description="Booked to the wallet")},
+        **idempotent(200, bank_topups.Resolution, "Booked to the wallet"),
     )
     async def assign(
         self,
-        request: Request[Any, Any, Any],
         item_id: RowId,
         data: JSONBody[SuspenseAssign],
-        idempotency_key: IdempotencyKey,
+        once: NamedDependency[Once],
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
-        clock: NamedDependency[Clock],
     ) -> Response[bytes]:
         """Book a suspense item to the wallet of a phone number; audited with the reason."""
-        return await self._decide(
-            request, data, idempotency_key, item_id, data.to_phone, data.reason, principal, session, clock
-        )
+        return await once(data, lambda: _resolve(session, principal, once, item_id, data.to_phone, data.reason))
 
     @post(
         "/{item_id:int}/return",
         operation_id="returnSuspense",
-        status_code=200,
-        responses={200: ResponseSpec(data_container=bank_topups.Resolution, description="Booked as returned")},
+        **idempotent(200, bank_topups.Resolution, "Booked as returned"),
     )
     async def give_back(
         self,
-        request: Request[Any, Any, Any],
         item_id: RowId,
         data: JSONBody[SuspenseReturn],
-        idempotency_key: IdempotencyKey,
+        once: NamedDependency[Once],
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
-        clock: NamedDependency[Clock],
     ) -> Response[bytes]:
         """Send a suspense item back to the payer's bank account; audited with the reason."""
-        return await self._decide(request, data, idempotency_key, item_id, None, data.reason, principal, session, clock)
+        return await once(data, lambda: _resolve(session, principal, once, item_id, None, data.reason))
+
+
+async def _resolve(
+    session: AsyncSession, officer: Principal, once: Once, item_id: int, to_phone: str | None, reason: str
+) -> bank_topups.Resolution:
+    return await bank_topups.resolve(
+        session, item_id=item_id, officer_user_id=officer.user_id, to_phone=to_phone, reason=reason, now=once.now
+    )

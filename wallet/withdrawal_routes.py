@@ -8,15 +8,14 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
-from civicpay.db import unit_of_work
-from civicpay.idempotency import IdempotencyKey, answer_once
+from civicpay.db import UnitsOfWork
+from civicpay.idempotency import IdempotencyKey, Once, idempotent
 from civicpay.settings import Settings
 from wallet import withdrawals
 from wallet.bank_payouts import BankPayouts, PayoutResult
@@ -54,12 +53,7 @@ class WithdrawalController(Controller):
     tags = ["withdrawals"]
     guards = [requires(Role.CITIZEN)]
 
-    @post(
-        "/",
-        operation_id="withdraw",
-        status_code=201,
-        responses={201: ResponseSpec(data_container=withdrawals.WithdrawalView, description="Held and queued")},
-    )
+    @post("/", operation_id="withdraw", **idempotent(201, withdrawals.WithdrawalView, "Held and queued"))
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -78,25 +72,20 @@ class WithdrawalController(Controller):
         follow it with ``GET /withdrawals/{id}``. A rejected payout gives the money back to the wallet.
         """
         now = clock.now()
-        sessions = request.app.state.session_factory
-        async with unit_of_work(sessions) as session:
-            answer = await answer_once(
-                request,
-                session,
-                caller=principal.idempotency_scope,
-                key=idempotency_key,
-                body=data,
-                now=now,
-                status=201,
-                use_case=lambda: withdrawals.withdraw(
-                    session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=now
+        units: UnitsOfWork = request.app.state.units
+        async with units() as unit:
+            once = Once(request, unit.session, caller=principal.idempotency_scope, key=idempotency_key, now=now)
+            answer = await once(
+                data,
+                lambda: withdrawals.withdraw(
+                    unit.session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=now
                 ),
             )
         # Committed: only now may the payout reach the bank (it is queued if the bank cannot take it).
         if answer.status_code == 201:
             made = msgspec.json.decode(answer.content, type=withdrawals.WithdrawalView)
             try:
-                await withdrawals.dispatch(sessions, bank, now=now, only=made.id)
+                await withdrawals.dispatch(units, bank, now=now, only=made.id)
             except Exception:
                 # The withdrawal is committed and its answer kept: the periodic dispatch sends it.
                 logger.exception("withdrawal %s stays queued", made.id)

@@ -19,12 +19,12 @@ from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import banks
 from civicpay.auth.identity import folded_name
 from civicpay.clock import BusinessCalendar
-from civicpay.db import MAX_ID, insert_ignoring_conflict, table_of
+from civicpay.db import MAX_ID, UnitsOfWork, insert_ignoring_conflict, table_of
 from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
 from civicpay.settings import Settings
@@ -329,18 +329,19 @@ async def receive_payout_result(session: AsyncSession, result: PayoutResult, *, 
 
 
 async def dispatch(
-    sessions: async_sessionmaker[AsyncSession], bank: BankPayouts, *, now: datetime, only: int | None = None
+    units: UnitsOfWork, bank: BankPayouts, *, now: datetime, only: int | None = None
 ) -> list[WithdrawalView]:
     """Send every queued payout (or only the one with id ``only``) to the bank; returns what changed."""
     condition = [Withdrawal.status == WithdrawalStatus.QUEUED.value]
     if only is not None:
         condition.append(Withdrawal.id == only)
-    async with sessions() as session:
-        due = (await session.scalars(select(Withdrawal.id).where(*condition).order_by(Withdrawal.id))).all()
+    async with units() as unit:
+        due = (await unit.session.scalars(select(Withdrawal.id).where(*condition).order_by(Withdrawal.id))).all()
     changed = []
     for withdrawal_id in due:
         # One transaction each; a payout another process is sending right now is left to it.
-        async with sessions.begin() as session:
+        async with units() as unit:
+            session = unit.session
             withdrawal = await _locked(session, Withdrawal.id == withdrawal_id, *condition, skip_locked=True)
             if withdrawal is None:
                 continue

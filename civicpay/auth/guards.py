@@ -14,12 +14,12 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.auth.models import Role
 from civicpay.auth.secrets import decode_access_token
 from civicpay.auth.service import authenticate_api_key
 from civicpay.clock import Clock
+from civicpay.db import UnitsOfWork
 from civicpay.settings import Settings
 
 
@@ -47,9 +47,9 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         state = connection.app.state
         if presented_key := connection.headers.get("x-api-key"):
-            factory: async_sessionmaker[AsyncSession] = state.session_factory
-            async with factory() as session:
-                key = await authenticate_api_key(session, presented_key)
+            units: UnitsOfWork = state.units
+            async with units() as unit:
+                key = await authenticate_api_key(unit.session, presented_key)
             if key is None:
                 raise NotAuthorizedException()
             return AuthenticationResult(user=Principal("api_key", key.id, Role(key.role)), auth=None)

@@ -19,6 +19,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from civicpay import bootstrap
 from civicpay.app import create_app
 from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
@@ -158,7 +159,7 @@ async def _events(stream: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
 async def test_a_payment_taken_by_another_app_process_reaches_the_screen(
     served: str, settings: Settings, clock: FixedClock, sessions: Sessions
 ) -> None:
-    other = create_app(settings, clock)  # its own pool and listener: to PostgreSQL, another process
+    other = create_app(bootstrap.build(settings, clock))  # its own pool and listener: to PostgreSQL, another process
     async with counter_at(served, sessions, settings, clock) as desk:
         collection = await desk.collect(30_000)
         with serving(other) as other_url:

@@ -43,6 +43,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from civicpay import bootstrap
 from civicpay.app import create_app
 from civicpay.auth import service as auth_service
 from civicpay.auth.models import Role
@@ -87,7 +88,7 @@ def _documented_operations() -> dict[str, Documented]:
 
     Read from the app itself, so a new endpoint is fuzzed without anyone editing this file.
     """
-    document = create_app(make_settings("sqlite+aiosqlite:///:memory:")).openapi_schema.to_schema()
+    document = create_app(bootstrap.build(make_settings("sqlite+aiosqlite:///:memory:"))).openapi_schema.to_schema()
     components = document.get("components", {}).get("schemas", {})
     operations = {}
     for path, item in document["paths"].items():

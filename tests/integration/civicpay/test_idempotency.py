@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import Api
+from civicpay.clock import FixedClock
+from civicpay.settings import Settings
+from tests.conftest import Api, finance_officer
 
 
 async def test_a_retry_with_the_same_key_and_body_replays_the_first_answer(api: Api) -> None:
@@ -113,3 +117,53 @@ async def test_the_same_phone_written_another_way_is_the_same_request(api: Api) 
     assert retry.status_code == first.status_code == 201
     assert retry.headers["idempotent-replayed"] == "true"
     assert await api.balance(huong) == 90_000
+
+
+# POSTs that move no money: signing up and in, staff and office set-up, a collection opened or cancelled
+# (money moves when it is paid), a bank account linked, and the outside parties' signed messages, which
+# are made idempotent by the sender's own ids instead.
+MOVES_NO_MONEY = {
+    "login",
+    "confirmTotpEnrolment",
+    "startTotpEnrolment",
+    "registerCitizen",
+    "createApiKey",
+    "createStaff",
+    "receiveBankNotification",
+    "receiveCardEvent",
+    "receivePayoutResult",
+    "linkBankAccount",
+    "assignClerk",
+    "createCounter",
+    "createOffice",
+    "cancelCollection",
+    "createCollection",
+    "registerMerchant",
+}
+
+
+def test_every_money_moving_post_requires_an_idempotency_key(app: Litestar) -> None:
+    """A new POST must either declare itself money-moving (``**idempotent(...)``) or be named here as not."""
+    document = app.openapi_schema.to_schema()
+    undeclared = []
+    for path, item in document["paths"].items():
+        post = item.get("post")
+        if post is None or post["operationId"] in MOVES_NO_MONEY:
+            continue
+        headers = {
+            parameter["name"]: parameter for parameter in post.get("parameters", []) if parameter["in"] == "header"
+        }
+        if not headers.get("Idempotency-Key", {}).get("required"):
+            undeclared.append(f"{post['operationId']} {path}")
+    assert undeclared == []
+
+
+async def test_a_money_moving_post_without_a_key_is_refused_naming_the_header(
+    api: Api, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock
+) -> None:
+    officer = await finance_officer(api, sessions, settings, clock)
+
+    keyless = await api.client.post("/merchants/settlements", headers=officer)
+
+    assert keyless.status_code == 400
+    assert "Idempotency-Key" in keyless.text

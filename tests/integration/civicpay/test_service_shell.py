@@ -18,8 +18,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from civicpay.app import create_app, database
-from civicpay.db import Base, SchemaBehind, create_engine, create_session_factory, head_revision, provide_session
+from civicpay import bootstrap
+from civicpay.app import create_app, running
+from civicpay.db import (
+    Base,
+    SchemaBehind,
+    UnitsOfWork,
+    create_engine,
+    create_session_factory,
+    head_revision,
+    provide_session,
+)
 from civicpay.errors import EXCEPTION_HANDLERS
 from tests.conftest import http_into, make_settings
 
@@ -40,10 +49,10 @@ async def test_health_reports_the_database_and_its_revision(client: AsyncClient)
 
 
 async def test_the_app_refuses_a_database_behind_the_newest_migration(tmp_path: Path) -> None:
-    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"))
+    app = create_app(bootstrap.build(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")))
     expected = f"revision none, this code needs {head_revision()}: run `civicpay db upgrade`"
     with pytest.raises(SchemaBehind, match=expected):
-        async with database(app):
+        async with running(app):
             pass
 
 
@@ -63,7 +72,7 @@ def test_serve_says_in_one_line_what_to_run(
 
 
 def _app_with(handler: HTTPRouteHandler, engine: AsyncEngine) -> Litestar:
-    state = State({"session_factory": create_session_factory(engine)})
+    state = State({"units": UnitsOfWork(create_session_factory(engine))})
     return Litestar(
         route_handlers=[handler],
         dependencies={"session": Provide(provide_session)},

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from httpx import Response
+
 from civicpay.clock import FixedClock
 from qr import vietqr
 from tests.conftest import Api, Citizen, bank_settles, signed_in
@@ -42,6 +44,10 @@ async def pay(api: Api, citizen: Citizen, payload: object, amount_vnd: int | Non
     return result
 
 
+async def settle(desk: Desk, key: str) -> Response:
+    return await desk.api.client.post("/merchants/settlements", headers={**desk.admin, "Idempotency-Key": key})
+
+
 async def test_a_static_code_takes_what_the_payer_types_and_is_settled_to_the_bank(
     desk: Desk, api: Api, bank: Bank, bank_server: tuple[str, Bank], clock: FixedClock
 ) -> None:
@@ -55,16 +61,19 @@ async def test_a_static_code_takes_what_the_payer_types_and_is_settled_to_the_ba
     second = await pay(api, citizen, shop["vietqr"], 30_000)
     owner = await api.client.post("/auth/login", json={"phone": SHOP["phone"], "password": SHOP["password"]})
     mine = await api.client.get("/merchants/me", headers={"Authorization": f"Bearer {owner.json()['access_token']}"})
-    settled = await api.client.post("/merchants/settlements", headers=desk.admin)
-    nothing_left = await api.client.post("/merchants/settlements", headers=desk.admin)
+    settled = await settle(desk, "settle-1")
+    retried = await settle(desk, "settle-1")
+    sent_by_then = list(bank.payouts)
+    nothing_left = await settle(desk, "settle-2")
+    assert settled.status_code == 200, settled.text
     (line,) = settled.json()
     confirmed = await bank_settles(api, bank_server[0], line["payout_id"], "confirmed")
     after = await api.client.get(f"/merchants/{shop['id']}", headers=desk.admin)
     later_today = await pay(api, citizen, shop["vietqr"], 10_000)
-    same_day = await api.client.post("/merchants/settlements", headers=desk.admin)
+    same_day = await settle(desk, "settle-3")
     clock.advance(timedelta(days=1))
     await desk.sign_in_again()
-    next_day = await api.client.post("/merchants/settlements", headers=desk.admin)
+    next_day = await settle(desk, "settle-4")
 
     assert (code.initiation, code.amount_vnd, code.mcc) == ("static", None, "5814")
     assert (code.bin, code.account, code.merchant_name) == ("970422", "0905111222", "Ca phe Thuan Hoa")
@@ -74,6 +83,8 @@ async def test_a_static_code_takes_what_the_payer_types_and_is_settled_to_the_ba
     assert mine.json()["balance_vnd"] == 75_000
     assert (line["amount_vnd"], bank.payouts[line["payout_id"]].amount_vnd) == (75_000, 75_000)
     assert bank.payouts[line["payout_id"]].account_number == "0905111222"
+    assert (retried.content, retried.headers["idempotent-replayed"]) == (settled.content, "true")
+    assert sent_by_then == [line["payout_id"]]  # the retry sent nothing again
     assert nothing_left.json() == []
     assert confirmed.status_code == 200, confirmed.text
     assert (after.json()["balance_vnd"], after.json()["available_vnd"]) == (0, 0)

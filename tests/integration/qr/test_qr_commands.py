@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from civicpay import bootstrap
 from civicpay.app import create_app
 from civicpay.cli import main
 from civicpay.clock import FixedClock
@@ -85,7 +86,7 @@ async def test_a_clerk_creates_a_collection_from_the_command_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     # A server of its own (the test's app already runs in the test's event loop), as `make run` would be.
-    with serving(create_app(settings, clock)) as url:
+    with serving(create_app(bootstrap.build(settings, clock))) as url:
         clerk = ["--amount", "30000", "--phone", desk.phones[1], "--password", PASSWORD, "--url", url]
         made_status, made, _ = await run(
             ["collections", "create", "--counter", str(desk.counter["id"]), *clerk], capsys

@@ -150,9 +150,9 @@ async def test_a_late_webhook_is_recovered_by_asking_the_acquirer(
     topup = (await top_up(api, huong, tokenise(card_sandbox, CARD_OK), 250_000)).json()
     paid = await inbox.next("payment_intent.succeeded")  # ... and lost on its way to us
 
-    too_soon = await card_topups.requery(sessions, app.state.acquirer, settings, now=clock.now())
+    too_soon = await card_topups.requery(app.state.units, app.state.acquirer, settings, now=clock.now())
     clock.advance(timedelta(seconds=settings.card_requery_after_seconds))
-    recovered = await card_topups.requery(sessions, app.state.acquirer, settings, now=clock.now())
+    recovered = await card_topups.requery(app.state.units, app.state.acquirer, settings, now=clock.now())
 
     assert too_soon == []
     assert [(item.id, item.status) for item in recovered] == [(topup["id"], "succeeded")]
@@ -175,9 +175,9 @@ async def test_a_card_never_authenticated_is_cancelled_and_its_hold_voided(
     topup = (await top_up(api, huong, tokenise(card_sandbox, CARD_3DS), 150_000)).json()
 
     clock.advance(timedelta(seconds=settings.card_requery_after_seconds))
-    still_waiting = await card_topups.requery(sessions, app.state.acquirer, settings, now=clock.now())
+    still_waiting = await card_topups.requery(app.state.units, app.state.acquirer, settings, now=clock.now())
     clock.advance(timedelta(seconds=settings.card_abandon_after_seconds))
-    abandoned = await card_topups.requery(sessions, app.state.acquirer, settings, now=clock.now())
+    abandoned = await card_topups.requery(app.state.units, app.state.acquirer, settings, now=clock.now())
 
     assert (topup["status"], still_waiting) == ("pending", [])
     assert [(item.id, item.status) for item in abandoned] == [(topup["id"], "canceled")]

@@ -17,7 +17,8 @@ from litestar import Litestar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from civicpay.app import create_app, database
+from civicpay import bootstrap
+from civicpay.app import create_app, running
 from civicpay.auth.identity import normalise_phone
 from civicpay.clock import FixedClock
 from civicpay.idempotency import IdempotencyRecord, fingerprint
@@ -185,9 +186,9 @@ async def test_both_paths_side_by_side_move_a_contested_key_once(
     """One app with the fast path, one without, on one database: a retried tap lands on either."""
     huong, minh = await api.register(), await api.register()
     await api.fund(huong, 1_000_000)
-    portable = create_app(make_settings(database_url, fast_transfers=False, **LIMITS), clock)
+    portable = create_app(bootstrap.build(make_settings(database_url, fast_transfers=False, **LIMITS), clock))
 
-    async with database(portable), http_into(portable) as other:
+    async with running(portable), http_into(portable) as other:
 
         async def tap(number: int) -> Response:
             client = api.client if number % 2 else other

@@ -125,10 +125,10 @@ async def test_a_payout_the_bank_could_not_take_stays_held_and_is_sent_later_onc
 
     assert made["status"] == "queued"
     assert await wallet_of(api, huong) == (500_000, 350_000)
-    still_down = await withdrawals.dispatch(app.state.session_factory, app.state.bank, now=clock.now())
+    still_down = await withdrawals.dispatch(app.state.units, app.state.bank, now=clock.now())
     bank.down = False
-    sent = await withdrawals.dispatch(app.state.session_factory, app.state.bank, now=clock.now())
-    sent_again = await withdrawals.dispatch(app.state.session_factory, app.state.bank, now=clock.now())
+    sent = await withdrawals.dispatch(app.state.units, app.state.bank, now=clock.now())
+    sent_again = await withdrawals.dispatch(app.state.units, app.state.bank, now=clock.now())
     assert (still_down, [item.status for item in sent], sent_again) == ([], ["sent"], [])
     assert list(bank.payouts) == [made["payout_id"]]
 

@@ -1,0 +1,117 @@
+"""Everything the service is made of, built once: the app, the command line and the tests take it from here.
+
+Settings, the clock, the business calendar, the password hasher, the database engine and the one
+factory of units of work, the live-announcement hub, the clients of outside parties (the card
+acquirer, the bank) and the periodic jobs that use them. Nothing else constructs these, so the HTTP
+API, a command and a background job cannot disagree about how a payout is sent or what a job does
+(the composition root of cosmicpython's ``bootstrap``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import qr
+import wallet
+from civicpay import events
+from civicpay.auth.secrets import password_hasher
+from civicpay.clock import BusinessCalendar, Clock, SystemClock
+from civicpay.db import UnitsOfWork, create_engine, create_session_factory
+from civicpay.periodic import Job
+from civicpay.settings import Settings
+from wallet import ledger
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """The service's long-lived parts. ``start`` opens what needs the event loop; ``close`` ends them all."""
+
+    settings: Settings
+    clock: Clock
+    calendar: BusinessCalendar
+    hasher: PasswordHasher
+    engine: AsyncEngine
+    events: events.Hub
+    units: UnitsOfWork
+    acquirer: wallet.CardAcquirer
+    bank: wallet.BankPayouts
+    # Rooms that may claim an incoming bank transfer before top-up codes are looked for.
+    claimants: Sequence[wallet.Claimant]
+
+    @property
+    def jobs(self) -> list[Job]:
+        """The periodic work, whoever runs it; a job whose interval is 0 is left to its command."""
+        settings = self.settings
+        every = [
+            Job("card top-up re-query", settings.card_requery_interval_seconds, self.requery_card_topups),
+            Job("payout dispatch", settings.payout_dispatch_interval_seconds, self.dispatch_payouts),
+            Job("hold expiry", settings.hold_expiry_interval_seconds, self.expire_holds),
+            Job("treasury sweep", settings.treasury_sweep_interval_seconds, self.sweep_to_treasury),
+            Job("merchant settlement", settings.merchant_settlement_interval_seconds, self.settle_merchants),
+        ]
+        return [job for job in every if job.interval_seconds > 0]
+
+    async def requery_card_topups(self) -> Sequence[wallet.CardTopupView]:
+        return await wallet.requery_card_topups(self.units, self.acquirer, self.settings, now=self.clock.now())
+
+    async def dispatch_payouts(self) -> Sequence[wallet.WithdrawalView]:
+        return await wallet.dispatch_payouts(self.units, self.bank, now=self.clock.now())
+
+    async def expire_holds(self) -> list[int]:
+        async with self.units() as unit:
+            return await ledger.expire_holds(unit.session, now=self.clock.now())
+
+    async def sweep_to_treasury(self) -> qr.SweepReport:
+        async with self.units() as unit:
+            return await qr.sweep_and_report(unit.session, now=self.clock.now())
+
+    async def settle_merchants(self) -> list[qr.SettlementLine]:
+        """Queue each merchant's payout for the day, then send what is queued to the bank."""
+        lines = await qr.settle_merchants(self.units, self.calendar, now=self.clock.now())
+        await self.dispatch_payouts()
+        return lines
+
+    async def start(self) -> None:
+        """On PostgreSQL, listen for every process's announcements (live screens need them)."""
+        if not self.settings.is_sqlite:
+            await self.events.listen(self.settings.database_url)
+
+    async def close(self) -> None:
+        await self.events.close()
+        await self.acquirer.aclose()
+        await self.bank.aclose()
+        await self.engine.dispose()
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Services:
+    """Build the service's parts; nothing is connected until first used (or ``start``)."""
+    engine = create_engine(settings)
+    hub = events.Hub()
+    return Services(
+        settings=settings,
+        clock=clock or SystemClock(),
+        calendar=BusinessCalendar(ZoneInfo(settings.business_timezone)),
+        hasher=password_hasher(settings),
+        engine=engine,
+        events=hub,
+        units=UnitsOfWork(create_session_factory(engine, events.session_info(hub))),
+        acquirer=wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key),
+        bank=wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret),
+        claimants=qr.NOTIFICATION_CLAIMANTS,
+    )
+
+
+@asynccontextmanager
+async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Services]:
+    """The service's parts for a command's or a test's lifetime, closed after."""
+    services = build(settings, clock)
+    try:
+        yield services
+    finally:
+        await services.close()
