@@ -186,6 +186,13 @@ def app(services: Services) -> Litestar:
 
 
 @pytest.fixture
+def app_for_a_thread(services: Services) -> Litestar:
+    """The app on services of its own, for a server in another thread: an engine's connections belong to
+    the event loop that opened them, and the test's loop has opened the test's (emptying the database)."""
+    return create_app(bootstrap.build(services.settings, services.clock))
+
+
+@pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
     """HTTP into the app in the test's own event loop, so concurrent requests really overlap.
 

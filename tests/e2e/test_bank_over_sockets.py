@@ -19,9 +19,9 @@ from wallet.bank_sandbox import AccountOpen, Bank
 
 
 @pytest.fixture
-def live_bank(app: Litestar, bank: Bank) -> Iterator[tuple[str, Bank]]:
+def live_bank(app_for_a_thread: Litestar, bank: Bank) -> Iterator[tuple[str, Bank]]:
     """civicpay served on a socket, and the bank sandbox told to call it there."""
-    with serving(app) as url:
+    with serving(app_for_a_thread) as url:
         bank.civicpay_url = url
         try:
             yield url, bank

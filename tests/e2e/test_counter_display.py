@@ -100,8 +100,8 @@ async def live(page: Page) -> None:
 
 
 @pytest.fixture
-def served(app: Litestar) -> Iterator[str]:
-    with serving(app) as url:
+def served(app_for_a_thread: Litestar) -> Iterator[str]:
+    with serving(app_for_a_thread) as url:
         yield url
 
 

@@ -133,9 +133,9 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def live_server(app: Litestar) -> Iterator[str]:
+def live_server(app_for_a_thread: Litestar) -> Iterator[str]:
     """The app in a real uvicorn server on a free port, in a thread; yields its base URL."""
-    with serving(app) as url:
+    with serving(app_for_a_thread) as url:
         yield url
 
 
