@@ -19,8 +19,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/civicpay db upgrade
 	$(BIN)/civicpay demo
-	@# The card acquirer's sandbox beside the service, stopped with it.
-	$(BIN)/civicpay card sandbox & card=$$!; $(BIN)/civicpay bank sandbox & bank=$$!; \
+	@# The card acquirer's and the bank's sandboxes beside the service, stopped with it.
+	$(BIN)/civicpay-sandbox card serve & card=$$!; $(BIN)/civicpay-sandbox bank serve & bank=$$!; \
 	  trap 'kill $$card $$bank 2>/dev/null' EXIT INT TERM; $(BIN)/civicpay serve
 
 ## make test: the whole suite; set CIVICPAY_DATABASE_URL=postgresql+asyncpg://… to run it on PostgreSQL

@@ -6,11 +6,9 @@ import argparse
 import asyncio
 import getpass
 import json
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from alembic import command
@@ -18,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from civicpay import bootstrap
 from civicpay.bootstrap import Services
-from civicpay.clock import SystemClock
 from civicpay.db import (
     SchemaBehind,
     alembic_config,
@@ -30,9 +27,7 @@ from civicpay.demo import DEMO_PASSWORD, seed_demo
 from civicpay.errors import DomainError
 from civicpay.settings import Settings, SettingsError
 from qr import vietqr
-from wallet import bank_sandbox, bank_simulator, card_sandbox, topup_code
 from wallet.ledger import check_invariants
-from wallet.service import holder_of_user_phone
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -112,23 +107,6 @@ def _ledger_verify(settings: Settings, _: argparse.Namespace) -> int:
     return 0 if not breaches else 1
 
 
-def _simulate_bank_transfer(settings: Settings, args: argparse.Namespace) -> int:
-    """Play the bank: send a signed incoming-transfer notification to a running server."""
-
-    async def code_for(services: Services) -> str:
-        async with services.units() as unit:
-            holder = await holder_of_user_phone(unit.session, args.phone)
-            return topup_code.encode(holder.wallet_id)
-
-    code = args.code or _with_services(settings, code_for)
-    note = bank_simulator.notification(
-        code=code, amount_vnd=args.amount, at=SystemClock().now(), account_number=args.account
-    )
-    answer = bank_simulator.send(args.url, note, settings.bank_webhook_secret)
-    print(f"{answer.status_code} {answer.text}")
-    return 0 if answer.is_success else 1
-
-
 def _expire_holds(settings: Settings, _: argparse.Namespace) -> int:
     expired = _with_services(settings, lambda services: services.expire_holds())
     print(f"expired {len(expired)} hold(s)")
@@ -155,45 +133,6 @@ def _report(changed: Sequence[_Changed], what: str) -> int:
 def _card_requery(settings: Settings, _: argparse.Namespace) -> int:
     """Ask the acquirer about card top-ups pending too long, as the workers do periodically."""
     return _report(_with_services(settings, lambda services: services.requery_card_topups()), "card top-up")
-
-
-def _card_sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the acquirer's sandbox in the foreground, sending its events to our webhook."""
-    if settings.env == "production":
-        raise SettingsError("the card sandbox is for development: production talks to the real acquirer")
-    port = urlsplit(settings.card_api_base).port or 8420
-    # `make run` stops this with SIGTERM; leave through the sandbox's `finally`, which stops localstripe too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    webhook = args.webhook_url or f"http://{settings.host}:{settings.port}/webhooks/card"
-    with card_sandbox.running(port) as process:
-        card_sandbox.register_webhook(settings.card_api_base, url=webhook, secret=settings.card_webhook_secret)
-        print(f"card sandbox (localstripe) at {settings.card_api_base}, events to {webhook}; test cards:")
-        for number, what in card_sandbox.TEST_CARDS.items():
-            print(f"  {number}  {what}")
-        return process.wait()
-
-
-def _card_token(settings: Settings, args: argparse.Namespace) -> int:
-    """Play the citizen's app: tokenise a test card at the sandbox and print the ``pm_…`` token."""
-    print(card_sandbox.tokenise(settings.card_api_base, settings.card_secret_key, args.number))
-    return 0
-
-
-def _bank_sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the bank's side of withdrawals with the demo people's accounts, calling back this server."""
-    import uvicorn  # noqa: PLC0415 - only the servers need it
-
-    if settings.env == "production":
-        raise SettingsError("the bank sandbox is for development: production talks to the real bank")
-    civicpay = args.civicpay_url or f"http://{settings.host}:{settings.port}"
-    bank = bank_sandbox.demo_bank(settings.bank_api_secret, settings.bank_webhook_secret, civicpay)
-    address = urlsplit(settings.bank_api_base)
-    print(f"bank sandbox at {settings.bank_api_base}, calling civicpay at {civicpay}; demo accounts:")
-    for (bin_, number), name in bank_sandbox.DEMO_ACCOUNTS.items():
-        print(f"  {bin_} {number}  {name}")
-    app = bank_sandbox.create_bank_app(bank)
-    uvicorn.run(app, host=address.hostname or "127.0.0.1", port=address.port or 8421, log_level="warning")
-    return 0
 
 
 def _withdrawals_dispatch(settings: Settings, _: argparse.Namespace) -> int:
@@ -359,35 +298,10 @@ def _parser() -> argparse.ArgumentParser:
     ledger.add_parser(
         "expire-holds", help="give back the money of holds whose time has passed (run it often)"
     ).set_defaults(run=_expire_holds)
-    simulate = commands.add_parser("simulate", help="play an outside party against a running server")
-    bank = simulate.add_subparsers(dest="simulate_command", required=True).add_parser(
-        "bank-transfer", help="a bank notifies an incoming transfer carrying a wallet's top-up code"
-    )
-    whose = bank.add_mutually_exclusive_group(required=True)
-    whose.add_argument("--phone", help="the citizen whose top-up code goes into the description")
-    whose.add_argument("--code", help="put this text in as the code (try a wrong one: it lands in suspense)")
-    bank.add_argument("--amount", type=int, required=True, help="đồng")
-    bank.add_argument(
-        "--account",
-        default=bank_simulator.WALLET_ESCROW_ACCOUNT,
-        help="our account that received it (default: the wallets' escrow; an office's to pay its fee collection)",
-    )
-    bank.add_argument("--url", default="http://127.0.0.1:8000")
-    bank.set_defaults(run=_simulate_bank_transfer)
     card = commands.add_parser("card", help="card top-ups").add_subparsers(dest="card_command", required=True)
     card.add_parser(
         "requery", help="ask the acquirer about card top-ups pending too long; cancel those never paid"
     ).set_defaults(run=_card_requery)
-    sandbox = card.add_parser("sandbox", help="run the acquirer's sandbox (localstripe) for development")
-    sandbox.add_argument("--webhook-url", help="where it sends events (default: this server's /webhooks/card)")
-    sandbox.set_defaults(run=_card_sandbox)
-    token = card.add_parser("token", help="tokenise a test card at the sandbox, as the citizen's app would")
-    token.add_argument("--number", default="4242424242424242", choices=sorted(card_sandbox.TEST_CARDS))
-    token.set_defaults(run=_card_token)
-    bank_tools = commands.add_parser("bank", help="the bank's side").add_subparsers(dest="bank_command", required=True)
-    bank_box = bank_tools.add_parser("sandbox", help="run the bank's payout API with demo accounts (development)")
-    bank_box.add_argument("--civicpay-url", help="where it sends notifications and payout results (default: here)")
-    bank_box.set_defaults(run=_bank_sandbox)
     payouts = commands.add_parser("withdrawals", help="withdrawals to bank accounts").add_subparsers(
         dest="withdrawals_command", required=True
     )

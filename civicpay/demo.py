@@ -14,7 +14,7 @@ from civicpay.clock import Clock
 from civicpay.money import Category
 from qr import collections, merchants
 from qr import schemas as qr_schemas
-from wallet import bank_sandbox, ledger
+from wallet import ledger
 from wallet.bank_topups import bank_settlement_account
 from wallet.schemas import CitizenCreate
 from wallet.service import holder_of_user, register_citizen
@@ -42,8 +42,15 @@ DEMO_MERCHANT = qr_schemas.MerchantCreate(
     bank_bin="970422",
     account_number="0905111222",
 )
-# The bank sandbox knows the demo merchant's account, under this name.
-DEMO_MERCHANT_BANK_NAME = bank_sandbox.DEMO_ACCOUNTS[(DEMO_MERCHANT.bank_bin, DEMO_MERCHANT.account_number)]
+# The demo people's own bank accounts (see README) by BIN and number, under the names their banks
+# give: the bank sandbox opens them, and the demo merchant is registered under its account's name.
+DEMO_BANK_ACCOUNTS = {
+    ("970436", "0011001234567"): "NGUYEN THI HUONG",
+    ("970415", "101867654321"): "TRAN VAN MINH",
+    ("970418", "21510000123456"): "LE THI LAN",
+    (DEMO_MERCHANT.bank_bin, DEMO_MERCHANT.account_number): "CA PHE THUAN HOA",
+}
+DEMO_MERCHANT_BANK_NAME = DEMO_BANK_ACCOUNTS[(DEMO_MERCHANT.bank_bin, DEMO_MERCHANT.account_number)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 from aiohttp import web
 
-from wallet import card_sandbox
+from sandbox import card
 
 SECRET_KEY = "sk_test_civicpay"
 WEBHOOK_SECRET = "whsec_test_civicpay"
@@ -39,12 +39,12 @@ def free_port() -> int:
 def running_sandbox() -> Iterator[str]:
     """localstripe on a free port; yields its base URL."""
     port = free_port()
-    with card_sandbox.running(port):
+    with card.running(port):
         yield f"http://127.0.0.1:{port}"
 
 
 def tokenise(sandbox: str, number: str) -> str:
-    return card_sandbox.tokenise(sandbox, SECRET_KEY, number)
+    return card.tokenise(sandbox, SECRET_KEY, number)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class WebhookInbox:
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
         async with httpx.AsyncClient(base_url=sandbox) as http:
             (await http.delete("/_config/data")).raise_for_status()  # every test starts with an empty acquirer
-        card_sandbox.register_webhook(sandbox, url=f"http://127.0.0.1:{port}/", secret=WEBHOOK_SECRET)
+        card.register_webhook(sandbox, url=f"http://127.0.0.1:{port}/", secret=WEBHOOK_SECRET)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -36,10 +36,11 @@ from civicpay.clock import FixedClock
 from civicpay.db import Base, alembic_config, create_session_factory
 from civicpay.money import Category
 from civicpay.settings import Settings
+from sandbox import bank_notifications
+from sandbox.bank import Bank, create_bank_app
 from tests.card_sandbox import SECRET_KEY, WEBHOOK_SECRET, running_sandbox
 from tests.servers import serving
-from wallet import bank_simulator, ledger
-from wallet.bank_sandbox import Bank, create_bank_app
+from wallet import ledger
 from wallet.bank_topups import bank_settlement_account
 from wallet.service import wallet_account_code
 
@@ -124,7 +125,7 @@ def card_sandbox() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def bank_server() -> Iterator[tuple[str, Bank]]:
-    """The bank's payout API (wallet/bank_sandbox.py) on a real socket for the whole run; its URL and state."""
+    """The bank's payout API (sandbox/bank.py) on a real socket for the whole run; its URL and state."""
     bank = Bank(request_secret=BANK_API_SECRET, callback_secret=BANK_WEBHOOK_SECRET, civicpay_url=None)
     with serving(create_bank_app(bank)) as url:
         yield url, bank
@@ -334,9 +335,9 @@ async def signed_in(api: Api, phone: str) -> dict[str, str]:
 
 async def notify(api: Api, settings: Settings, clock: FixedClock, *, code: str, amount_vnd: int, **kw: Any) -> Response:
     """The bank's signed notification of an incoming transfer whose description carries ``code``."""
-    note = bank_simulator.notification(code=code, amount_vnd=amount_vnd, **{"at": clock.now(), **kw})
-    body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
-    return await api.client.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers)
+    note = bank_notifications.notification(code=code, amount_vnd=amount_vnd, **{"at": clock.now(), **kw})
+    body, headers = bank_notifications.signed(note, settings.bank_webhook_secret)
+    return await api.client.post(bank_notifications.WEBHOOK_PATH, content=body, headers=headers)
 
 
 async def account_balance(sessions: async_sessionmaker[AsyncSession], code: str) -> int:

@@ -29,6 +29,9 @@ from wallet import ledger, topup_code
 from wallet.models import BankNotification, NotificationOutcome, Wallet
 
 BANK_SETTLEMENT = "asset:bank:settlement"
+# The number of that bank account (tài khoản đảm bảo thanh toán ví), where citizens send top-ups; the bank's
+# notifications name it as the account that received them.
+WALLET_ESCROW_ACCOUNT = "1017468888"
 SUSPENSE = "liability:suspense"
 
 # Why a top-up went to suspense; other rooms that claim notifications (fee collections) add their own.

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from sandbox.bank import AccountOpen, Bank
 from tests.conftest import PASSWORD
 from tests.servers import serving
-from wallet.bank_sandbox import AccountOpen, Bank
 
 
 @pytest.fixture

@@ -24,11 +24,11 @@ from civicpay.app import create_app
 from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
+from sandbox import bank_notifications
 from tests.browser import Page, headless_chromium, require_chromium
 from tests.conftest import PASSWORD, create_staff, fund_wallet
 from tests.desk import OFFICE
 from tests.servers import serving
-from wallet import bank_simulator
 
 Sessions = async_sessionmaker[AsyncSession]
 PAID = "ĐÃ THANH TOÁN / PAID"
@@ -124,11 +124,11 @@ async def test_the_counter_page_turns_to_paid_within_a_second(
         second = await desk.collect(120_000)
         await page.wait_for_text(second["reference"], timeout=5)
         await live(page)
-        note = bank_simulator.notification(
+        note = bank_notifications.notification(
             code=second["reference"], amount_vnd=120_000, at=clock.now(), account_number=OFFICE["account_number"]
         )
-        body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
-        assert (await desk.http.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers)).status_code == 200
+        body, headers = bank_notifications.signed(note, settings.bank_webhook_secret)
+        assert (await desk.http.post(bank_notifications.WEBHOOK_PATH, content=body, headers=headers)).status_code == 200
         paid_at = time.monotonic()
         await page.wait_for_text(PAID, timeout=WITHIN_SECONDS)
         bank_seconds = time.monotonic() - paid_at

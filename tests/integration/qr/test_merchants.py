@@ -9,9 +9,9 @@ from httpx import Response
 
 from civicpay.clock import FixedClock
 from qr import vietqr
+from sandbox.bank import AccountOpen, Bank
 from tests.conftest import Api, Citizen, bank_settles, signed_in
 from tests.desk import Desk
-from wallet.bank_sandbox import AccountOpen, Bank
 
 SHOP = {
     "phone": "0905111222",

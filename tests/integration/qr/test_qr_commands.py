@@ -13,11 +13,11 @@ from civicpay.app import create_app
 from civicpay.cli import main
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
+from sandbox.bank import Bank
 from tests.conftest import BANK_API_SECRET, PASSWORD, Api
 from tests.desk import Desk
 from tests.integration.qr.test_merchants import pay, register_shop
 from tests.servers import serving
-from wallet.bank_sandbox import Bank
 
 
 async def run(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from civicpay.audit import AuditEntry
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
+from sandbox import bank_notifications
 from tests.conftest import Api, Citizen, account_balance, finance_officer, notify
-from wallet import bank_simulator, ledger, topup_code
+from wallet import ledger, topup_code
 from wallet.bank_topups import BANK_SETTLEMENT, SUSPENSE
 from wallet.models import BankNotification
 
@@ -46,10 +47,10 @@ async def test_a_notification_retried_five_times_credits_once(
     api: Api, settings: Settings, clock: FixedClock, sessions: Sessions
 ) -> None:
     huong = await api.register()
-    note = bank_simulator.notification(code=await code_of(api, huong), amount_vnd=50_000, at=clock.now())
-    body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
+    note = bank_notifications.notification(code=await code_of(api, huong), amount_vnd=50_000, at=clock.now())
+    body, headers = bank_notifications.signed(note, settings.bank_webhook_secret)
 
-    answers = [await api.client.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers) for _ in range(5)]
+    answers = [await api.client.post(bank_notifications.WEBHOOK_PATH, content=body, headers=headers) for _ in range(5)]
 
     assert [answer.status_code for answer in answers] == [200] * 5
     assert [answer.json()["duplicate"] for answer in answers] == [False, True, True, True, True]
@@ -110,16 +111,16 @@ async def test_a_forged_signature_is_refused_and_nothing_is_recorded(
     api: Api, settings: Settings, clock: FixedClock, sessions: Sessions
 ) -> None:
     huong = await api.register()
-    note = bank_simulator.notification(code=await code_of(api, huong), amount_vnd=9_000_000, at=clock.now())
-    body, _ = bank_simulator.signed(note, "not-the-bank's-key")
+    note = bank_notifications.notification(code=await code_of(api, huong), amount_vnd=9_000_000, at=clock.now())
+    body, _ = bank_notifications.signed(note, "not-the-bank's-key")
     headers = {
         "Content-Type": "application/json",
-        "X-Signature": bank_simulator.signed(note, "guess")[1]["X-Signature"],
+        "X-Signature": bank_notifications.signed(note, "guess")[1]["X-Signature"],
     }
 
-    forged = await api.client.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers)
+    forged = await api.client.post(bank_notifications.WEBHOOK_PATH, content=body, headers=headers)
     unsigned = await api.client.post(
-        bank_simulator.WEBHOOK_PATH, content=body, headers={"Content-Type": "application/json"}
+        bank_notifications.WEBHOOK_PATH, content=body, headers={"Content-Type": "application/json"}
     )
 
     assert forged.status_code == unsigned.status_code == 401
@@ -187,11 +188,11 @@ async def test_an_outgoing_notification_is_recorded_and_moves_nothing(
     api: Api, settings: Settings, clock: FixedClock, sessions: Sessions
 ) -> None:
     note = msgspec.structs.replace(
-        bank_simulator.notification(code="PAYOUT", amount_vnd=10_000, at=clock.now()), transfer_type="out"
+        bank_notifications.notification(code="PAYOUT", amount_vnd=10_000, at=clock.now()), transfer_type="out"
     )
-    body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
+    body, headers = bank_notifications.signed(note, settings.bank_webhook_secret)
 
-    answer = await api.client.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers)
+    answer = await api.client.post(bank_notifications.WEBHOOK_PATH, content=body, headers=headers)
 
     assert answer.json()["outcome"] == "outgoing"
     async with sessions() as session:
@@ -204,11 +205,11 @@ async def test_two_deliveries_of_one_notification_racing_credit_once(
     api: Api, settings: Settings, clock: FixedClock
 ) -> None:
     huong = await api.register()
-    note = bank_simulator.notification(code=await code_of(api, huong), amount_vnd=80_000, at=clock.now())
-    body, headers = bank_simulator.signed(note, settings.bank_webhook_secret)
+    note = bank_notifications.notification(code=await code_of(api, huong), amount_vnd=80_000, at=clock.now())
+    body, headers = bank_notifications.signed(note, settings.bank_webhook_secret)
 
     answers = await asyncio.gather(
-        *(api.client.post(bank_simulator.WEBHOOK_PATH, content=body, headers=headers) for _ in range(8))
+        *(api.client.post(bank_notifications.WEBHOOK_PATH, content=body, headers=headers) for _ in range(8))
     )
 
     assert {answer.status_code for answer in answers} == {200}

@@ -14,9 +14,9 @@ from litestar import Litestar
 
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
+from sandbox.bank import AccountOpen, Bank
 from tests.conftest import Api, Citizen, bank_settles, enrol
 from wallet import withdrawals
-from wallet.bank_sandbox import AccountOpen, Bank
 
 VCB = "970436"
 ACCOUNT = "0011001234567"

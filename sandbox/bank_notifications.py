@@ -1,4 +1,4 @@
-"""A stand-in for the bank's notification sender, for the demo and the tests.
+"""The bank's notification sender: an incoming transfer, signed and sent to our webhook.
 
 It speaks to our webhook exactly as an aggregator does: a JSON notification, signed with HMAC-SHA256
 in ``X-Signature``, with the description dressed the way Vietnamese bank apps dress it.
@@ -13,13 +13,9 @@ import httpx
 import msgspec
 
 from civicpay.auth.secrets import sign_body
-from wallet.bank_topups import NotificationIn
+from wallet.bank_topups import WALLET_ESCROW_ACCOUNT, NotificationIn
 
 WEBHOOK_PATH = "/webhooks/bank/notifications"
-
-
-# Our account that holds the money behind the wallets, where top-ups are sent.
-WALLET_ESCROW_ACCOUNT = "1017468888"
 
 
 def notification(

@@ -1,11 +1,14 @@
 """The card acquirer's sandbox: localstripe (PyPI), a fake but stateful Stripe-API server, run locally.
 
-``make run`` starts it through ``civicpay card sandbox`` so card top-ups work on a fresh clone, and the
-tests start it the same way on a free port. Only development and tests use it; it is a dev dependency.
+``make run`` starts it through ``civicpay-sandbox card serve`` so card top-ups work on a fresh clone, and
+the tests start it the same way on a free port. Only development and tests use it; localstripe is a dev
+dependency. Its own ``localstripe`` command listens on every interface (IPv4 and IPv6) with no option to
+narrow it, so we serve its application ourselves, on loopback only.
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import threading
@@ -13,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+
+from sandbox import LOOPBACK
 
 READY_SECONDS = 30
 # The acquirer's published test cards that the sandbox knows.
@@ -25,21 +30,25 @@ TEST_CARDS = {
 
 @contextmanager
 def running(port: int) -> Iterator[subprocess.Popen[str]]:
-    """localstripe on ``port``, from nothing, until the block ends; entered once it listens."""
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter running an installed package
-        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+    """localstripe on ``LOOPBACK:port``, from nothing, until the block ends; entered once it listens."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter running this module
+        [sys.executable, "-m", __name__, "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
         assert process.stdout is not None  # noqa: S101 - asked for with stdout=PIPE
-        # aiohttp prints "======== Running on http://[::]:PORT ========" once the socket listens.
+        said: list[str] = []
+        # aiohttp prints "======== Running on http://127.0.0.1:PORT ========" once the socket listens.
         for line in process.stdout:
             if "Running on" in line:
                 break
+            said.append(line)
         else:
-            raise RuntimeError(f"localstripe exited with {process.wait(READY_SECONDS)} before listening")
+            raise RuntimeError(
+                f"localstripe exited with {process.wait(READY_SECONDS)} before listening: {''.join(said[-5:])}"
+            )
         # Keep reading its log, or a full pipe would stall it.
         threading.Thread(target=process.stdout.read, daemon=True).start()
         yield process
@@ -73,3 +82,18 @@ def tokenise(sandbox: str, secret_key: str, number: str) -> str:
     answer.raise_for_status()
     token: str = answer.json()["id"]
     return token
+
+
+def _serve_localstripe(port: int) -> None:
+    """localstripe's application on loopback, from scratch (its own start() would also load /tmp's pickle)."""
+    from aiohttp import web  # noqa: PLC0415 - dev dependencies, needed only in this process
+    from localstripe import server  # noqa: PLC0415
+
+    web.run_app(server.app, host=LOOPBACK, port=port)
+
+
+if __name__ == "__main__":
+    # The process running() starts: one argument, so argparse rather than the sandbox's click CLI.
+    arguments = argparse.ArgumentParser(description="localstripe on 127.0.0.1")
+    arguments.add_argument("--port", type=int, required=True, help="the port to listen on")
+    _serve_localstripe(arguments.parse_args().port)

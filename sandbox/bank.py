@@ -4,7 +4,7 @@ It answers what ``bank_payouts.BankPayouts`` asks, over a real socket: name inqu
 accounts, and payouts, kept one per ``payout_id`` as a bank does. Control routes under ``/_sandbox``
 play the bank's back office: add an account, close one (payouts to it are refused, AC04), go down
 (503), settle a payout, or take in a transfer to our collection account; the last two sign the bank's
-callback or notification and, when civicpay's URL is set, send it there. ``civicpay bank sandbox``
+callback or notification and, when civicpay's URL is set, send it there. ``civicpay-sandbox bank serve``
 runs it beside ``make run`` with the demo people's accounts; the tests run it in a thread, and either
 deliver what it signed themselves or give it a live civicpay to call.
 """
@@ -22,18 +22,12 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter
 
 from civicpay.auth.secrets import sign_body, signature_matches
-from wallet import bank_simulator
+from civicpay.demo import DEMO_BANK_ACCOUNTS
+from sandbox import bank_notifications
 from wallet.bank_payouts import AccountHolder, AccountInquiry, Payout, PayoutResult
+from wallet.bank_topups import WALLET_ESCROW_ACCOUNT
 
 PAYOUT_RESULT_PATH = "/webhooks/bank/payouts"
-# The demo people's own accounts (see README), by BIN and number.
-DEMO_ACCOUNTS = {
-    ("970436", "0011001234567"): "NGUYEN THI HUONG",
-    ("970415", "101867654321"): "TRAN VAN MINH",
-    ("970418", "21510000123456"): "LE THI LAN",
-    # The demo merchant's settlement account (civicpay/demo.py).
-    ("970422", "0905111222"): "CA PHE THUAN HOA",
-}
 
 
 class AccountOpen(msgspec.Struct):
@@ -53,7 +47,7 @@ class Incoming(msgspec.Struct):
 
     content: str
     amount_vnd: int
-    account_number: str = bank_simulator.WALLET_ESCROW_ACCOUNT  # which of our accounts received it
+    account_number: str = WALLET_ESCROW_ACCOUNT  # which of our accounts received it
 
 
 class SignedCallback(msgspec.Struct):
@@ -142,14 +136,14 @@ def create_bank_app(bank: Bank) -> Litestar:
     @post("/_sandbox/incoming", status_code=200)
     async def incoming(data: JSONBody[Incoming]) -> SignedCallback:
         """Someone transfers money to our collection account: the bank notifies civicpay."""
-        note = bank_simulator.notification(
+        note = bank_notifications.notification(
             code=data.content, amount_vnd=data.amount_vnd, at=datetime.now(UTC), account_number=data.account_number
         )
-        return await call_civicpay(bank_simulator.WEBHOOK_PATH, msgspec.json.encode(note))
+        return await call_civicpay(bank_notifications.WEBHOOK_PATH, msgspec.json.encode(note))
 
     return Litestar([inquiry, payout, open_account, outage, payouts, settle, incoming], debug=False)
 
 
 def demo_bank(request_secret: str, callback_secret: str, civicpay_url: str | None) -> Bank:
-    accounts = {key: AccountOpen(*key, holder_name=name) for key, name in DEMO_ACCOUNTS.items()}
+    accounts = {key: AccountOpen(*key, holder_name=name) for key, name in DEMO_BANK_ACCOUNTS.items()}
     return Bank(request_secret, callback_secret, civicpay_url, accounts=accounts)
