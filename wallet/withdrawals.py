@@ -224,7 +224,7 @@ async def withdraw(
         settings,
         calendar,
         payer=holder,
-        other_account=settlement,
+        other_accounts=[settlement],
         amount_vnd=data.amount_vnd,
         category=Category.WITHDRAWAL,
         now=now,
