@@ -74,7 +74,7 @@ async def outside_parties(app: Litestar) -> AsyncGenerator[None, None]:
         "treasury sweep": (settings.treasury_sweep_interval_seconds, lambda: sweep_to_treasury(state)),
         "merchant settlement": (
             settings.merchant_settlement_interval_seconds,
-            lambda: qr.settle_merchants(state.session_factory, state.calendar, now=state.clock.now()),
+            lambda: qr.settle_merchants(state.session_factory, settings, state.calendar, now=state.clock.now()),
         ),
     }
     tasks = [
@@ -94,7 +94,7 @@ async def outside_parties(app: Litestar) -> AsyncGenerator[None, None]:
 
 async def sweep_to_treasury(state: State) -> None:
     async with state.session_factory.begin() as session:
-        await qr.sweep_and_report(session, now=state.clock.now())
+        await qr.sweep_and_report(session, state.settings, now=state.clock.now())
 
 
 @asynccontextmanager

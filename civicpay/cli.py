@@ -90,7 +90,7 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
     async def seed(engine: AsyncEngine) -> bool:
         await ensure_schema_current(engine)
         async with create_session_factory(engine).begin() as session:
-            return await seed_demo(session, password_hasher(settings), SystemClock())
+            return await seed_demo(session, settings, password_hasher(settings), SystemClock())
 
     if asyncio.run(_with_engine(settings, seed)):
         print(f"demo data seeded; every demo person's password is {DEMO_PASSWORD!r} (see README)")
@@ -271,7 +271,7 @@ def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
 
     async def sweep(engine: AsyncEngine) -> qr.SweepReport:
         async with create_session_factory(engine).begin() as session:
-            return await qr.sweep_and_report(session, now=SystemClock().now())
+            return await qr.sweep_and_report(session, settings, now=SystemClock().now())
 
     report = asyncio.run(_with_engine(settings, sweep))
     for line in report.remittances:
@@ -289,7 +289,7 @@ def _merchants_settle(settings: Settings, _: argparse.Namespace) -> int:
         sessions = create_session_factory(engine)
         now = SystemClock().now()
         calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
-        lines = await qr.settle_merchants(sessions, calendar, now=now)
+        lines = await qr.settle_merchants(sessions, settings, calendar, now=now)
         bank = BankPayouts(settings.bank_api_base, settings.bank_api_secret)
         try:
             await withdrawals.dispatch(sessions, bank, now=now)

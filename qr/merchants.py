@@ -19,6 +19,7 @@ from civicpay.auth import service as auth
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar
 from civicpay.errors import InvalidField, Text
+from civicpay.settings import Settings
 from qr import schemas as s
 from qr import vietqr
 from qr.collections import fits_a_qr
@@ -124,7 +125,7 @@ async def poster_of(session: AsyncSession, merchant_id: int) -> tuple[str, Merch
 
 
 async def settle(
-    sessions: async_sessionmaker[AsyncSession], calendar: BusinessCalendar, *, now: datetime
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, calendar: BusinessCalendar, *, now: datetime
 ) -> list[s.SettlementLine]:
     """Queue a payout of each merchant's whole available balance, once a business day; one transaction each.
 
@@ -141,6 +142,7 @@ async def settle(
             holder = await holder_of_user(session, merchant.user_id)
             queued = await pay_out_balance(
                 session,
+                settings,
                 wallet_id=holder.wallet_id,
                 account_id=holder.account_id,
                 link_id=merchant.bank_account_id,

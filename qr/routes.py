@@ -265,12 +265,13 @@ class MerchantController(Controller):
         self,
         request: Request[Any, Any, Any],
         bank: NamedDependency[BankPayouts],
+        settings: NamedDependency[Settings],
         calendar: NamedDependency[BusinessCalendar],
         clock: NamedDependency[Clock],
     ) -> list[s.SettlementLine]:
         """Pay each merchant's takings out to its bank account, once a business day (app processes also do)."""
         now = clock.now()
-        lines = await merchants.settle(request.app.state.session_factory, calendar, now=now)
+        lines = await merchants.settle(request.app.state.session_factory, settings, calendar, now=now)
         await dispatch_payouts(request.app.state.session_factory, bank, now=now)
         return lines
 
@@ -292,6 +293,7 @@ class TreasuryController(Controller):
         idempotency_key: IdempotencyKey,
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
         clock: NamedDependency[Clock],
     ) -> Response[bytes]:
         """Send every collected fee not yet swept to its agency's Treasury account (Circular 74/2022)."""
@@ -304,7 +306,7 @@ class TreasuryController(Controller):
             body=_NoBody(),
             now=now,
             status=200,
-            use_case=lambda: treasury.sweep_and_report(session, now=now),
+            use_case=lambda: treasury.sweep_and_report(session, settings, now=now),
         )
 
     @get("/overdue", operation_id="treasuryOverdue")

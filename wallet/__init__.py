@@ -8,15 +8,16 @@ from wallet.bank_topups import (
     Claimant,
     NotificationIn,
     Placement,
-    bank_settlement_account,
     reopen_in_suspense,
     suspense_account,
+    wallet_pool_account,
 )
 from wallet.card_acquirer import CardAcquirer
 from wallet.card_routes import CardTopupController, CardWebhookController
 from wallet.card_topups import requery as requery_card_topups
 from wallet.models import NotificationOutcome
 from wallet.routes import (
+    BankAccountsController,
     BankWebhookController,
     CitizenController,
     LedgerController,
@@ -37,6 +38,7 @@ ROUTE_HANDLERS = [
     LedgerController,
     BankWebhookController,
     SuspenseController,
+    BankAccountsController,
     CardTopupController,
     CardWebhookController,
     BankAccountController,
@@ -55,7 +57,6 @@ __all__ = [
     "NotificationOutcome",
     "Placement",
     "bank_account_name",
-    "bank_settlement_account",
     "check_spending",
     "dispatch_payouts",
     "holder_of_user",
@@ -66,4 +67,5 @@ __all__ = [
     "requery_card_topups",
     "step_up_if_needed",
     "suspense_account",
+    "wallet_pool_account",
 ]
