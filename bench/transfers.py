@@ -55,13 +55,12 @@ from sqlalchemy.pool import NullPool
 from civicpay.db import create_engine, create_session_factory
 from civicpay.money import Category
 from civicpay.settings import Settings
-from wallet import ledger
+from wallet import ledger, wallet_pool_account
 from wallet.service import wallet_account_code
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.3
 PASSWORD = "bench-password-2026"
-BANK = "asset:bank:settlement"
 NAMES = (
     "Nguyễn Văn An",
     "Trần Thị Bình",
@@ -503,14 +502,12 @@ async def sign_up(
 
 
 async def fund(settings: Settings, citizens: Sequence[Citizen], amount_vnd: int) -> None:
-    """Top every wallet up from the bank settlement account, in one balanced entry."""
+    """Top every wallet up from the wallets' pooled bank account, in one balanced entry."""
     engine = create_engine(settings)
     try:
         async with create_session_factory(engine).begin() as session:
             now = datetime.now(UTC)
-            bank = await ledger.open_account(
-                session, code=BANK, name="Bank settlement", kind=ledger.AccountKind.ASSET, no_overdraft=False, now=now
-            )
+            bank = await wallet_pool_account(session, settings, now)
             specs = [
                 ledger.TransferSpec(
                     bank,

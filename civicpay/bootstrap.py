@@ -69,11 +69,11 @@ class Services:
 
     async def sweep_to_treasury(self) -> qr.SweepReport:
         async with self.units() as unit:
-            return await qr.sweep_and_report(unit.session, now=self.clock.now())
+            return await qr.sweep_and_report(unit.session, self.settings, now=self.clock.now())
 
     async def settle_merchants(self) -> list[qr.SettlementLine]:
         """Queue each merchant's payout for the day, then send what is queued to the bank."""
-        lines = await qr.settle_merchants(self.units, self.calendar, now=self.clock.now())
+        lines = await qr.settle_merchants(self.units, self.settings, self.calendar, now=self.clock.now())
         await self.dispatch_payouts()
         return lines
 

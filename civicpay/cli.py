@@ -86,7 +86,7 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
     async def seed(services: Services) -> bool:
         await ensure_schema_current(services.engine)
         async with services.units() as unit:
-            return await seed_demo(unit.session, services.hasher, services.clock)
+            return await seed_demo(unit.session, services.settings, services.hasher, services.clock)
 
     if _with_services(settings, seed):
         print(f"demo data seeded; every demo person's password is {DEMO_PASSWORD!r} (see README)")

@@ -12,10 +12,11 @@ from civicpay.auth.models import Role, User
 from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import Clock
 from civicpay.money import Category
+from civicpay.settings import Settings
 from qr import collections, merchants
 from qr import schemas as qr_schemas
 from wallet import ledger
-from wallet.bank_topups import bank_settlement_account
+from wallet.bank_topups import wallet_pool_account
 from wallet.schemas import CitizenCreate
 from wallet.service import holder_of_user, register_citizen
 
@@ -72,13 +73,14 @@ DEMO_PEOPLE = (
 )
 
 
-async def seed_demo(session: AsyncSession, hasher: PasswordHasher, clock: Clock) -> bool:
+async def seed_demo(session: AsyncSession, settings: Settings, hasher: PasswordHasher, clock: Clock) -> bool:
     """The demo people (each citizen's wallet funded), a one-stop office with a counter and its clerk, and a
     merchant; False if they already exist."""
     if await session.scalar(select(User.id).where(User.phone == "+84912345678")):
         return False
     now = clock.now()
-    bank = await bank_settlement_account(session, now)
+    # The demo's opening money stands for top-ups that reached the wallets' pooled account.
+    bank = await wallet_pool_account(session, settings, now)
     for person in DEMO_PEOPLE:
         if person.role == Role.CITIZEN:
             assert person.citizen_id is not None  # noqa: S101 - every demo citizen has one

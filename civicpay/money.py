@@ -40,6 +40,8 @@ class Category(StrEnum):
     PENSION = "pension"
     # Money sent back to whoever paid it (a bank transfer nobody could be found for, say).
     RETURN = "return"
+    # Between two accounts of our own, no one else's money moving (a balance split by migration 0007, say).
+    INTERNAL = "internal"
 
 
 # Circular 40/2024 exempts these from the monthly cap. Sanitation is a public-service charge

@@ -13,6 +13,7 @@ also stops a single mistyped character from sending money to the wrong place.
 from __future__ import annotations
 
 import re
+import secrets
 import string
 from dataclasses import dataclass, field
 
@@ -58,6 +59,10 @@ class ReferenceScheme:
             digits = ALPHABET[remainder] + digits
         body = digits.rjust(self.body_width, "0")
         return self.prefix + body + check_character(body)
+
+    def random(self) -> str:
+        """A reference to a random number: for what the bank must not be able to guess or count (payouts)."""
+        return self.encode(secrets.randbelow(self.max_number) + 1)
 
     def decode(self, code: str) -> int | None:
         """The number a well-formed reference carries, or None."""

@@ -17,6 +17,8 @@ Environment = Literal["development", "production", "test"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/civicpay.db"
 DEV_SECRET_DIR = Path("var/secrets")
+# The e-wallet's pooled bank account in development, which the bank sandbox also knows.
+DEFAULT_WALLET_POOL_ACCOUNT = "1017468888"
 
 
 # Settings that are secrets: never a default in production, created once under var/ in development.
@@ -59,6 +61,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often each app process sends payouts still queued (the bank was down); 0 leaves it to
     # `civicpay withdrawals dispatch`.
     payout_dispatch_interval_seconds: int = 30
+    # Our own bank accounts, each mirrored by a ledger account of its own (wallet/ledger/bank_accounts.py):
+    # the e-wallet's pooled account at its partner bank (tài khoản đảm bảo thanh toán ví), which top-ups
+    # by transfer reach and withdrawals and merchant settlements leave; the development default is the
+    # account the bank sandbox and `civicpay-sandbox bank transfer` send top-ups to ...
+    wallet_pool_bank_bin: str = "970436"
+    wallet_pool_account_number: str = DEFAULT_WALLET_POOL_ACCOUNT
+    # ... and the account the card acquirer settles the cards it charged into.
+    card_settlement_bank_bin: str = "970436"
+    card_settlement_account_number: str = "1017469999"
+    # The name the bank holds both under: the e-wallet operator's.
+    operator_account_name: str = "CONG TY CIVICPAY"
     # A single bank-transfer top-up above this waits in suspense for a finance officer.
     max_topup_vnd: int = 100_000_000
     # The card acquirer, which speaks the Stripe API; development and tests use localstripe here.

@@ -61,7 +61,7 @@ async def claim_notification(session: AsyncSession, note: NotificationIn, now: d
     # A bank's clock ahead of ours cannot make a late payment early.
     expire_if_due(collection, min(note.transaction_at, now))
     reason = _CLOSED_REASON.get(CollectionStatus(collection.status))
-    if reason is None and note.account_number != office.account_number:
+    if reason is None and (note.bank, note.account_number) != (office.bank_bin, office.account_number):
         reason = "wrong_account"
     if reason is None and note.amount_vnd != collection.amount_vnd:
         reason = "underpaid" if note.amount_vnd < collection.amount_vnd else "overpaid"

@@ -20,6 +20,7 @@ from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar
 from civicpay.db import UnitsOfWork
 from civicpay.errors import InvalidField, Text
+from civicpay.settings import Settings
 from qr import schemas as s
 from qr import vietqr
 from qr.collections import fits_a_qr
@@ -124,7 +125,9 @@ async def poster_of(session: AsyncSession, merchant_id: int) -> tuple[str, Merch
     return static_code(merchant), merchant
 
 
-async def settle(units: UnitsOfWork, calendar: BusinessCalendar, *, now: datetime) -> list[s.SettlementLine]:
+async def settle(
+    units: UnitsOfWork, settings: Settings, calendar: BusinessCalendar, *, now: datetime
+) -> list[s.SettlementLine]:
     """Queue a payout of each merchant's whole available balance, once a business day; one transaction each.
 
     The workers run this periodically (and operators on demand); whichever comes first in a business
@@ -136,24 +139,27 @@ async def settle(units: UnitsOfWork, calendar: BusinessCalendar, *, now: datetim
     lines = []
     for merchant in merchants:
         async with units() as unit:
-            line = await _settle_one(unit.session, merchant, calendar, now)
+            line = await _settle_one(unit.session, settings, merchant, calendar, now)
         if line is not None:
             lines.append(line)
     return lines
 
 
-async def settle_all(session: AsyncSession, calendar: BusinessCalendar, *, now: datetime) -> list[s.SettlementLine]:
+async def settle_all(
+    session: AsyncSession, settings: Settings, calendar: BusinessCalendar, *, now: datetime
+) -> list[s.SettlementLine]:
     """``settle`` in the caller's one transaction: an operator's request is one unit of work."""
     merchants = (await session.scalars(select(Merchant).order_by(Merchant.id))).all()
-    return [line for merchant in merchants if (line := await _settle_one(session, merchant, calendar, now))]
+    return [line for merchant in merchants if (line := await _settle_one(session, settings, merchant, calendar, now))]
 
 
 async def _settle_one(
-    session: AsyncSession, merchant: Merchant, calendar: BusinessCalendar, now: datetime
+    session: AsyncSession, settings: Settings, merchant: Merchant, calendar: BusinessCalendar, now: datetime
 ) -> s.SettlementLine | None:
     holder = await holder_of_user(session, merchant.user_id)
     queued = await pay_out_balance(
         session,
+        settings,
         wallet_id=holder.wallet_id,
         account_id=holder.account_id,
         link_id=merchant.bank_account_id,

@@ -135,6 +135,8 @@ class TreasuryRemittance(Base):
     __tablename__ = "qr_treasury_remittance"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    # What the remittance's bank transfer carries, for its statement line to be found (qr.treasury.REMITTANCE).
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
     agency_code: Mapped[str] = mapped_column(String(16), index=True)
     treasury_account: Mapped[str] = mapped_column(String(32))
     amount_vnd: Mapped[int] = mapped_column(BigInteger)

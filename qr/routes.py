@@ -246,6 +246,7 @@ class MerchantController(Controller):
         request: Request[Any, Any, Any],
         once: NamedDependency[Once],
         session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
         calendar: NamedDependency[BusinessCalendar],
         bank: NamedDependency[BankPayouts],
     ) -> Response[bytes]:
@@ -255,7 +256,7 @@ class MerchantController(Controller):
         """
         units = request.app.state.units
         after_commit(session, lambda: dispatch_payouts(units, bank, now=once.now))
-        return await once(_NoBody(), lambda: merchants.settle_all(session, calendar, now=once.now))
+        return await once(_NoBody(), lambda: merchants.settle_all(session, settings, calendar, now=once.now))
 
 
 class TreasuryController(Controller):
@@ -264,9 +265,11 @@ class TreasuryController(Controller):
     guards = [requires(Role.FINANCE_OFFICER)]
 
     @post("/sweep", operation_id="sweepToTreasury", **idempotent(200, s.SweepReport, "Swept"))
-    async def sweep(self, once: NamedDependency[Once], session: NamedDependency[AsyncSession]) -> Response[bytes]:
+    async def sweep(
+        self, once: NamedDependency[Once], session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+    ) -> Response[bytes]:
         """Send every collected fee not yet swept to its agency's Treasury account (Circular 74/2022)."""
-        return await once(_NoBody(), lambda: treasury.sweep_and_report(session, now=once.now))
+        return await once(_NoBody(), lambda: treasury.sweep_and_report(session, settings, now=once.now))
 
     @get("/overdue", operation_id="treasuryOverdue")
     async def overdue(self, session: NamedDependency[AsyncSession], clock: NamedDependency[Clock]) -> list[s.Overdue]:

@@ -162,6 +162,7 @@ class SettlementLine(msgspec.Struct):
 
 class RemittanceLine(msgspec.Struct):
     id: int
+    reference: str  # what the bank carries and prints in its statement (at most 16 characters)
     agency_code: str
     treasury_account: str
     amount_vnd: int

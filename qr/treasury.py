@@ -3,8 +3,11 @@
 Fees collected through an office's account must reach the agency's Treasury account "awaiting
 remittance to the budget" within 24 hours. The sweep takes every paid collection not yet swept,
 agency by agency, and books one remittance per agency: the fees leave each office's account with us
-and our bank account, in one ledger entry, and each collection records the remittance that carried
-it. Run at least daily (each app process runs it periodically; ``civicpay treasury sweep`` and the
+and the bank account their money is in, in one ledger entry, and each collection records the
+remittance that carried it. A fee paid by bank transfer is in the office's collection account; one
+paid from a wallet never left the wallets' pooled account, so it leaves from there. Each remittance
+has a reference of its own (``KBNN`` + 11 + a check character) for the bank and its statement.
+Run at least daily (each app process runs it periodically; ``civicpay treasury sweep`` and the
 finance officers' endpoint run it on demand); the report lists what has waited longer than 24 hours.
 """
 
@@ -17,18 +20,23 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.money import format_vnd
+from civicpay.reference_codes import ReferenceScheme
+from civicpay.settings import Settings
 from qr import schemas as s
-from qr.collections import FEE_CATEGORY
-from qr.models import CollectionStatus, FeeCollection, Office, TreasuryRemittance
-from wallet import bank_settlement_account, ledger
+from qr.collections import FEE_CATEGORY, collection_bank_account
+from qr.models import CollectionStatus, FeeCollection, Office, PaidBy, TreasuryRemittance
+from wallet import ledger, wallet_pool_account
 
 DEADLINE = timedelta(hours=24)
+# "KBNN" (Kho bạc Nhà nước) + a random number in eleven base-36 characters + a check character: 16 characters.
+REMITTANCE = ReferenceScheme("KBNN", 11)
 _UNSWEPT = (FeeCollection.status == CollectionStatus.PAID.value, FeeCollection.swept_by_id.is_(None))
 
 
 def _line(remittance: TreasuryRemittance) -> s.RemittanceLine:
     return s.RemittanceLine(
         id=remittance.id,
+        reference=remittance.reference,
         agency_code=remittance.agency_code,
         treasury_account=remittance.treasury_account,
         amount_vnd=remittance.amount_vnd,
@@ -38,7 +46,7 @@ def _line(remittance: TreasuryRemittance) -> s.RemittanceLine:
     )
 
 
-async def sweep(session: AsyncSession, *, now: datetime) -> list[s.RemittanceLine]:
+async def sweep(session: AsyncSession, settings: Settings, *, now: datetime) -> list[s.RemittanceLine]:
     """One remittance per agency with unswept fees; a second run finds nothing left to send."""
     offices = {office.id: office for office in await session.scalars(select(Office))}
     # Locked in id order, as payments and refunds lock them, so a sweep cannot deadlock with them.
@@ -54,29 +62,36 @@ async def sweep(session: AsyncSession, *, now: datetime) -> list[s.RemittanceLin
     by_agency: defaultdict[str, list[FeeCollection]] = defaultdict(list)
     for collection in due:
         by_agency[offices[collection.office_id].agency_code].append(collection)
-    bank = await bank_settlement_account(session, now) if due else 0
+    pool = await wallet_pool_account(session, settings, now) if due else 0
     lines = []
     for agency_code, collections in sorted(by_agency.items()):
-        per_office: defaultdict[int, int] = defaultdict(int)
+        # What each office sends, by the bank account the money is in.
+        per_source: defaultdict[tuple[int, int], int] = defaultdict(int)
         for collection in collections:
-            per_office[collection.office_id] += collection.amount_vnd
+            office = offices[collection.office_id]
+            paid_by_bank = collection.paid_by == PaidBy.BANK.value
+            source = await collection_bank_account(session, office) if paid_by_bank else pool
+            per_source[(office.id, source)] += collection.amount_vnd
         treasury_account = offices[collections[0].office_id].treasury_account
+        # UNIQUE: a clash, about one in 10^17, fails this sweep and the next run draws again.
+        reference = REMITTANCE.random()
         specs = [
             ledger.TransferSpec(
                 debit_account_id=offices[office_id].account_id,
-                credit_account_id=bank,
+                credit_account_id=source,
                 amount_vnd=amount,
                 category=FEE_CATEGORY,
-                reference=f"KBNN {agency_code}"[:64],
+                reference=reference,
                 metadata={"memo": f"Nộp KBNN tài khoản {treasury_account}", "agency": agency_code},
             )
-            for office_id, amount in sorted(per_office.items())
+            for (office_id, source), amount in sorted(per_source.items())
         ]
         posted = await ledger.post_entry(session, specs, now=now, description="treasury remittance")
         remittance = TreasuryRemittance(
+            reference=reference,
             agency_code=agency_code,
             treasury_account=treasury_account,
-            amount_vnd=sum(per_office.values()),
+            amount_vnd=sum(per_source.values()),
             collections=len(collections),
             entry_id=posted.entry_id,
             created_at=now,
@@ -116,10 +131,10 @@ async def overdue(session: AsyncSession, *, now: datetime) -> list[s.Overdue]:
     return report
 
 
-async def sweep_and_report(session: AsyncSession, *, now: datetime) -> s.SweepReport:
+async def sweep_and_report(session: AsyncSession, settings: Settings, *, now: datetime) -> s.SweepReport:
     """Sweep, saying which of the fees swept had waited past the 24-hour deadline."""
     late = await overdue(session, now=now)
-    return s.SweepReport(remittances=await sweep(session, now=now), overdue=late)
+    return s.SweepReport(remittances=await sweep(session, settings, now=now), overdue=late)
 
 
 async def history(session: AsyncSession, *, limit: int = 50) -> list[s.RemittanceLine]:

@@ -23,9 +23,9 @@ from litestar.params import JSONBody, PathParameter
 
 from civicpay.auth.secrets import sign_body, signature_matches
 from civicpay.demo import DEMO_BANK_ACCOUNTS
+from civicpay.settings import DEFAULT_WALLET_POOL_ACCOUNT
 from sandbox import bank_notifications
 from wallet.bank_payouts import AccountHolder, AccountInquiry, Payout, PayoutResult
-from wallet.bank_topups import WALLET_ESCROW_ACCOUNT
 
 PAYOUT_RESULT_PATH = "/webhooks/bank/payouts"
 
@@ -47,7 +47,7 @@ class Incoming(msgspec.Struct):
 
     content: str
     amount_vnd: int
-    account_number: str = WALLET_ESCROW_ACCOUNT  # which of our accounts received it
+    account_number: str = DEFAULT_WALLET_POOL_ACCOUNT  # which of our accounts received it
 
 
 class SignedCallback(msgspec.Struct):

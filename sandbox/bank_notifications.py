@@ -13,7 +13,8 @@ import httpx
 import msgspec
 
 from civicpay.auth.secrets import sign_body
-from wallet.bank_topups import WALLET_ESCROW_ACCOUNT, NotificationIn
+from civicpay.settings import DEFAULT_WALLET_POOL_ACCOUNT
+from wallet.bank_topups import NotificationIn
 
 WEBHOOK_PATH = "/webhooks/bank/notifications"
 
@@ -25,7 +26,7 @@ def notification(
     at: datetime,
     notification_id: str | None = None,
     payer: str = "NGUYEN VAN A",
-    account_number: str = WALLET_ESCROW_ACCOUNT,
+    account_number: str = DEFAULT_WALLET_POOL_ACCOUNT,
 ) -> NotificationIn:
     """An incoming transfer into ``account_number`` whose description carries ``code`` among the bank's words."""
     reference = f"FT{secrets.randbelow(10**10):010d}"

@@ -18,10 +18,9 @@ import rich_click as click
 from civicpay import bootstrap
 from civicpay.clock import SystemClock
 from civicpay.errors import DomainError
-from civicpay.settings import Settings, SettingsError
+from civicpay.settings import DEFAULT_WALLET_POOL_ACCOUNT, Settings, SettingsError
 from sandbox import LOOPBACK, bank, bank_notifications, card
 from wallet import topup_code
-from wallet.bank_topups import WALLET_ESCROW_ACCOUNT
 from wallet.service import holder_of_user_phone
 
 DEFAULT_CIVICPAY_URL = "http://127.0.0.1:8000"
@@ -120,7 +119,7 @@ def bank_serve(civicpay_url: str | None) -> None:
 @click.option("--amount", type=click.IntRange(min=1), required=True, help="The amount in đồng.")
 @click.option(
     "--account",
-    default=WALLET_ESCROW_ACCOUNT,
+    default=DEFAULT_WALLET_POOL_ACCOUNT,
     show_default=True,
     help="Our account that received it: the wallets' escrow, or an office's to pay its fee collection.",
 )

@@ -41,7 +41,7 @@ from sandbox.bank import Bank, create_bank_app
 from tests.card_sandbox import SECRET_KEY, WEBHOOK_SECRET, running_sandbox
 from tests.servers import serving
 from wallet import ledger
-from wallet.bank_topups import bank_settlement_account
+from wallet.bank_topups import wallet_pool_account
 from wallet.service import wallet_account_code
 
 # Fixtures of a room's own, kept beside their helpers.
@@ -282,11 +282,12 @@ class Api:
 
 
 async def fund_wallet(sessions: async_sessionmaker[AsyncSession], user_id: int, amount_vnd: int) -> None:
-    """Money into a user's wallet from the bank settlement account, as a top-up would post it."""
+    """Money into a user's wallet from the wallets' pooled bank account, as a top-up would post it."""
     now = datetime.now(UTC)
     async with sessions.begin() as session:
         wallet = await ledger.account_id(session, wallet_account_code(user_id))
-        bank = await bank_settlement_account(session, now)
+        # No test moves the pooled account away from its default, so any settings name it.
+        bank = await wallet_pool_account(session, make_settings("unused"), now)
         spec = ledger.TransferSpec(bank, wallet, amount_vnd, Category.TOPUP, reference="TEST")
         await ledger.post_entry(session, [spec], now=now, description="test funding")
 

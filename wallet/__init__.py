@@ -8,9 +8,9 @@ from wallet.bank_topups import (
     Claimant,
     NotificationIn,
     Placement,
-    bank_settlement_account,
     reopen_in_suspense,
     suspense_account,
+    wallet_pool_account,
 )
 from wallet.card_acquirer import CardAcquirer
 from wallet.card_routes import CardTopupController, CardWebhookController
@@ -18,6 +18,7 @@ from wallet.card_topups import CardTopupView
 from wallet.card_topups import requery as requery_card_topups
 from wallet.models import NotificationOutcome
 from wallet.routes import (
+    BankAccountsController,
     BankWebhookController,
     CitizenController,
     LedgerController,
@@ -38,6 +39,7 @@ ROUTE_HANDLERS = [
     LedgerController,
     BankWebhookController,
     SuspenseController,
+    BankAccountsController,
     CardTopupController,
     CardWebhookController,
     BankAccountController,
@@ -58,7 +60,6 @@ __all__ = [
     "Placement",
     "WithdrawalView",
     "bank_account_name",
-    "bank_settlement_account",
     "check_spending",
     "dispatch_payouts",
     "holder_of_user",
@@ -69,4 +70,5 @@ __all__ = [
     "requery_card_topups",
     "step_up_if_needed",
     "suspense_account",
+    "wallet_pool_account",
 ]

@@ -18,24 +18,25 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from civicpay import audit
+from civicpay import audit, banks
 from civicpay.auth import service as auth
 from civicpay.auth.models import User
 from civicpay.db import insert_ignoring_conflict, table_of
 from civicpay.errors import Conflict, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
+from civicpay.reference_codes import ReferenceScheme
 from civicpay.settings import Settings
 from wallet import ledger, topup_code
 from wallet.models import BankNotification, NotificationOutcome, Wallet
 
-BANK_SETTLEMENT = "asset:bank:settlement"
-# The number of that bank account (tài khoản đảm bảo thanh toán ví), where citizens send top-ups; the bank's
-# notifications name it as the account that received them.
-WALLET_ESCROW_ACCOUNT = "1017468888"
 SUSPENSE = "liability:suspense"
+# "HOAN" (hoàn trả) + a random number in eleven base-36 characters + a check character: sixteen
+# characters, the reference a suspense return carries to the bank and back on its statement.
+SUSPENSE_RETURN = ReferenceScheme("HOAN", 11)
 
 # Why a top-up went to suspense; other rooms that claim notifications (fee collections) add their own.
-TopupSuspenseReason = Literal["no_code", "unknown_code", "ambiguous_code", "over_limit"]
+# ``unknown_account``: the bank says the money reached an account of ours we have no record of.
+TopupSuspenseReason = Literal["no_code", "unknown_code", "ambiguous_code", "over_limit", "unknown_account"]
 
 
 Id64 = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -73,14 +74,15 @@ class SuspenseItemResolved(Conflict):
     title = Text("Khoản chờ xử lý đã được xử lý", "The suspense item has already been resolved")
 
 
-async def bank_settlement_account(session: AsyncSession, now: datetime) -> int:
-    """Our bank account that holds the money behind every wallet (tài khoản đảm bảo thanh toán ví)."""
-    return await ledger.open_account(
+async def wallet_pool_account(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """The ledger account of our pooled bank account, which holds the money behind every wallet
+    (tài khoản đảm bảo thanh toán ví): top-ups by transfer reach it, withdrawals and settlements leave it."""
+    return await ledger.open_bank_account(
         session,
-        code=BANK_SETTLEMENT,
-        name="Tiền gửi tại ngân hàng (tài khoản đảm bảo ví)",
-        kind=ledger.AccountKind.ASSET,
-        no_overdraft=False,
+        bank_bin=settings.wallet_pool_bank_bin,
+        account_number=settings.wallet_pool_account_number,
+        holder_name=settings.operator_account_name,
+        purpose=ledger.BankAccountPurpose.WALLET_POOL,
         now=now,
     )
 
@@ -95,10 +97,6 @@ async def suspense_account(session: AsyncSession, now: datetime) -> int:
         no_overdraft=True,
         now=now,
     )
-
-
-async def _system_accounts(session: AsyncSession, now: datetime) -> tuple[int, int]:
-    return await bank_settlement_account(session, now), await suspense_account(session, now)
 
 
 async def reopen_in_suspense(session: AsyncSession, notification_id: int, *, reason: str) -> None:
@@ -152,10 +150,19 @@ async def _place_topup(session: AsyncSession, settings: Settings, note: Notifica
 
 
 async def _place(
-    session: AsyncSession, settings: Settings, note: NotificationIn, claimants: Sequence[Claimant], now: datetime
+    session: AsyncSession,
+    settings: Settings,
+    note: NotificationIn,
+    claimants: Sequence[Claimant],
+    now: datetime,
+    *,
+    known_account: bool,
 ) -> Placement:
     if note.transfer_type == "out":
         return Placement(NotificationOutcome.OUTGOING)
+    if not known_account:
+        # Neither a wallet nor a fee may be credited with money we cannot show on one of our statements.
+        return Placement(NotificationOutcome.SUSPENSE, reason="unknown_account")
     for claimant in claimants:
         if (placement := await claimant(session, note, now)) is not None:
             return placement
@@ -170,8 +177,15 @@ async def receive(
     now: datetime,
     claimants: Sequence[Claimant] = (),
 ) -> Receipt:
-    """Book one notification, once: a retry of a handled id returns what the first decided."""
-    placement = await _place(session, settings, note, claimants, now)
+    """Book one notification, once: a retry of a handled id returns what the first decided.
+
+    The money is booked into the ledger account of the bank account the notification says received it
+    (``bank`` is its BIN); an account we have no record of books it to the unregistered account, and
+    the money to suspense.
+    """
+    await wallet_pool_account(session, settings, now)  # so a top-up's first arrival finds it registered
+    receiving = await ledger.bank_account_of(session, note.bank, note.account_number)
+    placement = await _place(session, settings, note, claimants, now, known_account=receiving is not None)
     outcome = placement.outcome
     table = table_of(BankNotification)
     claimed = await session.execute(
@@ -205,9 +219,9 @@ async def receive(
             first.id, NotificationOutcome(first.outcome), duplicate=True, suspense_reason=first.suspense_reason
         )
     if outcome != NotificationOutcome.OUTGOING:
-        bank, suspense = await _system_accounts(session, now)
+        suspense = await suspense_account(session, now)
         spec = ledger.TransferSpec(
-            debit_account_id=bank,
+            debit_account_id=receiving or await ledger.unregistered_account(session, now),
             credit_account_id=placement.account_id or suspense,
             amount_vnd=note.amount_vnd,
             category=placement.category,
@@ -220,6 +234,49 @@ async def receive(
         if placement.booked is not None:
             await placement.booked(row_id, transfer_id)
     return Receipt(row_id, outcome, duplicate=False, suspense_reason=placement.reason)
+
+
+class BankAccountHeld(msgspec.Struct):
+    """A bank account we hold and its balance in our ledger, to set beside the bank's statement."""
+
+    bank_bin: str
+    bank_name: str  # from the NAPAS directory, by BIN
+    account_number: str
+    holder_name: str
+    purpose: ledger.BankAccountPurpose
+    balance_vnd: int
+    balance_display: str
+    available_vnd: int  # less payouts held to leave it that the bank has not yet confirmed
+
+
+class BankAccountsHeld(msgspec.Struct):
+    as_of: datetime
+    accounts: list[BankAccountHeld]
+    # Money the bank says reached accounts of ours we have no record of (its items wait in suspense).
+    unregistered_vnd: int
+
+
+async def bank_accounts_held(session: AsyncSession, *, now: datetime) -> BankAccountsHeld:
+    """Every bank account we hold with its ledger balance, all read in one statement: one instant."""
+    accounts, unregistered = [], 0
+    for held in await ledger.bank_account_balances(session):
+        if held.purpose is None:
+            unregistered = held.balance_vnd
+            continue
+        bank = banks.by_bin(held.bank_bin)
+        accounts.append(
+            BankAccountHeld(
+                bank_bin=held.bank_bin,
+                bank_name=bank.short_name if bank else held.bank_bin,
+                account_number=held.account_number,
+                holder_name=held.holder_name,
+                purpose=held.purpose,
+                balance_vnd=held.balance_vnd,
+                balance_display=format_vnd(held.balance_vnd),
+                available_vnd=held.available_vnd,
+            )
+        )
+    return BankAccountsHeld(as_of=now, accounts=accounts, unregistered_vnd=unregistered)
 
 
 class SuspenseItem(msgspec.Struct):
@@ -274,6 +331,15 @@ class Resolution(msgspec.Struct):
     outcome: NotificationOutcome
     transfer_id: int
     wallet_id: int | None
+    # A return's reference to the bank (and on its statement); None for an assignment.
+    return_reference: str | None = None
+
+
+async def _arrived_in(session: AsyncSession, item: BankNotification) -> int:
+    """The ledger account of the bank account the item's money arrived in: a return leaves from there."""
+    arrival = await session.get(ledger.Transfer, item.transfer_id)
+    assert arrival is not None  # noqa: S101 - an item in suspense was booked, and a foreign key names it
+    return arrival.debit_account_id
 
 
 async def resolve(
@@ -287,24 +353,27 @@ async def resolve(
 ) -> Resolution:
     """Assign a suspense item to the wallet of ``to_phone``, or return it to the payer when None."""
     item = await _lock_open_item(session, item_id)
-    bank, suspense = await _system_accounts(session, now)
+    suspense = await suspense_account(session, now)
     wallet = None
     if to_phone is not None:
         phone = auth.phone_or_error(to_phone, field="to_phone")
         wallet = await session.scalar(select(Wallet).join(User, User.id == Wallet.user_id).where(User.phone == phone))
         if wallet is None:
             raise NotFound(Text("Số điện thoại này chưa có ví", "No wallet has this phone number"), field="to_phone")
+    # Unique (a UNIQUE column); a clash, about one in 10^17, fails the request and a retry draws again.
+    return_reference = None if wallet else SUSPENSE_RETURN.random()
     spec = ledger.TransferSpec(
         debit_account_id=suspense,
-        credit_account_id=wallet.account_id if wallet else bank,
+        credit_account_id=wallet.account_id if wallet else await _arrived_in(session, item),
         amount_vnd=item.amount_vnd,
         category=Category.TOPUP if wallet else Category.RETURN,
-        reference=item.bank_reference[:64],
+        reference=return_reference or item.bank_reference[:64],
         metadata={"memo": reason, "bank_notification": item.id},
     )
     posted = await ledger.post_entry(session, [spec], now=now, description="suspense resolution")
     item.outcome = (NotificationOutcome.ASSIGNED if wallet else NotificationOutcome.RETURNED).value
     item.wallet_id = wallet.id if wallet else None
+    item.return_reference = return_reference
     await audit.record(
         session,
         actor_user_id=officer_user_id,
@@ -316,4 +385,6 @@ async def resolve(
         now=now,
     )
     await session.flush()
-    return Resolution(item.id, NotificationOutcome(item.outcome), posted.transfer_ids[0], item.wallet_id)
+    return Resolution(
+        item.id, NotificationOutcome(item.outcome), posted.transfer_ids[0], item.wallet_id, return_reference
+    )

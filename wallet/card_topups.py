@@ -34,7 +34,6 @@ from wallet.service import holder_of_user
 
 logger = logging.getLogger(__name__)
 
-ACQUIRER_RECEIVABLE = "asset:card:acquirer"
 # What the acquirer tells us in webhooks that we act on; every other event is acknowledged and ignored.
 HANDLED_EVENTS = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"})
 
@@ -121,14 +120,18 @@ class RefundNotAllowed(DomainError):
     title = Text("Không thể hoàn tiền giao dịch nạp thẻ này", "This card top-up cannot be refunded")
 
 
-async def acquirer_receivable(session: AsyncSession, now: datetime) -> int:
-    """What the acquirer owes us for cards it has charged, until it settles to our bank account."""
-    return await ledger.open_account(
+async def card_settlement_account(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """The ledger account of our bank account the acquirer settles the cards it charged into.
+
+    A card top-up is booked there when the acquirer says the card paid; the acquirer's settlement some
+    days later is then a line on that account's statement, not a movement between two of our accounts.
+    """
+    return await ledger.open_bank_account(
         session,
-        code=ACQUIRER_RECEIVABLE,
-        name="Thẻ ngân hàng (qua đơn vị chấp nhận thẻ)",
-        kind=ledger.AccountKind.ASSET,
-        no_overdraft=False,
+        bank_bin=settings.card_settlement_bank_bin,
+        account_number=settings.card_settlement_account_number,
+        holder_name=settings.operator_account_name,
+        purpose=ledger.BankAccountPurpose.CARD_SETTLEMENT,
         now=now,
     )
 
@@ -182,8 +185,8 @@ async def start(
             refused = Text("Đơn vị chấp nhận thẻ không nhận thẻ này", "The acquirer does not accept this card token")
             raise InvalidField(refused, field="payment_method") from error
         raise AcquirerUnavailable() from error
-    receivable = await acquirer_receivable(session, now)
-    spec = ledger.TransferSpec(receivable, holder.account_id, data.amount_vnd, Category.TOPUP, reference="card")
+    settlement = await card_settlement_account(session, settings, now)
+    spec = ledger.TransferSpec(settlement, holder.account_id, data.amount_vnd, Category.TOPUP, reference="card")
     # No expiry on the hold: only the acquirer's word (or our cancellation there) may end it.
     hold_id = await ledger.hold(session, spec, now=now, expires_at=None)
     topup = CardTopup(
@@ -383,9 +386,9 @@ async def refund(
     if others != topup.refunded_vnd or ours not in {0, amount}:
         logger.error("card top-up %s: acquirer refunds %s, our books %s", topup.id, made, topup.refunded_vnd)
         raise RefundsDisagree(recorded_vnd=topup.refunded_vnd)
-    receivable = await acquirer_receivable(session, now)
+    settlement = await card_settlement_account(session, settings, now)
     spec = ledger.TransferSpec(
-        holder.account_id, receivable, amount, Category.RETURN, reference=f"card_refund:{topup.id}"
+        holder.account_id, settlement, amount, Category.RETURN, reference=f"card_refund:{topup.id}"
     )
     await ledger.post_entry(session, [spec], now=now, description="card refund")  # refuses an overdraft
     topup.refunded_vnd += amount

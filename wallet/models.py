@@ -61,6 +61,8 @@ class BankNotification(Base):
     suspense_reason: Mapped[str | None] = mapped_column(String(32))
     wallet_id: Mapped[int | None] = mapped_column(ForeignKey("wallet.id"))
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))
+    # The reference a return to the payer carries to the bank (bank_topups.SUSPENSE_RETURN).
+    return_reference: Mapped[str | None] = mapped_column(String(16), unique=True)
 
 
 class CardTopupStatus(StrEnum):
@@ -116,7 +118,9 @@ class WithdrawalStatus(StrEnum):
 class Withdrawal(Base):
     """Money from a wallet to its holder's own bank account (rút tiền về tài khoản ngân hàng).
 
-    ``payout_id`` is what the bank knows it by: UNIQUE, so each callback finds one withdrawal.
+    ``payout_id`` is what the bank knows it by: UNIQUE, so each callback finds one withdrawal. A payout
+    made before revision 0007 has a new ``payout_id`` and keeps the old one, which the bank may already
+    hold, in ``legacy_payout_id``: it is still sent and answered by that one.
     """
 
     __tablename__ = "withdrawal"
@@ -127,8 +131,14 @@ class Withdrawal(Base):
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     hold_id: Mapped[int] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
     payout_id: Mapped[str] = mapped_column(String(32), unique=True)
+    legacy_payout_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason_code: Mapped[str | None] = mapped_column(String(16))
     bank_reference: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def sent_as(self) -> str:
+        """The id the bank has (or will have) this payout under: the one it was first sent with."""
+        return self.legacy_payout_id or self.payout_id

@@ -218,6 +218,19 @@ class BankWebhookController(Controller):
         return await bank_topups.receive(session, settings, data, now=clock.now(), claimants=claimants)
 
 
+class BankAccountsController(Controller):
+    path = "/finance/bank-accounts"
+    tags = ["bank transfers"]
+    guards = [requires(Role.FINANCE_OFFICER)]
+
+    @get("/", operation_id="listBankAccountsHeld")
+    async def held(
+        self, session: NamedDependency[AsyncSession], clock: NamedDependency[Clock]
+    ) -> bank_topups.BankAccountsHeld:
+        """Each bank account we hold (by BIN and number) with its ledger balance, all at one instant."""
+        return await bank_topups.bank_accounts_held(session, now=clock.now())
+
+
 class SuspenseAssign(msgspec.Struct, forbid_unknown_fields=True):
     to_phone: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -174,7 +175,7 @@ async def wallet_view(
 
 @dataclass(frozen=True, slots=True)
 class SpendCheck:
-    """A wallet about to spend: both accounts locked, what it has spent, and the rules that apply."""
+    """A wallet about to spend: every account of the entry locked, what it has spent, and the rules that apply."""
 
     locked: ledger.LockedBalances
     spent: Spending
@@ -187,13 +188,18 @@ async def check_spending(
     calendar: BusinessCalendar,
     *,
     payer: Holder,
-    other_account: int,
+    other_accounts: Collection[int],
     amount_vnd: int,
     category: Category,
     now: datetime,
 ) -> SpendCheck:
-    """Lock first, so the sums cannot be raced by a second spend from this wallet; then the monthly cap."""
-    locked = await ledger.lock_accounts(session, [payer.account_id, other_account])
+    """Lock first, so the sums cannot be raced by a second spend from this wallet; then the monthly cap.
+
+    ``other_accounts`` are every other account the entry will touch (one for a transfer, one per biller
+    for a multi-bill payment): all are locked here with the payer's, in one call and one order, and the
+    entry posted with the result locks nothing more.
+    """
+    locked = await ledger.lock_accounts(session, [payer.account_id, *other_accounts])
     policy = LimitPolicy.from_settings(settings)
     spent = await spending(session, payer.account_id, calendar, now)
     policy.check_monthly_cap(spent, amount_vnd, category)
@@ -250,7 +256,7 @@ async def transfer_to_phone(
         settings,
         calendar,
         payer=sender,
-        other_account=recipient.account_id,
+        other_accounts=[recipient.account_id],
         amount_vnd=data.amount_vnd,
         category=Category.P2P,
         now=now,

@@ -13,12 +13,11 @@ that could not be sent is sent again by ``dispatch`` (each app process runs it p
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import banks
@@ -27,15 +26,23 @@ from civicpay.clock import BusinessCalendar
 from civicpay.db import MAX_ID, UnitsOfWork, insert_ignoring_conflict, table_of
 from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
+from civicpay.reference_codes import ReferenceScheme
 from civicpay.settings import Settings
 from wallet import ledger
 from wallet.bank_payouts import BankPayouts, BankUnavailable, Payout, PayoutRefused, PayoutResult
-from wallet.bank_topups import bank_settlement_account
+from wallet.bank_topups import wallet_pool_account
 from wallet.models import LinkedBankAccount, Withdrawal, WithdrawalStatus
 from wallet.service import Holder, check_spending, holder_of_user, step_up_if_needed
 
 logger = logging.getLogger(__name__)
 _links = table_of(LinkedBankAccount)
+
+# What the bank knows a payout by, and prints in a statement's 16-character reference: a prefix per kind,
+# a random number (unguessable, and no count of our payouts to read off it) and a check character.
+# "RUT" (rút tiền): a citizen's withdrawal, 16 characters.
+WITHDRAWAL_PAYOUT = ReferenceScheme("RUT", 12)
+# "QTDV" (quyết toán đơn vị chấp nhận): a merchant's settlement, 16 characters.
+SETTLEMENT_PAYOUT = ReferenceScheme("QTDV", 11)
 
 
 class BankAccountCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -218,19 +225,20 @@ async def withdraw(
     """Hold the amount and queue the payout; ``dispatch`` sends it once this transaction has committed."""
     holder = await holder_of_user(session, user_id)
     link = await _own_link(session, holder, data.bank_account_id)
-    settlement = await bank_settlement_account(session, now)
+    pool = await wallet_pool_account(session, settings, now)
     check = await check_spending(
         session,
         settings,
         calendar,
         payer=holder,
-        other_account=settlement,
+        other_accounts=[pool],
         amount_vnd=data.amount_vnd,
         category=Category.WITHDRAWAL,
         now=now,
     )
-    spec = ledger.TransferSpec(holder.account_id, settlement, data.amount_vnd, Category.WITHDRAWAL, reference="payout")
-    made = await _hold_and_queue(session, holder.wallet_id, link.id, spec, check.locked, now)
+    payout_id = WITHDRAWAL_PAYOUT.random()
+    spec = ledger.TransferSpec(holder.account_id, pool, data.amount_vnd, Category.WITHDRAWAL, reference=payout_id)
+    made = await _hold_and_queue(session, holder.wallet_id, link.id, payout_id, spec, check.locked, now)
     await step_up_if_needed(session, settings, check, user_id=user_id, amount_vnd=data.amount_vnd, otp=otp, now=now)
     return made
 
@@ -239,6 +247,7 @@ async def _hold_and_queue(
     session: AsyncSession,
     wallet_id: int,
     link_id: int,
+    payout_id: str,
     spec: ledger.TransferSpec,
     locked: ledger.LockedBalances,
     now: datetime,
@@ -250,8 +259,8 @@ async def _hold_and_queue(
         bank_account_id=link_id,
         amount_vnd=spec.amount_vnd,
         hold_id=hold_id,
-        # ≤35 characters, as an ISO 20022 EndToEndId, and unguessable.
-        payout_id=f"WD{secrets.token_hex(8).upper()}",
+        # UNIQUE: a clash, about one in 10^17, fails this request and a retry draws again.
+        payout_id=payout_id,
         status=WithdrawalStatus.QUEUED.value,
         created_at=now,
     )
@@ -261,7 +270,14 @@ async def _hold_and_queue(
 
 
 async def pay_out_balance(
-    session: AsyncSession, *, wallet_id: int, account_id: int, link_id: int, once_since: datetime, now: datetime
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    wallet_id: int,
+    account_id: int,
+    link_id: int,
+    once_since: datetime,
+    now: datetime,
 ) -> WithdrawalView | None:
     """Hold all the account has and queue it to the linked bank account: a business's settlement.
 
@@ -269,14 +285,15 @@ async def pay_out_balance(
     account's lock, so app processes settling at once pay out once. No monthly cap or step-up: this
     is not a citizen spending, and no one is at hand to type a code. None when nothing is paid out.
     """
-    settlement = await bank_settlement_account(session, now)
-    locked = await ledger.lock_accounts(session, [account_id, settlement])
+    pool = await wallet_pool_account(session, settings, now)
+    locked = await ledger.lock_accounts(session, [account_id, pool])
     available = locked[account_id].available_vnd
     already = select(Withdrawal.id).where(Withdrawal.wallet_id == wallet_id, Withdrawal.created_at >= once_since)
     if available <= 0 or await session.scalar(already.limit(1)) is not None:
         return None
-    spec = ledger.TransferSpec(account_id, settlement, available, Category.WITHDRAWAL, reference="settlement")
-    return await _hold_and_queue(session, wallet_id, link_id, spec, locked, now)
+    payout_id = SETTLEMENT_PAYOUT.random()
+    spec = ledger.TransferSpec(account_id, pool, available, Category.WITHDRAWAL, reference=payout_id)
+    return await _hold_and_queue(session, wallet_id, link_id, payout_id, spec, locked, now)
 
 
 async def get(session: AsyncSession, *, user_id: int, withdrawal_id: int) -> WithdrawalView:
@@ -315,7 +332,9 @@ async def _settle(session: AsyncSession, withdrawal: Withdrawal, result: PayoutR
 
 
 async def receive_payout_result(session: AsyncSession, result: PayoutResult, *, now: datetime) -> PayoutReceipt:
-    withdrawal = await _locked(session, Withdrawal.payout_id == result.payout_id)
+    # A payout made before revision 0007 may be known to the bank by its old 18-character id.
+    named = or_(Withdrawal.payout_id == result.payout_id, Withdrawal.legacy_payout_id == result.payout_id)
+    withdrawal = await _locked(session, named)
     if withdrawal is None:
         raise WithdrawalNotFound(field="payout_id")
     final = {WithdrawalStatus.CONFIRMED: "confirmed", WithdrawalStatus.REJECTED: "rejected"}
@@ -325,7 +344,7 @@ async def receive_payout_result(session: AsyncSession, result: PayoutResult, *, 
         logger.error("payout %s: the bank now says %s, after %s", result.payout_id, result.status, said_before)
         raise PayoutContradiction(field="status", recorded=said_before)
     changed = await _settle(session, withdrawal, result, now)
-    return PayoutReceipt(payout_id=withdrawal.payout_id, status=WithdrawalStatus(withdrawal.status), changed=changed)
+    return PayoutReceipt(payout_id=result.payout_id, status=WithdrawalStatus(withdrawal.status), changed=changed)
 
 
 async def dispatch(
@@ -348,12 +367,12 @@ async def dispatch(
             link = await session.get(LinkedBankAccount, withdrawal.bank_account_id)
             assert link is not None  # noqa: S101 - a foreign key
             payout = Payout(
-                payout_id=withdrawal.payout_id,
+                payout_id=withdrawal.sent_as,
                 bank_bin=link.bank_bin,
                 account_number=link.account_number,
                 holder_name=link.holder_name,
                 amount_vnd=withdrawal.amount_vnd,
-                description=f"CIVICPAY RUT TIEN {withdrawal.payout_id}",
+                description=f"CIVICPAY RUT TIEN {withdrawal.sent_as}",
             )
             try:
                 await bank.send(payout)
@@ -361,12 +380,12 @@ async def dispatch(
                 continue  # still queued: sent again on the next run
             except PayoutRefused as refused:
                 rejected = PayoutResult(
-                    payout_id=withdrawal.payout_id, status="rejected", reason_code=refused.reason_code
+                    payout_id=withdrawal.sent_as, status="rejected", reason_code=refused.reason_code
                 )
                 await _settle(session, withdrawal, rejected, now)
             except Exception:
                 # One payout the bank answers strangely must not hold back the ones after it.
-                logger.exception("payout %s could not be sent; it stays queued", withdrawal.payout_id)
+                logger.exception("payout %s could not be sent; it stays queued", withdrawal.sent_as)
                 continue
             else:
                 withdrawal.status = WithdrawalStatus.SENT.value

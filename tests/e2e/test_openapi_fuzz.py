@@ -52,7 +52,7 @@ from civicpay.money import Category
 from tests.conftest import PASSWORD, START, make_settings
 from tests.servers import serving
 from wallet import ledger
-from wallet.bank_topups import bank_settlement_account
+from wallet.bank_topups import wallet_pool_account
 from wallet.service import encode_cursor, wallet_account_code
 
 # Generated examples per operation: valid requests, invalid requests, and each access-control run.
@@ -189,7 +189,7 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
                 auth_service.NewUser(ADMIN_PHONE, "Lê Quản Trị", PASSWORD, Role.ADMIN),
                 now=START,
             )
-            bank = await bank_settlement_account(session, START)
+            bank = await wallet_pool_account(session, make_settings("unused"), START)
             wallet = await ledger.account_id(session, wallet_account_code(sender.user_id))
             spec = ledger.TransferSpec(bank, wallet, FUNDED_VND, Category.TOPUP, reference="FUZZ")
             await ledger.post_entry(session, [spec], now=START, description="fuzz funding")

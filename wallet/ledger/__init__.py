@@ -1,7 +1,16 @@
 """The ledger: the one place that moves money. Every other domain uses only what is exported here."""
 
+from wallet.ledger.bank_accounts import (
+    BankAccountBalance,
+    BankAccountTaken,
+    bank_account_balances,
+    bank_account_of,
+    open_bank_account,
+    unregistered_account,
+)
 from wallet.ledger.errors import (
     AccountNotFound,
+    AccountsNotLocked,
     HoldAlreadyFinal,
     HoldExpired,
     HoldNotFound,
@@ -10,7 +19,17 @@ from wallet.ledger.errors import (
 )
 from wallet.ledger.holds import expire_holds, hold, post_hold, void_hold
 from wallet.ledger.invariants import check_invariants
-from wallet.ledger.models import Account, AccountKind, Entry, Hold, HoldStatus, Posting, Transfer
+from wallet.ledger.models import (
+    Account,
+    AccountKind,
+    BankAccount,
+    BankAccountPurpose,
+    Entry,
+    Hold,
+    HoldStatus,
+    Posting,
+    Transfer,
+)
 from wallet.ledger.service import (
     Balance,
     LockedBalances,
@@ -27,7 +46,12 @@ __all__ = [
     "Account",
     "AccountKind",
     "AccountNotFound",
+    "AccountsNotLocked",
     "Balance",
+    "BankAccount",
+    "BankAccountBalance",
+    "BankAccountPurpose",
+    "BankAccountTaken",
     "Entry",
     "Hold",
     "HoldAlreadyFinal",
@@ -43,12 +67,16 @@ __all__ = [
     "TransferSpec",
     "account_id",
     "balances",
+    "bank_account_balances",
+    "bank_account_of",
     "check_invariants",
     "expire_holds",
     "hold",
     "lock_accounts",
     "open_account",
+    "open_bank_account",
     "post_entry",
     "post_hold",
+    "unregistered_account",
     "void_hold",
 ]

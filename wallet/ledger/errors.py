@@ -39,3 +39,10 @@ class HoldExpired(Conflict):
 
     code = "hold_expired"
     title = Text("Khoản tạm giữ đã hết hạn", "The hold has expired")
+
+
+class AccountsNotLocked(Exception):
+    """A caller's bug, never a client's: an entry touches accounts its caller did not lock with the rest.
+
+    Not a DomainError, so it is a logged 500 rather than a refusal a client could act on.
+    """

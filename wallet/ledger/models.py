@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
@@ -62,6 +62,35 @@ class Account(Base):
     credits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
     debits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
     credits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BankAccountPurpose(StrEnum):
+    WALLET_POOL = "wallet_pool"  # the e-wallet's pooled account (tài khoản đảm bảo thanh toán ví)
+    FEE_COLLECTION = "fee_collection"  # a one-stop office's collection account (tài khoản chuyên thu)
+    CARD_SETTLEMENT = "card_settlement"  # where the card acquirer settles what it charged
+
+
+class BankAccount(Base):
+    """A bank account we hold, and the ledger asset account that mirrors it, so one can be compared with
+    the bank's statement of the other.
+
+    Keyed by the bank's BIN and the account number, as the bank and NAPAS name it (never by a bank's
+    short name, which clash between public lists).
+    """
+
+    __tablename__ = "ledger_bank_account"
+    __table_args__ = (
+        UniqueConstraint("bank_bin", "account_number"),
+        CheckConstraint("purpose IN ('wallet_pool', 'fee_collection', 'card_settlement')", name="purpose_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    bank_bin: Mapped[str] = mapped_column(String(6))
+    account_number: Mapped[str] = mapped_column(String(19))
+    holder_name: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

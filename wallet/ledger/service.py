@@ -26,6 +26,7 @@ from civicpay.errors import Text
 from civicpay.money import Category, format_vnd
 from wallet.ledger.errors import (
     AccountNotFound,
+    AccountsNotLocked,
     InsufficientFunds,
     InvalidTransfer,
 )
@@ -174,10 +175,13 @@ async def balances(session: AsyncSession, account_ids: Iterable[int]) -> dict[in
 
 
 async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> LockedBalances:
-    """Lock the accounts in primary-key order and return their balances.
+    """Lock every account an entry touches, at once and in primary-key order, and return their balances.
 
-    Callers that must check their own rule against a balance (a spending limit, say) lock first,
-    check, then hand the result to ``post_entry`` so the rows are not read twice.
+    The one way accounts are locked: ``SELECT … FOR UPDATE ORDER BY id`` on PostgreSQL (SQLite already
+    serialises writers with ``BEGIN IMMEDIATE``). Taking every lock in one statement, in one order, is
+    what keeps two entries over overlapping accounts from deadlocking; so a caller that must check a
+    rule of its own first (a spending limit, say) locks the entry's whole set here, checks, and hands
+    the result to ``post_entry`` or ``hold``, which then lock nothing more.
     """
     wanted = sorted(set(account_ids))
     rows = await session.execute(_LOCK_IN_ORDER, {"ids": wanted})
@@ -241,9 +245,13 @@ async def _lock_for(
     session: AsyncSession, account_ids: Iterable[int], locked: LockedBalances | None
 ) -> Mapping[int, Balance]:
     wanted = set(account_ids)
-    if locked is not None and wanted <= locked.keys():
-        return locked
-    return await lock_accounts(session, wanted)
+    if locked is None:
+        return await lock_accounts(session, wanted)
+    if not wanted <= locked.keys():
+        # Locking the rest now would take locks out of id order after the first set: a deadlock waiting
+        # to happen. The caller must lock the entry's every account in its one call to lock_accounts.
+        raise AccountsNotLocked(sorted(wanted - locked.keys()))
+    return locked
 
 
 async def post_entry(

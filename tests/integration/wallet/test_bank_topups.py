@@ -16,7 +16,8 @@ from civicpay.settings import Settings
 from sandbox import bank_notifications
 from tests.conftest import Api, Citizen, account_balance, finance_officer, notify
 from wallet import ledger, topup_code
-from wallet.bank_topups import BANK_SETTLEMENT, SUSPENSE
+from wallet.bank_topups import SUSPENSE, SUSPENSE_RETURN
+from wallet.ledger.bank_accounts import ledger_code
 from wallet.models import BankNotification
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -172,7 +173,15 @@ async def test_a_returned_item_leaves_our_bank_account(
 
     assert returned.json()["outcome"] == "returned"
     assert await account_balance(sessions, SUSPENSE) == 0
-    assert await account_balance(sessions, BANK_SETTLEMENT) == 0
+    pool = ledger_code(settings.wallet_pool_bank_bin, settings.wallet_pool_account_number)
+    assert await account_balance(sessions, pool) == 0
+    reference = returned.json()["return_reference"]
+    assert SUSPENSE_RETURN.decode(reference) is not None
+    async with sessions() as session:
+        stored = await session.scalar(
+            select(BankNotification.return_reference).where(BankNotification.id == item["id"])
+        )
+    assert stored == reference
 
 
 async def test_only_finance_officers_see_or_decide_suspense(api: Api) -> None:

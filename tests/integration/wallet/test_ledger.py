@@ -227,3 +227,23 @@ async def test_ledger_verify_command_exits_non_zero_on_a_breach(
         await asyncio.to_thread(main, ["ledger", "verify"])
     assert verdict.value.code == exit_code
     assert says in capsys.readouterr().out
+
+
+async def test_an_entry_of_many_parties_takes_its_locks_once_and_never_one_outside_them(
+    sessions: Sessions, clock: FixedClock
+) -> None:
+    bank, a, b = await open_accounts(sessions, clock, fund_a=500_000)
+    paying_two = [TransferSpec(a, b, 100_000, Category.WATER), TransferSpec(a, bank, 50_000, Category.ELECTRICITY)]
+    async with sessions.begin() as session:
+        locked = await ledger.lock_accounts(session, [b, a, bank])
+        assert list(locked) == sorted([a, b, bank])  # one statement, in id order
+        await ledger.post_entry(session, paying_two, now=clock.now(), description="two bills", locked=locked)
+
+    async with sessions.begin() as session:
+        only_two = await ledger.lock_accounts(session, [a, b])
+        with pytest.raises(ledger.AccountsNotLocked):
+            # Locking the bank now would take a lock out of id order after the first two.
+            await ledger.post_entry(session, paying_two, now=clock.now(), description="late lock", locked=only_two)
+
+    assert (await balance(sessions, a)).posted_vnd == 350_000
+    assert (await balance(sessions, b)).posted_vnd == 100_000
