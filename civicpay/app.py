@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 import qr
 import wallet
-from civicpay import events, periodic
+from civicpay import events, outbox, worker
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.auth.secrets import password_hasher
@@ -57,44 +56,28 @@ async def health(state: State) -> Response[Health]:
 
 @asynccontextmanager
 async def outside_parties(app: Litestar) -> AsyncGenerator[None, None]:
-    """Clients of the card acquirer and the bank for the app's lifetime, and the periodic work with them."""
+    """Clients of the card acquirer and the bank for the app's lifetime, the outbox dispatcher that uses
+    them, and, where the settings ask for it (SQLite by default), a worker in this process."""
     settings: Settings = app.state.settings
     state = app.state
     state.acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
     state.bank = wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret)
-    jobs = {
-        "card top-up re-query": (
-            settings.card_requery_interval_seconds,
-            lambda: wallet.requery_card_topups(state.session_factory, state.acquirer, settings, now=state.clock.now()),
-        ),
-        "payout dispatch": (
-            settings.payout_dispatch_interval_seconds,
-            lambda: wallet.dispatch_payouts(state.session_factory, state.bank, now=state.clock.now()),
-        ),
-        "treasury sweep": (settings.treasury_sweep_interval_seconds, lambda: sweep_to_treasury(state)),
-        "merchant settlement": (
-            settings.merchant_settlement_interval_seconds,
-            lambda: qr.settle_merchants(state.session_factory, state.calendar, now=state.clock.now()),
-        ),
-    }
-    tasks = [
-        asyncio.create_task(periodic.every(seconds, job, name=name))
-        for name, (seconds, job) in jobs.items()
-        if seconds > 0
-    ]
+    state.outbox = worker.dispatcher(
+        settings, state.session_factory, state.acquirer, state.bank, state.clock, state.doorbell
+    )
     try:
-        yield
+        if settings.runs_worker_in_process:
+            jobs = worker.periodic_jobs(
+                settings, state.session_factory, state.acquirer, state.outbox, state.calendar, state.clock
+            )
+            in_process = worker.Worker(settings, state.session_factory, state.outbox, jobs, state.clock)
+            async with worker.running(in_process):
+                yield
+        else:
+            yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await state.acquirer.aclose()
         await state.bank.aclose()
-
-
-async def sweep_to_treasury(state: State) -> None:
-    async with state.session_factory.begin() as session:
-        await qr.sweep_and_report(session, now=state.clock.now())
 
 
 @asynccontextmanager
@@ -108,7 +91,10 @@ async def database(app: Litestar) -> AsyncGenerator[None, None]:
         await hub.listen(settings.database_url)
     app.state.engine = engine
     app.state.events = hub
-    app.state.session_factory = create_session_factory(engine, events.session_info(hub))
+    app.state.doorbell = outbox.Doorbell()
+    app.state.session_factory = create_session_factory(
+        engine, {**events.session_info(hub), **outbox.session_info(app.state.doorbell)}
+    )
     try:
         yield
     finally:
@@ -145,6 +131,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             rate_limited(settings, [*SIGN_IN, *wallet.SIGN_UP]),
             ProfileController,
             AdminController,
+            outbox.OutboxController,
             BankController,
             *wallet.ROUTE_HANDLERS,
             *qr.ROUTE_HANDLERS,
@@ -153,7 +140,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             "session": Provide(provide_session),
             **{
                 name: _from_state(name)
-                for name in ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants")
+                for name in ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "outbox", "claimants")
             },
             "principal": Provide(provide_principal, sync_to_thread=False),
         },

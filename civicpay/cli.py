@@ -1,15 +1,16 @@
-"""`civicpay serve | db upgrade | demo | ledger verify | card … | collections create | treasury sweep | ...`."""
+"""`civicpay serve | worker | db upgrade | demo | ledger verify | outbox … | card … | treasury sweep | ...`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import qr
+from civicpay import events, outbox, worker
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import BusinessCalendar, SystemClock
 from civicpay.db import (
@@ -33,7 +35,7 @@ from civicpay.demo import DEMO_PASSWORD, seed_demo
 from civicpay.errors import DomainError
 from civicpay.settings import Settings, SettingsError
 from qr import vietqr
-from wallet import bank_sandbox, bank_simulator, card_sandbox, card_topups, topup_code, withdrawals
+from wallet import bank_sandbox, bank_simulator, card_sandbox, card_topups, topup_code
 from wallet.bank_payouts import BankPayouts
 from wallet.card_acquirer import CardAcquirer
 from wallet.ledger import check_invariants, expire_holds
@@ -226,16 +228,6 @@ def _bank_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _withdrawals_dispatch(settings: Settings, _: argparse.Namespace) -> int:
-    """Send payouts still queued (the bank was down) to the bank, as each app process does periodically."""
-    return _sweep(
-        settings,
-        lambda: BankPayouts(settings.bank_api_base, settings.bank_api_secret),
-        lambda sessions, bank: withdrawals.dispatch(sessions, bank, now=SystemClock().now()),
-        "withdrawal",
-    )
-
-
 def _collections_create(_: Settings, args: argparse.Namespace) -> int:
     """Play the clerk's terminal: sign in and create a collection through the running server's API.
 
@@ -282,20 +274,91 @@ def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.asynccontextmanager
+async def _services(settings: Settings, engine: AsyncEngine) -> AsyncIterator[_Services]:
+    """What a worker (or a command doing a worker's job) needs: sessions, outside clients, the dispatcher."""
+    await ensure_schema_current(engine)
+    hub = events.Hub()
+    if not settings.is_sqlite:
+        await hub.listen(settings.database_url)
+    doorbell = outbox.Doorbell()
+    sessions = create_session_factory(engine, {**events.session_info(hub), **outbox.session_info(doorbell)})
+    clock = SystemClock()
+    acquirer = CardAcquirer(settings.card_api_base, settings.card_secret_key)
+    bank = BankPayouts(settings.bank_api_base, settings.bank_api_secret)
+    try:
+        dispatcher = worker.dispatcher(settings, sessions, acquirer, bank, clock, doorbell)
+        calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
+        yield _Services(sessions, acquirer, dispatcher, calendar, clock)
+    finally:
+        await acquirer.aclose()
+        await bank.aclose()
+        await hub.close()
+
+
+class _Services(NamedTuple):
+    sessions: async_sessionmaker[AsyncSession]
+    acquirer: CardAcquirer
+    outbox: outbox.Dispatcher
+    calendar: BusinessCalendar
+    clock: SystemClock
+
+
+def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    """Deliver the outbox and run every periodic job until SIGTERM or SIGINT; run as many as wanted."""
+
+    async def work(engine: AsyncEngine) -> None:
+        async with _services(settings, engine) as services:
+            jobs = worker.periodic_jobs(
+                settings, services.sessions, services.acquirer, services.outbox, services.calendar, services.clock
+            )
+            print(f"worker: outbox and {', '.join(job.name for job in jobs if job.every_seconds > 0)}", flush=True)
+            await worker.run_until_signalled(
+                worker.Worker(settings, services.sessions, services.outbox, jobs, services.clock)
+            )
+
+    asyncio.run(_with_engine(settings, work))
+    print("worker: stopped")
+    return 0
+
+
+def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def read(engine: AsyncEngine) -> list[outbox.OutboxEntry]:
+        async with create_session_factory(engine)() as session:
+            status = None if args.status == "all" else outbox.OutboxStatus(args.status)
+            return await outbox.listed(session, status=status, limit=args.limit)
+
+    entries = asyncio.run(_with_engine(settings, read))
+    for entry in entries:
+        print(f"{entry.id} {entry.status} {entry.kind} {entry.key} tries={entry.attempts} {entry.last_error or ''}")
+    print(f"{len(entries)} message(s)")
+    return 0
+
+
+def _outbox_redeliver(settings: Settings, args: argparse.Namespace) -> int:
+    """Put a given-up message back in line, then deliver it at once."""
+
+    async def redeliver(engine: AsyncEngine) -> int:
+        async with _services(settings, engine) as services:
+            async with services.sessions.begin() as session:
+                entry = await outbox.redeliver(session, args.id, now=services.clock.now())
+            await services.outbox.deliver([entry.key])
+            async with services.sessions() as session:
+                (after,) = [found for found in await outbox.listed(session, status=None) if found.id == args.id]
+        print(f"{after.id} {after.status} {after.kind} {after.key} tries={after.attempts} {after.last_error or ''}")
+        return 0 if after.status == outbox.OutboxStatus.DELIVERED else 1
+
+    return asyncio.run(_with_engine(settings, redeliver))
+
+
 def _merchants_settle(settings: Settings, _: argparse.Namespace) -> int:
-    """Pay each merchant's balance out to its bank account, then send the payouts to the bank."""
+    """Pay each merchant's balance out to its bank account, handing the payouts to the bank at once."""
 
     async def settle(engine: AsyncEngine) -> list[qr.SettlementLine]:
-        sessions = create_session_factory(engine)
-        now = SystemClock().now()
-        calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
-        lines = await qr.settle_merchants(sessions, calendar, now=now)
-        bank = BankPayouts(settings.bank_api_base, settings.bank_api_secret)
-        try:
-            await withdrawals.dispatch(sessions, bank, now=now)
-        finally:
-            await bank.aclose()
-        return lines
+        async with _services(settings, engine) as services:
+            return await qr.settle_merchants(
+                services.sessions, services.outbox, services.calendar, now=services.clock.now()
+            )
 
     lines = asyncio.run(_with_engine(settings, settle))
     for line in lines:
@@ -441,10 +504,19 @@ def _parser() -> argparse.ArgumentParser:
     bank_box = bank_tools.add_parser("sandbox", help="run the bank's payout API with demo accounts (development)")
     bank_box.add_argument("--civicpay-url", help="where it sends notifications and payout results (default: here)")
     bank_box.set_defaults(run=_bank_sandbox)
-    payouts = commands.add_parser("withdrawals", help="withdrawals to bank accounts").add_subparsers(
-        dest="withdrawals_command", required=True
+    commands.add_parser(
+        "worker", help="deliver the outbox and run every periodic job (as many workers as wanted)"
+    ).set_defaults(run=_worker)
+    messages = commands.add_parser("outbox", help="messages to outside parties").add_subparsers(
+        dest="outbox_command", required=True
     )
-    payouts.add_parser("dispatch", help="send payouts still queued to the bank").set_defaults(run=_withdrawals_dispatch)
+    listing = messages.add_parser("list", help="messages, oldest first (default: the given-up ones)")
+    listing.add_argument("--status", choices=["pending", "delivered", "given_up", "all"], default="given_up")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(run=_outbox_list)
+    again = messages.add_parser("redeliver", help="put a given-up message back in line and deliver it now")
+    again.add_argument("id", type=int)
+    again.set_defaults(run=_outbox_redeliver)
     _add_qr_commands(commands)
     return parser
 

@@ -5,7 +5,7 @@ Other rooms use it through what this module exports.
 
 from qr.bank_claims import claim_notification
 from qr.counter import CounterDisplayController
-from qr.merchants import settle as settle_merchants
+from qr.merchants import settle_and_send as settle_merchants
 from qr.routes import (
     CollectionController,
     MerchantController,

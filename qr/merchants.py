@@ -19,12 +19,21 @@ from civicpay.auth import service as auth
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar
 from civicpay.errors import InvalidField, Text
+from civicpay.outbox import Dispatcher
 from qr import schemas as s
 from qr import vietqr
 from qr.collections import fits_a_qr
 from qr.errors import MerchantNotFound
 from qr.models import Merchant
-from wallet import Holder, holder_of_user, ledger, link_settlement_account, open_wallet, pay_out_balance
+from wallet import (
+    Holder,
+    holder_of_user,
+    ledger,
+    link_settlement_account,
+    open_wallet,
+    pay_out_balance,
+    payout_send_key,
+)
 
 
 def static_code(merchant: Merchant) -> str:
@@ -128,9 +137,9 @@ async def settle(
 ) -> list[s.SettlementLine]:
     """Queue a payout of each merchant's whole available balance, once a business day; one transaction each.
 
-    Every app process runs this periodically (and operators on demand); whichever comes first in a
-    business day pays the merchant, the others find the day's payout and leave it. Dispatching the
-    payouts to the bank is the payout dispatch's job, after these commits.
+    The workers run this periodically (and operators on demand); whichever comes first in a
+    business day pays the merchant, the others find the day's payout and leave it. Each payout is
+    written to the outbox with its hold, for the bank after the commit.
     """
     day_start = calendar.day_start(now)
     async with sessions() as session:
@@ -149,4 +158,13 @@ async def settle(
             )
             if queued is not None:
                 lines.append(s.SettlementLine(merchant.id, queued.amount_vnd, queued.payout_id, queued.id))
+    return lines
+
+
+async def settle_and_send(
+    sessions: async_sessionmaker[AsyncSession], outbox: Dispatcher, calendar: BusinessCalendar, *, now: datetime
+) -> list[s.SettlementLine]:
+    """Settle, then hand the day's payouts to the bank at once rather than at the dispatcher's next round."""
+    lines = await settle(sessions, calendar, now=now)
+    await outbox.deliver([payout_send_key(line.payout_id) for line in lines])
     return lines

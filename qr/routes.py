@@ -17,10 +17,11 @@ from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
 from civicpay.idempotency import IdempotencyKey, answer_once
+from civicpay.outbox import Dispatcher
 from civicpay.settings import Settings
 from qr import collections, merchants, payments, render, treasury
 from qr import schemas as s
-from wallet import BankPayouts, bank_account_name, dispatch_payouts
+from wallet import BankPayouts, bank_account_name
 from wallet.routes import OtpHeader, RowId
 
 ImageFormat = Annotated[Literal["png", "svg"], QueryParameter(name="format", description="png or svg")]
@@ -264,15 +265,12 @@ class MerchantController(Controller):
     async def settle(
         self,
         request: Request[Any, Any, Any],
-        bank: NamedDependency[BankPayouts],
+        outbox: NamedDependency[Dispatcher],
         calendar: NamedDependency[BusinessCalendar],
         clock: NamedDependency[Clock],
     ) -> list[s.SettlementLine]:
-        """Pay each merchant's takings out to its bank account, once a business day (app processes also do)."""
-        now = clock.now()
-        lines = await merchants.settle(request.app.state.session_factory, calendar, now=now)
-        await dispatch_payouts(request.app.state.session_factory, bank, now=now)
-        return lines
+        """Pay each merchant's takings out to its bank account, once a business day (the workers also do)."""
+        return await merchants.settle_and_send(request.app.state.session_factory, outbox, calendar, now=clock.now())
 
 
 class TreasuryController(Controller):

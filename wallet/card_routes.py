@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import msgspec
@@ -18,12 +17,11 @@ from civicpay.clock import Clock
 from civicpay.db import unit_of_work
 from civicpay.errors import refuse_nul_characters
 from civicpay.idempotency import IdempotencyKey, answer_once
+from civicpay.outbox import Dispatcher
 from civicpay.settings import Settings
 from wallet import card_topups
 from wallet.card_acquirer import CardAcquirer, webhook_signature_valid
 from wallet.routes import BadSignature, RowId
-
-logger = logging.getLogger(__name__)
 
 
 class CardTopupController(Controller):
@@ -45,6 +43,7 @@ class CardTopupController(Controller):
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
         acquirer: NamedDependency[CardAcquirer],
+        outbox: NamedDependency[Dispatcher],
         clock: NamedDependency[Clock],
     ) -> Response[bytes]:
         """Charge a card the app tokenised (``pm_…``); the money is the wallet's once the acquirer confirms.
@@ -74,13 +73,11 @@ class CardTopupController(Controller):
                     now=now,
                 ),
             )
-        # Committed: only now may the card be charged (a replay has been charged already).
+        # Committed: the confirmation is in the outbox; deliver it now, so a declined card answers at once
+        # (a replay's was delivered by its first request, and whatever fails here the dispatcher retries).
         if answer.status_code == 201 and "idempotent-replayed" not in answer.headers:
             made = msgspec.json.decode(answer.content, type=card_topups.CardTopupView)
-            try:
-                await card_topups.charge(sessions, acquirer, topup_id=made.id, now=now)
-            except Exception:
-                logger.exception("card top-up %s: charging failed; the re-query settles it", made.id)
+            await outbox.deliver([card_topups.confirm_key(made.id)])
         return answer
 
     @get("/{topup_id:int}", operation_id="getCardTopup")

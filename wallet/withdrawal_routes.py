@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import msgspec
@@ -17,12 +16,11 @@ from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
 from civicpay.db import unit_of_work
 from civicpay.idempotency import IdempotencyKey, answer_once
+from civicpay.outbox import Dispatcher
 from civicpay.settings import Settings
 from wallet import withdrawals
 from wallet.bank_payouts import BankPayouts, PayoutResult
 from wallet.routes import OtpHeader, RowId, bank_signature_required
-
-logger = logging.getLogger(__name__)
 
 
 class BankAccountController(Controller):
@@ -68,7 +66,7 @@ class WithdrawalController(Controller):
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
         calendar: NamedDependency[BusinessCalendar],
-        bank: NamedDependency[BankPayouts],
+        outbox: NamedDependency[Dispatcher],
         clock: NamedDependency[Clock],
         otp: OtpHeader = None,
     ) -> Response[bytes]:
@@ -92,14 +90,10 @@ class WithdrawalController(Controller):
                     session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=now
                 ),
             )
-        # Committed: only now may the payout reach the bank (it is queued if the bank cannot take it).
-        if answer.status_code == 201:
+        # Committed: the payout is in the outbox; hand it to the bank now (the dispatcher retries what fails).
+        if answer.status_code == 201 and "idempotent-replayed" not in answer.headers:
             made = msgspec.json.decode(answer.content, type=withdrawals.WithdrawalView)
-            try:
-                await withdrawals.dispatch(sessions, bank, now=now, only=made.id)
-            except Exception:
-                # The withdrawal is committed and its answer kept: the periodic dispatch sends it.
-                logger.exception("withdrawal %s stays queued", made.id)
+            await outbox.deliver([withdrawals.send_key(made.payout_id)])
         return answer
 
     @get("/{withdrawal_id:int}", operation_id="getWithdrawal")

@@ -1,0 +1,160 @@
+"""`civicpay worker`: the outbox dispatcher and every periodic job, safe in any number of processes.
+
+A worker delivers outbox messages (``civicpay.outbox``) and runs the periodic jobs (card re-query,
+hold expiry, merchant settlement, Treasury sweep), each claimed through the ``periodic_job`` table
+(``civicpay.periodic``) so that however many workers run, on however many machines, each run
+happens once. Start as many as wanted beside the app processes; on the embedded SQLite database the
+app runs one in process instead (``CIVICPAY_WORKER_IN_PROCESS``), so ``make run`` needs nothing else.
+
+Why not a job library. The ones worth having were weighed against what this service must keep: one
+database as the only moving part, on asyncpg and on the embedded SQLite default, and the job written
+in the same transaction as the money. procrastinate has the right shape (PostgreSQL, SKIP LOCKED,
+a periodic decorator with a once-per-time lock) but is PostgreSQL-only and runs on psycopg 3, a second
+driver and pool beside asyncpg, with its own schema and migrations outside Alembic; saq and arq need
+Redis (saq's PostgreSQL queue is psycopg too); APScheduler 3 has no shared scheduling across
+processes and APScheduler 4's data stores are pre-release. None can enqueue inside our SQLAlchemy
+session on SQLite. What is needed is small — a lease on an outbox row, one conditional UPDATE per
+periodic job — and both work on either database, so they are written here, in about 300 lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import qr
+import wallet
+from civicpay.clock import BusinessCalendar, Clock
+from civicpay.outbox import Dispatcher, Doorbell, Handler, RetryPolicy
+from civicpay.periodic import Job, Schedule
+from civicpay.settings import Settings
+from wallet.ledger import expire_holds
+
+logger = logging.getLogger(__name__)
+
+
+def outbox_handlers(
+    sessions: async_sessionmaker[AsyncSession], acquirer: wallet.CardAcquirer, bank: wallet.BankPayouts, clock: Clock
+) -> dict[str, Handler]:
+    """Every kind of outbox message, with the handler that delivers it."""
+    return {
+        wallet.CARD_CONFIRMATION: wallet.card_confirmation_handler(sessions, acquirer, clock),
+        wallet.PAYOUT_SENDING: wallet.payout_handler(sessions, bank, clock),
+    }
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.outbox_max_attempts,
+        base_seconds=settings.outbox_backoff_base_seconds,
+        cap_seconds=settings.outbox_backoff_cap_seconds,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
+
+
+def dispatcher(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    acquirer: wallet.CardAcquirer,
+    bank: wallet.BankPayouts,
+    clock: Clock,
+    doorbell: Doorbell,
+) -> Dispatcher:
+    """The outbox dispatcher of one process: the app's routes deliver through it, a worker runs its loop."""
+    handlers = outbox_handlers(sessions, acquirer, bank, clock)
+    return Dispatcher(sessions, handlers, clock, policy=retry_policy(settings), doorbell=doorbell)
+
+
+def periodic_jobs(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    acquirer: wallet.CardAcquirer,
+    outbox: Dispatcher,
+    calendar: BusinessCalendar,
+    clock: Clock,
+) -> list[Job]:
+    """Every periodic job, with its interval from the settings (0: only on demand)."""
+
+    async def requery() -> object:
+        return await wallet.requery_card_topups(sessions, acquirer, settings, now=clock.now())
+
+    async def expire() -> object:
+        async with sessions.begin() as session:
+            return await expire_holds(session, now=clock.now())
+
+    async def settle() -> object:
+        return await qr.settle_merchants(sessions, outbox, calendar, now=clock.now())
+
+    async def sweep() -> object:
+        async with sessions.begin() as session:
+            return await qr.sweep_and_report(session, now=clock.now())
+
+    return [
+        Job("card top-up re-query", settings.card_requery_interval_seconds, requery),
+        Job("hold expiry", settings.hold_expiry_interval_seconds, expire),
+        Job("merchant settlement", settings.merchant_settlement_interval_seconds, settle),
+        Job("treasury sweep", settings.treasury_sweep_interval_seconds, sweep),
+    ]
+
+
+class Worker:
+    """Runs the dispatcher's loop and ticks the schedule until ``stop``; what is under way finishes first."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Dispatcher,
+        jobs: list[Job],
+        clock: Clock,
+    ) -> None:
+        self.schedule = Schedule(sessions, clock, jobs)
+        self._outbox = outbox
+        self._settings = settings
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._outbox.stop()
+
+    async def run(self) -> None:
+        delivering = asyncio.create_task(self._outbox.run(self._settings.outbox_poll_seconds))
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.schedule.tick()
+                except Exception:  # the database may be restarting: the next tick tries again
+                    logger.exception("worker: looking for due jobs failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._settings.worker_tick_seconds)
+        finally:
+            self._outbox.stop()
+            await delivering
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[None]:
+    """A worker in the background of the block (the app's own, on SQLite); stopped gracefully after it."""
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        worker.stop()
+        await task
+
+
+async def run_until_signalled(worker: Worker) -> None:
+    """Run until SIGTERM or SIGINT, then let the job or delivery under way finish and leave."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
