@@ -1,0 +1,81 @@
+"""Two workers, each with its own connections, running every periodic job at once (PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from sqlalchemy import func, select
+
+from civicpay import worker
+from civicpay.clock import FixedClock
+from civicpay.db import create_engine, create_session_factory
+from civicpay.outbox import Doorbell
+from civicpay.periodic import Job, Schedule
+from civicpay.settings import Settings
+from qr.models import TreasuryRemittance
+from tests.conftest import Api
+from tests.desk import Desk
+from tests.integration.qr.test_merchants import pay, register_shop
+from wallet.bank_sandbox import Bank
+
+pytestmark = pytest.mark.postgres_only
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {
+        "card_requery_interval_seconds": 30,
+        "hold_expiry_interval_seconds": 60,
+        "merchant_settlement_interval_seconds": 3600,
+        "treasury_sweep_interval_seconds": 3600,
+    }
+
+
+async def test_two_workers_run_each_job_once_per_due_time_and_pay_nothing_twice(
+    desk: Desk, api: Api, app: Litestar, bank: Bank, settings: Settings, clock: FixedClock
+) -> None:
+    shop = await register_shop(desk, bank)
+    citizen = await api.register()
+    await api.fund(citizen, 500_000)
+    assert (await pay(api, citizen, shop["vietqr"], 40_000))["status"] == 201
+    fee = await desk.collect(50_000)
+    assert (await desk.pay(citizen, fee["vietqr"])).status_code == 201
+    runs: Counter[str] = Counter()
+
+    def counted(job: Job) -> Job:
+        async def run() -> object:
+            runs[job.name] += 1
+            return await job.run()
+
+        return Job(job.name, job.every_seconds, run)
+
+    engines = [create_engine(settings) for _ in range(2)]  # each its own pool: another machine, to the database
+    schedules = []
+    for own in engines:
+        sessions = create_session_factory(own)
+        outbox = worker.dispatcher(settings, sessions, app.state.acquirer, app.state.bank, clock, Doorbell())
+        jobs = worker.periodic_jobs(settings, sessions, app.state.acquirer, outbox, app.state.calendar, clock)
+        schedules.append(Schedule(sessions, clock, [counted(job) for job in jobs]))
+    try:
+        first = await asyncio.gather(*(schedule.tick() for schedule in schedules))
+        same_moment = await asyncio.gather(*(schedule.tick() for schedule in schedules))
+        clock.advance(timedelta(hours=1))
+        an_hour_later = await asyncio.gather(*(schedule.tick() for schedule in schedules))
+    finally:
+        for own in engines:
+            await own.dispose()
+
+    every_job = sorted(job.name for job in jobs)
+    assert sorted(first[0] + first[1]) == every_job
+    assert same_moment == [[], []]
+    assert sorted(an_hour_later[0] + an_hour_later[1]) == every_job
+    assert runs == Counter(dict.fromkeys(every_job, 2))
+    # What the jobs did, done once: the merchant paid out once today, the fee swept once.
+    assert [payout.amount_vnd for payout in bank.payouts.values()] == [40_000]
+    async with app.state.session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(TreasuryRemittance)) == 1
