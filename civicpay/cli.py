@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -19,7 +20,7 @@ from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import qr
-from civicpay import events, outbox, worker
+from civicpay import outbox, worker
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import BusinessCalendar, SystemClock
 from civicpay.db import (
@@ -40,6 +41,8 @@ from wallet.bank_payouts import BankPayouts
 from wallet.card_acquirer import CardAcquirer
 from wallet.ledger import check_invariants, expire_holds
 from wallet.service import holder_of_user_phone
+
+logger = logging.getLogger(__name__)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -278,11 +281,10 @@ def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
 async def _services(settings: Settings, engine: AsyncEngine) -> AsyncIterator[_Services]:
     """What a worker (or a command doing a worker's job) needs: sessions, outside clients, the dispatcher."""
     await ensure_schema_current(engine)
-    hub = events.Hub()
-    if not settings.is_sqlite:
-        await hub.listen(settings.database_url)
     doorbell = outbox.Doorbell()
-    sessions = create_session_factory(engine, {**events.session_info(hub), **outbox.session_info(doorbell)})
+    # No events hub: nothing in this process watches announcements (on PostgreSQL they still leave
+    # for the app processes' screens by NOTIFY).
+    sessions = create_session_factory(engine, outbox.session_info(doorbell))
     clock = SystemClock()
     acquirer = CardAcquirer(settings.card_api_base, settings.card_secret_key)
     bank = BankPayouts(settings.bank_api_base, settings.bank_api_secret)
@@ -293,7 +295,6 @@ async def _services(settings: Settings, engine: AsyncEngine) -> AsyncIterator[_S
     finally:
         await acquirer.aclose()
         await bank.aclose()
-        await hub.close()
 
 
 class _Services(NamedTuple):
@@ -312,9 +313,10 @@ def _worker(settings: Settings, _: argparse.Namespace) -> int:
             jobs = worker.periodic_jobs(
                 settings, services.sessions, services.acquirer, services.outbox, services.calendar, services.clock
             )
-            print(f"worker: outbox and {', '.join(job.name for job in jobs if job.every_seconds > 0)}", flush=True)
+            names = ", ".join(job.name for job in jobs if job.every_seconds > 0)
             await worker.run_until_signalled(
-                worker.Worker(settings, services.sessions, services.outbox, jobs, services.clock)
+                worker.Worker(settings, services.sessions, services.outbox, jobs, services.clock),
+                ready=lambda: print(f"worker: outbox and {names}", flush=True),
             )
 
     asyncio.run(_with_engine(settings, work))
@@ -341,7 +343,8 @@ def _outbox_redeliver(settings: Settings, args: argparse.Namespace) -> int:
     async def redeliver(engine: AsyncEngine) -> int:
         async with _services(settings, engine) as services:
             async with services.sessions.begin() as session:
-                entry = await outbox.redeliver(session, args.id, now=services.clock.now())
+                logger.warning("outbox: message %s redelivered by hand from the command line", args.id)
+                entry = await outbox.redeliver(session, args.id, actor_user_id=None, now=services.clock.now())
             await services.outbox.deliver([entry.key])
             async with services.sessions() as session:
                 (after,) = [found for found in await outbox.listed(session, status=None) if found.id == args.id]

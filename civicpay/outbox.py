@@ -39,7 +39,8 @@ from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, event, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from civicpay.auth.guards import requires
+from civicpay import audit
+from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import Clock
 from civicpay.db import MAX_ID, Base, BigIntPK, UtcDateTime, insert_ignoring_conflict, table_of
@@ -201,11 +202,19 @@ class Dispatcher:
         self._stopping = False
 
     async def deliver(self, keys: Collection[str]) -> int:
-        """Deliver these messages now if they are due and nobody holds them; how many were tried."""
+        """Deliver these messages now if they are due and nobody holds them; how many were tried.
+
+        Called after a commit, whose answer must not turn into an error: whatever fails here is
+        logged and left to the dispatchers' rounds.
+        """
         if not keys:
             return 0
-        claimed = await self._claim(keys=keys, skip=())
-        await asyncio.gather(*(self._deliver_one(message) for message in claimed))
+        try:
+            claimed = await self._claim(keys=keys, skip=())
+            await asyncio.gather(*(self._deliver_one(message) for message in claimed))
+        except Exception:
+            logger.exception("outbox: delivering %s at once failed; the dispatchers try again", sorted(keys))
+            return 0
         return len(claimed)
 
     async def drain(self) -> int:
@@ -214,7 +223,7 @@ class Dispatcher:
         Tests call this to run delivery to completion; the loop of ``run`` calls it when woken.
         """
         tried: set[int] = set()
-        while claimed := await self._claim(keys=None, skip=tried):
+        while not self._stopping and (claimed := await self._claim(keys=None, skip=tried)):
             tried.update(message.id for message in claimed)
             await asyncio.gather(*(self._deliver_one(message) for message in claimed))
         return len(tried)
@@ -271,7 +280,7 @@ class Dispatcher:
             await self._failed(message, error)
         else:
             await self._finish(
-                message.id, status=OutboxStatus.DELIVERED.value, delivered_at=self._clock.now(), last_error=None
+                message, status=OutboxStatus.DELIVERED.value, delivered_at=self._clock.now(), last_error=None
             )
 
     async def _failed(self, message: _Claimed, error: Exception) -> None:
@@ -285,7 +294,7 @@ class Dispatcher:
                 message.attempts,
                 reason,
             )
-            await self._finish(message.id, status=OutboxStatus.GIVEN_UP.value, last_error=reason)
+            await self._finish(message, status=OutboxStatus.GIVEN_UP.value, last_error=reason)
             return
         wait = self._jitter(self._policy.ceiling(message.attempts))
         logger.warning(
@@ -296,13 +305,22 @@ class Dispatcher:
             wait,
             reason,
         )
-        await self._finish(message.id, next_attempt_at=self._clock.now() + timedelta(seconds=wait), last_error=reason)
+        await self._finish(message, next_attempt_at=self._clock.now() + timedelta(seconds=wait), last_error=reason)
 
-    async def _finish(self, message_id: int, **values: Any) -> None:
+    async def _finish(self, message: _Claimed, **values: Any) -> None:
+        """Record the outcome of our try, unless the message has been claimed again since.
+
+        A delivery that outlived its lease may have been taken over (its try count moved on); the
+        newer try's outcome is the one to keep.
+        """
         async with self._sessions.begin() as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING.value)
+                .where(
+                    OutboxMessage.id == message.id,
+                    OutboxMessage.status == OutboxStatus.PENDING.value,
+                    OutboxMessage.attempts == message.attempts,
+                )
                 .values(claimed_until=None, **values)
             )
 
@@ -353,8 +371,11 @@ class NotGivenUp(Conflict):
     title = Text("Chỉ gửi lại được thông điệp đã bị bỏ", "Only a given-up message can be redelivered by hand")
 
 
-async def redeliver(session: AsyncSession, message_id: int, *, now: datetime) -> OutboxEntry:
-    """Put a given-up message back in line with its tries counted afresh; its key stays, so it acts once."""
+async def redeliver(session: AsyncSession, message_id: int, *, actor_user_id: int | None, now: datetime) -> OutboxEntry:
+    """Put a given-up message back in line with its tries counted afresh; its key stays, so it acts once.
+
+    Audited when a person asks (``actor_user_id``); an operator's command is in the server's own log.
+    """
     row = await session.scalar(
         select(OutboxMessage)
         .where(OutboxMessage.id == message_id)
@@ -365,6 +386,17 @@ async def redeliver(session: AsyncSession, message_id: int, *, now: datetime) ->
         raise OutboxMessageNotFound()
     if row.status != OutboxStatus.GIVEN_UP:
         raise NotGivenUp(status=row.status)
+    if actor_user_id is not None:
+        await audit.record(
+            session,
+            actor_user_id=actor_user_id,
+            action="outbox.redeliver",
+            subject_type="outbox_message",
+            subject_id=row.id,
+            reason="redelivered by hand after it was given up",
+            details={"kind": row.kind, "key": row.key, "attempts": row.attempts, "last_error": row.last_error},
+            now=now,
+        )
     row.status = OutboxStatus.PENDING.value
     row.attempts = 0
     row.next_attempt_at = now
@@ -392,7 +424,11 @@ class OutboxController(Controller):
 
     @post("/{message_id:int}/redeliver", operation_id="redeliverOutboxMessage", status_code=200)
     async def redeliver(
-        self, message_id: MessageId, session: NamedDependency[AsyncSession], clock: NamedDependency[Clock]
+        self,
+        message_id: MessageId,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
     ) -> OutboxEntry:
-        """Try a given-up message again, as if new (its delivery key is the same: it still acts once)."""
-        return await redeliver(session, message_id, now=clock.now())
+        """Try a given-up message again, as if new (its delivery key is the same: it still acts once); audited."""
+        return await redeliver(session, message_id, actor_user_id=principal.user_id, now=clock.now())

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -148,11 +148,15 @@ async def running(worker: Worker) -> AsyncIterator[None]:
         await task
 
 
-async def run_until_signalled(worker: Worker) -> None:
-    """Run until SIGTERM or SIGINT, then let the job or delivery under way finish and leave."""
+async def run_until_signalled(worker: Worker, *, ready: Callable[[], None]) -> None:
+    """Run until SIGTERM or SIGINT, then let the job or delivery under way finish and leave.
+
+    ``ready`` is called once the signals are ours, so whoever waits for it may send them.
+    """
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
+    ready()
     try:
         await worker.run()
     finally:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from civicpay import outbox
+from civicpay.audit import AuditEntry
 from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.db import create_engine, create_session_factory
@@ -169,6 +170,11 @@ async def test_a_payout_given_up_is_listed_for_admins_and_redelivered_by_hand_on
     assert shown["status"] == "sent"
     assert list(bank.payouts) == [made["payout_id"]]
     assert (await api.client.get("/admin/outbox", params={"status": "given_up"}, headers=admin)).json() == []
+    async with sessions() as session:
+        audited = (await session.scalars(select(AuditEntry))).all()
+    assert [(line.action, line.subject_id, line.details["attempts"]) for line in audited] == [
+        ("outbox.redeliver", str(entry["id"]), 2)
+    ]
 
 
 @pytest.mark.postgres_only
