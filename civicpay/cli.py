@@ -183,7 +183,7 @@ def _sweep(
 
 
 def _card_requery(settings: Settings, _: argparse.Namespace) -> int:
-    """Ask the acquirer about card top-ups pending too long, as each app process does periodically."""
+    """Ask the acquirer about card top-ups pending too long, as the workers do periodically."""
     return _sweep(
         settings,
         lambda: CardAcquirer(settings.card_api_base, settings.card_secret_key),
@@ -262,7 +262,7 @@ def _collections_create(_: Settings, args: argparse.Namespace) -> int:
 
 
 def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
-    """Sweep collected fees to each agency's Treasury account, as each app process does periodically."""
+    """Sweep collected fees to each agency's Treasury account, as the workers do periodically."""
 
     async def sweep(engine: AsyncEngine) -> qr.SweepReport:
         async with create_session_factory(engine).begin() as session:

@@ -244,6 +244,10 @@ class Dispatcher:
         self._stopping = True
         self.doorbell.ring()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def _claim(self, *, keys: Collection[str] | None, skip: Collection[int]) -> list[_Claimed]:
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._policy.lease_seconds)

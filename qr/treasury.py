@@ -4,7 +4,7 @@ Fees collected through an office's account must reach the agency's Treasury acco
 remittance to the budget" within 24 hours. The sweep takes every paid collection not yet swept,
 agency by agency, and books one remittance per agency: the fees leave each office's account with us
 and our bank account, in one ledger entry, and each collection records the remittance that carried
-it. Run at least daily (each app process runs it periodically; ``civicpay treasury sweep`` and the
+it. Run at least daily (the workers run it periodically; ``civicpay treasury sweep`` and the
 finance officers' endpoint run it on demand); the report lists what has waited longer than 24 hours.
 """
 
