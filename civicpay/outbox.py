@@ -279,7 +279,9 @@ class Dispatcher:
 
     async def _deliver_one(self, message: _Claimed) -> None:
         try:
-            await self._handlers[message.kind](message.payload, message.key)
+            # Never past the lease: after it another dispatcher may deliver too, and this try must be over.
+            async with asyncio.timeout(self._policy.lease_seconds):
+                await self._handlers[message.kind](message.payload, message.key)
         except Exception as error:  # any failure of the other side or of ours: try again later
             await self._failed(message, error)
         else:

@@ -210,3 +210,22 @@ async def test_two_dispatchers_racing_deliver_every_message_exactly_once(
     assert sum(tried) == count
     assert delivered == Counter({f"race-{number}": 1 for number in range(count)})
     assert set(by_dispatcher) == {0, 1}  # both took part
+
+
+async def test_a_delivery_that_would_outlive_its_lease_is_cut_short_and_tried_again(
+    sessions: async_sessionmaker[AsyncSession], clock: FixedClock
+) -> None:
+    async def never_answers(_payload: dict[str, Any], _key: str) -> None:
+        await asyncio.Event().wait()
+
+    policy = outbox.RetryPolicy(lease_seconds=0.01)
+    dispatcher = outbox.Dispatcher(sessions, {KIND: never_answers}, clock, policy=policy)
+    async with sessions.begin() as session:
+        await outbox.enqueue(session, kind=KIND, payload={}, key="hangs", now=clock.now())
+
+    assert await dispatcher.drain() == 1
+
+    cut_short = await message(sessions, "hangs")
+    assert (cut_short.status, cut_short.attempts, cut_short.claimed_until) == ("pending", 1, None)
+    assert cut_short.last_error is not None
+    assert cut_short.last_error.startswith("TimeoutError")
