@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay import worker
 from civicpay.clock import FixedClock
 from civicpay.db import create_engine, create_session_factory
 from civicpay.outbox import Doorbell
-from civicpay.periodic import Job, Schedule
+from civicpay.periodic import Job, PeriodicJobRow, Schedule
 from civicpay.settings import Settings
 from qr.models import TreasuryRemittance
 from tests.conftest import Api
@@ -34,6 +35,38 @@ def settings_overrides() -> dict[str, Any]:
         "merchant_settlement_interval_seconds": 3600,
         "treasury_sweep_interval_seconds": 3600,
     }
+
+
+async def test_without_the_claim_two_workers_both_run_a_due_job(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FixedClock
+) -> None:
+    """The race exists: read whether a job is due, run it, then move its time on, nothing claimed between."""
+    ran: list[int] = []
+    async with sessions.begin() as session:
+        session.add(PeriodicJobRow(name="naive", next_run_at=clock.now()))
+    both_have_read = asyncio.Barrier(2)
+
+    async def naive(number: int, own: async_sessionmaker[AsyncSession]) -> None:
+        async with own() as session:
+            due = await session.scalar(select(PeriodicJobRow.next_run_at).where(PeriodicJobRow.name == "naive"))
+        await both_have_read.wait()
+        if due is not None and due <= clock.now():
+            ran.append(number)
+            async with own.begin() as session:
+                await session.execute(
+                    update(PeriodicJobRow)
+                    .where(PeriodicJobRow.name == "naive")
+                    .values(next_run_at=clock.now() + timedelta(hours=1))
+                )
+
+    engines = [create_engine(settings) for _ in range(2)]
+    try:
+        await asyncio.gather(*(naive(number, create_session_factory(own)) for number, own in enumerate(engines)))
+    finally:
+        for own in engines:
+            await own.dispose()
+
+    assert sorted(ran) == [0, 1]
 
 
 async def test_two_workers_run_each_job_once_per_due_time_and_pay_nothing_twice(

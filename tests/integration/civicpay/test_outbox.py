@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from civicpay import outbox
@@ -175,6 +175,40 @@ async def test_a_payout_given_up_is_listed_for_admins_and_redelivered_by_hand_on
     assert [(line.action, line.subject_id, line.details["attempts"]) for line in audited] == [
         ("outbox.redeliver", str(entry["id"]), 2)
     ]
+
+
+@pytest.mark.postgres_only
+async def test_without_the_claim_two_dispatchers_deliver_what_both_read_twice(
+    settings: Settings, engine: AsyncEngine, clock: FixedClock
+) -> None:
+    """The race exists: read what is pending, deliver, then mark, with nothing claimed in between."""
+    delivered: Counter[str] = Counter()
+    async with create_session_factory(engine).begin() as session:
+        for number in range(20):
+            await outbox.enqueue(session, kind=KIND, payload={}, key=f"naive-{number}", now=clock.now())
+    both_have_read = asyncio.Barrier(2)
+
+    async def naive(sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with sessions() as session:
+            pending = (
+                await session.scalars(select(outbox.OutboxMessage).where(outbox.OutboxMessage.status == "pending"))
+            ).all()
+        await both_have_read.wait()
+        for row in pending:
+            delivered[row.key] += 1
+            async with sessions.begin() as session:
+                await session.execute(
+                    update(outbox.OutboxMessage).where(outbox.OutboxMessage.id == row.id).values(status="delivered")
+                )
+
+    engines = [create_engine(settings) for _ in range(2)]
+    try:
+        await asyncio.gather(*(naive(create_session_factory(own)) for own in engines))
+    finally:
+        for own in engines:
+            await own.dispose()
+
+    assert set(delivered.values()) == {2}
 
 
 @pytest.mark.postgres_only
