@@ -476,7 +476,7 @@ def _parser() -> argparse.ArgumentParser:
         run=_ledger_verify
     )
     ledger.add_parser(
-        "expire-holds", help="give back the money of holds whose time has passed (run it often)"
+        "expire-holds", help="give back the money of holds whose time has passed (the workers do every minute)"
     ).set_defaults(run=_expire_holds)
     simulate = commands.add_parser("simulate", help="play an outside party against a running server")
     bank = simulate.add_subparsers(dest="simulate_command", required=True).add_parser(

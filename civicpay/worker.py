@@ -3,18 +3,24 @@
 A worker delivers outbox messages (``civicpay.outbox``) and runs the periodic jobs (card re-query,
 hold expiry, merchant settlement, Treasury sweep), each claimed through the ``periodic_job`` table
 (``civicpay.periodic``) so that however many workers run, on however many machines, each run
-happens once. Start as many as wanted beside the app processes; on the embedded SQLite database the
-app runs one in process instead (``CIVICPAY_WORKER_IN_PROCESS``), so ``make run`` needs nothing else.
+happens once. Start as many as wanted beside the app processes. On the embedded SQLite database an
+app process runs one in process unless told not to (``CIVICPAY_WORKER_IN_PROCESS``), so a bare
+``civicpay serve`` needs nothing else; ``make run`` starts a worker beside the server, as production does.
 
-Why not a job library. The ones worth having were weighed against what this service must keep: one
-database as the only moving part, on asyncpg and on the embedded SQLite default, and the job written
-in the same transaction as the money. procrastinate has the right shape (PostgreSQL, SKIP LOCKED,
-a periodic decorator with a once-per-time lock) but is PostgreSQL-only and runs on psycopg 3, a second
-driver and pool beside asyncpg, with its own schema and migrations outside Alembic; saq and arq need
-Redis (saq's PostgreSQL queue is psycopg too); APScheduler 3 has no shared scheduling across
-processes and APScheduler 4's data stores are pre-release. None can enqueue inside our SQLAlchemy
-session on SQLite. What is needed is small — a lease on an outbox row, one conditional UPDATE per
-periodic job — and both work on either database, so they are written here, in about 300 lines.
+Why not a job library. The candidates were weighed against what this service must keep: one
+database as the only moving part, the embedded SQLite default beside PostgreSQL on asyncpg, and the
+message written in the same transaction (the same SQLAlchemy session) as the money it concerns.
+- procrastinate has the right shape (SKIP LOCKED, periodic tasks deferred once per time through a
+  unique lock) but is PostgreSQL-only, on its own psycopg connections and pool beside ours, with its
+  own schema applied outside Alembic; a job deferred on its connection is not in our transaction.
+- saq and pgqueuer also keep PostgreSQL queues (saq's first home is Redis; arq has only Redis, which
+  we do not run); none of them runs on SQLite, so `make run` and the tests' default would lose it.
+- APScheduler 4 shares schedules between processes through SQLAlchemy stores, SQLite included, but
+  its own README calls the 4.0 series a pre-release not to be used in production; APScheduler 3
+  has no coordination between processes at all.
+What is needed is small — a lease on an outbox row, one conditional UPDATE per periodic job — and
+both work on either database inside our own sessions, so they are written here, in a few hundred
+lines, and tested for the races that matter.
 """
 
 from __future__ import annotations
