@@ -148,7 +148,7 @@ class _Client(Protocol):
 
 
 class _Changed(Protocol):
-    """A card top-up or a withdrawal, as a sweep reports it."""
+    """A card top-up, as the re-query reports it."""
 
     id: int
     amount_display: str
