@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 import qr
 import wallet
-from civicpay import bootstrap, periodic
+from civicpay import bootstrap, outbox, worker
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.banks import BankController
@@ -28,7 +27,19 @@ from civicpay.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from civicpay.settings import Settings
 
 # What the state holds besides the services object, and which of those handlers may ask for by name.
-_SERVICES = ("settings", "clock", "calendar", "hasher", "engine", "events", "units", "acquirer", "bank", "claimants")
+_SERVICES = (
+    "settings",
+    "clock",
+    "calendar",
+    "hasher",
+    "engine",
+    "events",
+    "units",
+    "acquirer",
+    "bank",
+    "outbox",
+    "claimants",
+)
 _INJECTED = ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants")
 
 
@@ -53,17 +64,18 @@ async def health(state: State) -> Response[Health]:
 
 @asynccontextmanager
 async def running(app: Litestar) -> AsyncGenerator[None, None]:
-    """The app's lifetime: the schema checked, the services started, the periodic jobs running; all closed after."""
+    """The app's lifetime: the schema checked, the services started and, where the settings ask for it
+    (SQLite by default), a worker in this process; all closed after."""
     services: Services = app.state.services
     app.state.expected_revision = await ensure_schema_current(services.engine)
     await services.start()
-    tasks = [asyncio.create_task(periodic.every(job.interval_seconds, job.run, name=job.name)) for job in services.jobs]
     try:
-        yield
+        if services.settings.runs_worker_in_process:
+            async with worker.running(services.worker()):
+                yield
+        else:
+            yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await services.close()
 
 
@@ -88,6 +100,7 @@ def create_app(services: Services) -> Litestar:
             rate_limited(services.settings, [*SIGN_IN, *wallet.SIGN_UP]),
             ProfileController,
             AdminController,
+            outbox.OutboxController,
             BankController,
             *wallet.ROUTE_HANDLERS,
             *qr.ROUTE_HANDLERS,

@@ -1,10 +1,11 @@
-"""Everything the service is made of, built once: the app, the command line and the tests take it from here.
+"""Everything the service is made of, built once: the app, the command line, the worker and the tests take it from here.
 
 Settings, the clock, the business calendar, the password hasher, the database engine and the one
 factory of units of work, the live-announcement hub, the clients of outside parties (the card
-acquirer, the bank) and the periodic jobs that use them. Nothing else constructs these, so the HTTP
-API, a command and a background job cannot disagree about how a payout is sent or what a job does
-(the composition root of cosmicpython's ``bootstrap``).
+acquirer, the bank), the outbox dispatcher with a handler for every kind of message, and the
+periodic jobs. Nothing else constructs these, so the HTTP API, a command and a worker cannot
+disagree about how a payout is sent or what a job does (the composition root of cosmicpython's
+``bootstrap``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import qr
 import wallet
-from civicpay import events
+from civicpay import events, outbox
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import BusinessCalendar, Clock, SystemClock
 from civicpay.db import UnitsOfWork, create_engine, create_session_factory
 from civicpay.periodic import Job
 from civicpay.settings import Settings
+from civicpay.worker import Worker
 from wallet import ledger
 
 
@@ -41,27 +43,28 @@ class Services:
     units: UnitsOfWork
     acquirer: wallet.CardAcquirer
     bank: wallet.BankPayouts
+    # Delivers what units of work write to the outbox: right after their commit, and in a worker's rounds.
+    outbox: outbox.Dispatcher
     # Rooms that may claim an incoming bank transfer before top-up codes are looked for.
     claimants: Sequence[wallet.Claimant]
 
     @property
     def jobs(self) -> list[Job]:
-        """The periodic work, whoever runs it; a job whose interval is 0 is left to its command."""
+        """The periodic work a worker runs; a job whose interval is 0 is left to its command."""
         settings = self.settings
-        every = [
+        return [
             Job("card top-up re-query", settings.card_requery_interval_seconds, self.requery_card_topups),
-            Job("payout dispatch", settings.payout_dispatch_interval_seconds, self.dispatch_payouts),
             Job("hold expiry", settings.hold_expiry_interval_seconds, self.expire_holds),
-            Job("treasury sweep", settings.treasury_sweep_interval_seconds, self.sweep_to_treasury),
             Job("merchant settlement", settings.merchant_settlement_interval_seconds, self.settle_merchants),
+            Job("treasury sweep", settings.treasury_sweep_interval_seconds, self.sweep_to_treasury),
         ]
-        return [job for job in every if job.interval_seconds > 0]
+
+    def worker(self) -> Worker:
+        """A worker on these services: the outbox dispatcher's rounds and every periodic job."""
+        return Worker(self.settings, self.units, self.outbox, self.jobs, self.clock)
 
     async def requery_card_topups(self) -> Sequence[wallet.CardTopupView]:
         return await wallet.requery_card_topups(self.units, self.acquirer, self.settings, now=self.clock.now())
-
-    async def dispatch_payouts(self) -> Sequence[wallet.WithdrawalView]:
-        return await wallet.dispatch_payouts(self.units, self.bank, now=self.clock.now())
 
     async def expire_holds(self) -> list[int]:
         async with self.units() as unit:
@@ -72,10 +75,8 @@ class Services:
             return await qr.sweep_and_report(unit.session, self.settings, now=self.clock.now())
 
     async def settle_merchants(self) -> list[qr.SettlementLine]:
-        """Queue each merchant's payout for the day, then send what is queued to the bank."""
-        lines = await qr.settle_merchants(self.units, self.settings, self.calendar, now=self.clock.now())
-        await self.dispatch_payouts()
-        return lines
+        """Queue each merchant's payout for the day; each goes to the bank as its unit of work commits."""
+        return await qr.settle_merchants(self.units, self.settings, self.calendar, now=self.clock.now())
 
     async def start(self) -> None:
         """On PostgreSQL, listen for every process's announcements (live screens need them)."""
@@ -91,18 +92,34 @@ class Services:
 
 def build(settings: Settings, clock: Clock | None = None) -> Services:
     """Build the service's parts; nothing is connected until first used (or ``start``)."""
+    clock = clock or SystemClock()
     engine = create_engine(settings)
     hub = events.Hub()
+    doorbell = outbox.Doorbell()
+    units = UnitsOfWork(create_session_factory(engine, {**events.session_info(hub), **outbox.session_info(doorbell)}))
+    acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
+    bank = wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret)
+    handlers = {
+        wallet.CARD_CONFIRMATION: wallet.card_confirmation_handler(units, acquirer, clock),
+        wallet.PAYOUT_SENDING: wallet.payout_handler(units, bank, clock),
+    }
+    policy = outbox.RetryPolicy(
+        max_attempts=settings.outbox_max_attempts,
+        base_seconds=settings.outbox_backoff_base_seconds,
+        cap_seconds=settings.outbox_backoff_cap_seconds,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
     return Services(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         calendar=BusinessCalendar(ZoneInfo(settings.business_timezone)),
         hasher=password_hasher(settings),
         engine=engine,
         events=hub,
-        units=UnitsOfWork(create_session_factory(engine, events.session_info(hub))),
-        acquirer=wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key),
-        bank=wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret),
+        units=units,
+        acquirer=acquirer,
+        bank=bank,
+        outbox=outbox.Dispatcher(units, handlers, clock, policy=policy, doorbell=doorbell),
         claimants=qr.NOTIFICATION_CLAIMANTS,
     )
 

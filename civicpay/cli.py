@@ -1,4 +1,4 @@
-"""`civicpay serve | db upgrade | demo | ledger verify | card … | collections create | treasury sweep | ...`."""
+"""`civicpay serve | worker | db upgrade | demo | ledger verify | outbox … | card … | treasury sweep | ...`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -14,7 +15,7 @@ import httpx
 from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from civicpay import bootstrap
+from civicpay import bootstrap, outbox, worker
 from civicpay.bootstrap import Services
 from civicpay.db import (
     SchemaBehind,
@@ -28,6 +29,8 @@ from civicpay.errors import DomainError
 from civicpay.settings import Settings, SettingsError
 from qr import vietqr
 from wallet.ledger import check_invariants
+
+logger = logging.getLogger(__name__)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -114,7 +117,7 @@ def _expire_holds(settings: Settings, _: argparse.Namespace) -> int:
 
 
 class _Changed(Protocol):
-    """A card top-up or a withdrawal, as a sweep reports it."""
+    """A card top-up, as the re-query reports it."""
 
     id: int
     amount_display: str
@@ -133,11 +136,6 @@ def _report(changed: Sequence[_Changed], what: str) -> int:
 def _card_requery(settings: Settings, _: argparse.Namespace) -> int:
     """Ask the acquirer about card top-ups pending too long, as the workers do periodically."""
     return _report(_with_services(settings, lambda services: services.requery_card_topups()), "card top-up")
-
-
-def _withdrawals_dispatch(settings: Settings, _: argparse.Namespace) -> int:
-    """Send payouts still queued (the bank was down) to the bank, as the workers do periodically."""
-    return _report(_with_services(settings, lambda services: services.dispatch_payouts()), "withdrawal")
 
 
 def _collections_create(_: Settings, args: argparse.Namespace) -> int:
@@ -179,6 +177,53 @@ def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
         print(f"LATE {late.reference} ({late.agency_code}): paid {late.hours_waiting} h before it was swept")
     print(f"{len(report.remittances)} remittance(s); {len(report.overdue)} fee(s) past the 24-hour deadline")
     return 0
+
+
+def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    """Deliver the outbox and run every periodic job until SIGTERM or SIGINT; run as many as wanted."""
+
+    async def work(services: Services) -> None:
+        await ensure_schema_current(services.engine)
+        names = ", ".join(job.name for job in services.jobs if job.every_seconds > 0)
+        await worker.run_until_signalled(
+            services.worker(), ready=lambda: print(f"worker: outbox and {names}", flush=True)
+        )
+
+    _with_services(settings, work)
+    print("worker: stopped")
+    return 0
+
+
+def _outbox_line(entry: outbox.OutboxEntry) -> str:
+    return f"{entry.id} {entry.status} {entry.kind} {entry.key} tries={entry.attempts} {entry.last_error or ''}"
+
+
+def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def read(services: Services) -> list[outbox.OutboxEntry]:
+        async with services.units() as unit:
+            status = None if args.status == "all" else outbox.OutboxStatus(args.status)
+            return await outbox.listed(unit.session, status=status, limit=args.limit)
+
+    entries = _with_services(settings, read)
+    for entry in entries:
+        print(_outbox_line(entry))
+    print(f"{len(entries)} message(s)")
+    return 0
+
+
+def _outbox_redeliver(settings: Settings, args: argparse.Namespace) -> int:
+    """Put a given-up message back in line; it is delivered as the command's unit of work commits."""
+
+    async def redeliver(services: Services) -> outbox.OutboxEntry:
+        async with services.units() as unit:
+            logger.warning("outbox: message %s redelivered by hand from the command line", args.id)
+            await outbox.redeliver(unit.session, args.id, actor_user_id=None, now=services.clock.now())
+        async with services.units() as unit:
+            return await outbox.one(unit.session, args.id)
+
+    after = _with_services(settings, redeliver)
+    print(_outbox_line(after))
+    return 0 if after.status == outbox.OutboxStatus.DELIVERED else 1
 
 
 def _merchants_settle(settings: Settings, _: argparse.Namespace) -> int:
@@ -296,16 +341,25 @@ def _parser() -> argparse.ArgumentParser:
         run=_ledger_verify
     )
     ledger.add_parser(
-        "expire-holds", help="give back the money of holds whose time has passed (run it often)"
+        "expire-holds", help="give back the money of holds whose time has passed (the workers do every minute)"
     ).set_defaults(run=_expire_holds)
     card = commands.add_parser("card", help="card top-ups").add_subparsers(dest="card_command", required=True)
     card.add_parser(
         "requery", help="ask the acquirer about card top-ups pending too long; cancel those never paid"
     ).set_defaults(run=_card_requery)
-    payouts = commands.add_parser("withdrawals", help="withdrawals to bank accounts").add_subparsers(
-        dest="withdrawals_command", required=True
+    commands.add_parser(
+        "worker", help="deliver the outbox and run every periodic job (as many workers as wanted)"
+    ).set_defaults(run=_worker)
+    messages = commands.add_parser("outbox", help="messages to outside parties").add_subparsers(
+        dest="outbox_command", required=True
     )
-    payouts.add_parser("dispatch", help="send payouts still queued to the bank").set_defaults(run=_withdrawals_dispatch)
+    listing = messages.add_parser("list", help="messages, oldest first (default: the given-up ones)")
+    listing.add_argument("--status", choices=["pending", "delivered", "given_up", "all"], default="given_up")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(run=_outbox_list)
+    again = messages.add_parser("redeliver", help="put a given-up message back in line and deliver it now")
+    again.add_argument("id", type=int)
+    again.set_defaults(run=_outbox_redeliver)
     _add_qr_commands(commands)
     return parser
 

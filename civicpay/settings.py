@@ -58,9 +58,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The bank's payout API (withdrawals): its base URL, and the HMAC key we sign our requests with.
     bank_api_base: str = "http://127.0.0.1:8421"
     bank_api_secret: str
-    # How often each app process sends payouts still queued (the bank was down); 0 leaves it to
-    # `civicpay withdrawals dispatch`.
-    payout_dispatch_interval_seconds: int = 30
     # Our own bank accounts, each mirrored by a ledger account of its own (wallet/ledger/bank_accounts.py):
     # the e-wallet's pooled account at its partner bank (tài khoản đảm bảo thanh toán ví), which top-ups
     # by transfer reach and withdrawals and merchant settlements leave; the development default is the
@@ -84,18 +81,35 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     card_requery_after_seconds: int = 60
     # ... and one not paid this long is cancelled there and its hold voided.
     card_abandon_after_seconds: int = 1800
-    # How often each app process runs that re-query; 0 leaves it to `civicpay card requery`.
+    # How often the workers run that re-query; 0 leaves it to `civicpay card requery`.
     card_requery_interval_seconds: int = 30
     # A card top-up can be refunded to its card for this many days (the acquirer allows more).
     card_refund_days: int = 30
     # A counter's fee collection may be paid for this long; a later payment waits in suspense.
     collection_ttl_seconds: int = 1800
-    # How often held money whose time has passed is given back (`civicpay ledger expire-holds` does it by hand).
-    hold_expiry_interval_seconds: int = 60
-    # How often each app process sweeps collected fees to the Treasury (Circular 74/2022 asks daily).
+    # How often the workers sweep collected fees to the Treasury (Circular 74/2022 asks daily).
     treasury_sweep_interval_seconds: int = 3600
-    # How often each app process looks for merchants not yet settled today (each is paid out once a business day).
+    # How often the workers look for merchants not yet settled today (each is paid out once a business day).
     merchant_settlement_interval_seconds: int = 3600
+    # How often the workers give back the money of holds whose time has passed; 0 leaves it to
+    # `civicpay ledger expire-holds`.
+    hold_expiry_interval_seconds: int = 60
+    # The outbox (civicpay/outbox.py): a message to an outside party is tried this many times, waiting
+    # a random time below base · 2^(tries-1) seconds, at most the cap, between tries; then it is given up
+    # and waits for an admin (GET /admin/outbox?status=given_up, `civicpay outbox redeliver`).
+    outbox_max_attempts: int = 10
+    outbox_backoff_base_seconds: float = 2.0
+    outbox_backoff_cap_seconds: float = 900.0
+    # How long a dispatcher holds a message it is delivering before another may take it over.
+    outbox_lease_seconds: float = 120.0
+    # How often a worker's dispatcher looks for due messages when nothing has woken it.
+    outbox_poll_seconds: float = 1.0
+    # How often a worker looks for periodic jobs that are due.
+    worker_tick_seconds: float = 1.0
+    # Whether `civicpay serve` runs a worker (outbox and periodic jobs) inside each app process. Unset:
+    # on for the embedded SQLite database (one machine, so `make run` needs nothing else), off for
+    # PostgreSQL, where `civicpay worker` runs beside the app processes, as many as wanted.
+    worker_in_process: bool | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # One log line per request; off under load tests, where writing it costs as much as a query.
@@ -132,6 +146,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        return self.is_sqlite if self.worker_in_process is None else self.worker_in_process
 
 
 # The acquirer's sandbox, like the acquirer, knows its keys by these prefixes.

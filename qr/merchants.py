@@ -26,7 +26,14 @@ from qr import vietqr
 from qr.collections import fits_a_qr
 from qr.errors import MerchantNotFound
 from qr.models import Merchant
-from wallet import Holder, holder_of_user, ledger, link_settlement_account, open_wallet, pay_out_balance
+from wallet import (
+    Holder,
+    holder_of_user,
+    ledger,
+    link_settlement_account,
+    open_wallet,
+    pay_out_balance,
+)
 
 
 def static_code(merchant: Merchant) -> str:
@@ -130,9 +137,9 @@ async def settle(
 ) -> list[s.SettlementLine]:
     """Queue a payout of each merchant's whole available balance, once a business day; one transaction each.
 
-    The workers run this periodically (and operators on demand); whichever comes first in a business
-    day pays the merchant, the others find the day's payout and leave it. Sending the payouts to the
-    bank follows the commits.
+    The workers run this periodically (and operators on demand); whichever comes first in a
+    business day pays the merchant, the others find the day's payout and leave it. Each payout is
+    written to the outbox with its hold, for the bank after the commit.
     """
     async with units() as unit:
         merchants = (await unit.session.scalars(select(Merchant).order_by(Merchant.id))).all()

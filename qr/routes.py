@@ -3,11 +3,11 @@ and the Treasury sweep. The counter's screen is in ``qr.counter``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from argon2 import PasswordHasher
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,12 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
-from civicpay.db import after_commit
 from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
 from qr import collections, merchants, payments, render, treasury
 from qr import schemas as s
-from wallet import BankPayouts, bank_account_name, dispatch_payouts
+from wallet import BankPayouts, bank_account_name
 from wallet.routes import OtpHeader, RowId
 
 ImageFormat = Annotated[Literal["png", "svg"], QueryParameter(name="format", description="png or svg")]
@@ -243,19 +242,15 @@ class MerchantController(Controller):
     )
     async def settle(
         self,
-        request: Request[Any, Any, Any],
         once: NamedDependency[Once],
         session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         calendar: NamedDependency[BusinessCalendar],
-        bank: NamedDependency[BankPayouts],
     ) -> Response[bytes]:
         """Pay each merchant's takings out to its bank account, once a business day (the workers also do).
 
         The payouts go to the bank once this request has committed.
         """
-        units = request.app.state.units
-        after_commit(session, lambda: dispatch_payouts(units, bank, now=once.now))
         return await once(_NoBody(), lambda: merchants.settle_all(session, settings, calendar, now=once.now))
 
 

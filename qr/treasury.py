@@ -7,7 +7,7 @@ and the bank account their money is in, in one ledger entry, and each collection
 remittance that carried it. A fee paid by bank transfer is in the office's collection account; one
 paid from a wallet never left the wallets' pooled account, so it leaves from there. Each remittance
 has a reference of its own (``KBNN`` + 11 + a check character) for the bank and its statement.
-Run at least daily (each app process runs it periodically; ``civicpay treasury sweep`` and the
+Run at least daily (the workers run it periodically; ``civicpay treasury sweep`` and the
 finance officers' endpoint run it on demand); the report lists what has waited longer than 24 hours.
 """
 

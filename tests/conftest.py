@@ -95,11 +95,13 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "bank_api_secret": BANK_API_SECRET,
         "card_secret_key": SECRET_KEY,
         "card_webhook_secret": WEBHOOK_SECRET,
-        # Tests run the re-query and the payout dispatch themselves, when they choose.
+        # Tests run the periodic jobs and the outbox dispatcher themselves, when they choose
+        # (`await app.state.outbox.drain()`); a request still delivers the messages it wrote.
         "card_requery_interval_seconds": 0,
-        "payout_dispatch_interval_seconds": 0,
         "treasury_sweep_interval_seconds": 0,
         "merchant_settlement_interval_seconds": 0,
+        "hold_expiry_interval_seconds": 0,
+        "worker_in_process": False,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,

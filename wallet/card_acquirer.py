@@ -113,9 +113,10 @@ class CardAcquirer:
         }
         return PaymentIntent.of(await self._call("POST", "/v1/payment_intents", form, idempotency_key=idempotency_key))
 
-    async def confirm(self, intent_id: str) -> PaymentIntent:
-        """Charge the card: the step that moves money at the acquirer."""
-        return PaymentIntent.of(await self._call("POST", f"/v1/payment_intents/{intent_id}/confirm"))
+    async def confirm(self, intent_id: str, *, idempotency_key: str) -> PaymentIntent:
+        """Charge the card: the step that moves money at the acquirer (once per key, however often asked)."""
+        path = f"/v1/payment_intents/{intent_id}/confirm"
+        return PaymentIntent.of(await self._call("POST", path, idempotency_key=idempotency_key))
 
     async def payment_intent(self, intent_id: str) -> PaymentIntent:
         return PaymentIntent.of(await self._call("GET", f"/v1/payment_intents/{intent_id}"))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
@@ -14,15 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import Clock
-from civicpay.db import UnitsOfWork
 from civicpay.errors import refuse_nul_characters
 from civicpay.idempotency import IdempotencyKey, Once, idempotent
 from civicpay.settings import Settings
 from wallet import card_topups
 from wallet.card_acquirer import CardAcquirer, webhook_signature_valid
 from wallet.routes import BadSignature, RowId
-
-logger = logging.getLogger(__name__)
 
 
 class CardTopupController(Controller):
@@ -33,44 +28,32 @@ class CardTopupController(Controller):
     @post("/", operation_id="startCardTopup", **idempotent(201, card_topups.CardTopupView, "Pending until paid"))
     async def start(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[card_topups.CardTopupCreate],
+        once: NamedDependency[Once],
         idempotency_key: IdempotencyKey,
         principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         acquirer: NamedDependency[CardAcquirer],
-        clock: NamedDependency[Clock],
     ) -> Response[bytes]:
         """Charge a card the app tokenised (``pm_…``); the money is the wallet's once the acquirer confirms.
 
         Answers ``pending``: the acquirer's webhook (or our re-query) posts it within seconds; follow it
-        with ``GET /topups/card/{id}``. A declined card turns it ``failed`` (``failure_code``) at once.
+        with ``GET /topups/card/{id}``. A declined card turns it ``failed`` (``failure_code``) at once: the
+        card is charged through the outbox right after the commit, before this answer leaves.
         """
-        now = clock.now()
-        caller = principal.idempotency_scope
-        units: UnitsOfWork = request.app.state.units
-        async with units() as unit:
-            once = Once(request, unit.session, caller=caller, key=idempotency_key, now=now)
-            answer = await once(
-                data,
-                lambda: card_topups.start(
-                    unit.session,
-                    acquirer,
-                    settings,
-                    user_id=principal.user_id,
-                    data=data,
-                    acquirer_key=card_topups.acquirer_key_for("topup", caller, idempotency_key),
-                    now=now,
-                ),
-            )
-        # Committed: only now may the card be charged (a replay has been charged already).
-        if answer.status_code == 201 and "idempotent-replayed" not in answer.headers:
-            made = msgspec.json.decode(answer.content, type=card_topups.CardTopupView)
-            try:
-                await card_topups.charge(units, acquirer, topup_id=made.id, now=now)
-            except Exception:
-                logger.exception("card top-up %s: charging failed; the re-query settles it", made.id)
-        return answer
+        return await once(
+            data,
+            lambda: card_topups.start(
+                session,
+                acquirer,
+                settings,
+                user_id=principal.user_id,
+                data=data,
+                acquirer_key=card_topups.acquirer_key_for("topup", principal.idempotency_scope, idempotency_key),
+                now=once.now,
+            ),
+        )
 
     @get("/{topup_id:int}", operation_id="getCardTopup")
     async def one(

@@ -2,14 +2,15 @@
 
 The citizen's app tokenises the card with the acquirer's SDK (card numbers never reach us) and sends
 us the ``pm_…`` token and an amount. We create a PaymentIntent in VND (unconfirmed: no money moves),
-hold the amount as a pending credit to the wallet, commit, and only then confirm the PaymentIntent,
-so a card is never charged for a top-up we could lose; the answer is ``pending``. The money becomes
-the wallet's only when the acquirer says the card paid: its signed ``payment_intent.succeeded``
-webhook posts the hold; a decline, failure or cancellation voids it. A webhook can be late or lost,
-so a re-query (``civicpay card requery`` and a periodic task in each app process) asks the acquirer
-about top-ups pending too long, and cancels those never paid. Every path goes through ``_apply``,
-which acts only on a pending top-up, under its row lock. A succeeded top-up can be refunded to its
-card within a window, from money still in the wallet.
+hold the amount as a pending credit to the wallet and write the confirmation as an outbox message,
+in one transaction: the PaymentIntent is confirmed (``charge``) only after the commit, so a card is
+never charged for a top-up we could lose, and never left unconfirmed by a crash; the answer is
+``pending``. The money becomes the wallet's only when the acquirer says the card paid: its signed
+``payment_intent.succeeded`` webhook posts the hold; a decline, failure or cancellation voids it. A
+webhook can be late or lost, so a re-query (``civicpay card requery`` and a periodic job of the
+workers) asks the acquirer about top-ups pending too long, and cancels those never paid. Every path
+goes through ``_apply``, which acts only on a pending top-up, under its row lock. A succeeded top-up
+can be refunded to its card within a window, from money still in the wallet.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from civicpay import outbox
+from civicpay.clock import Clock
 from civicpay.db import UnitsOfWork
 from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
@@ -34,6 +37,8 @@ from wallet.service import holder_of_user
 
 logger = logging.getLogger(__name__)
 
+# The outbox message that confirms a committed top-up's PaymentIntent at the acquirer.
+CONFIRM = "card.confirm"
 # What the acquirer tells us in webhooks that we act on; every other event is acknowledged and ignored.
 HANDLED_EVENTS = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"})
 
@@ -160,7 +165,7 @@ async def start(
     acquirer_key: str,
     now: datetime,
 ) -> CardTopupView:
-    """A PaymentIntent at the acquirer and the amount held as a pending credit; ``charge`` follows the commit."""
+    """A PaymentIntent at the acquirer, the amount held as a pending credit, and its confirmation in the outbox."""
     if data.amount_vnd > settings.max_topup_vnd:
         raise InvalidField(
             Text(
@@ -200,32 +205,48 @@ async def start(
     )
     session.add(topup)
     await session.flush()
+    await outbox.enqueue(session, kind=CONFIRM, payload={"topup_id": topup.id}, key=confirm_key(topup.id), now=now)
     return view(topup)
 
 
-async def charge(units: UnitsOfWork, acquirer: CardAcquirer, *, topup_id: int, now: datetime) -> None:
+def confirm_key(topup_id: int) -> str:
+    """The outbox key of a top-up's confirmation, also the acquirer's Idempotency-Key for it."""
+    return f"civicpay-confirm-{topup_id}"
+
+
+async def charge(units: UnitsOfWork, acquirer: CardAcquirer, *, topup_id: int, key: str, now: datetime) -> None:
     """Confirm a committed top-up's PaymentIntent: the card is charged only once we can never lose it.
 
     A decline voids the hold at once. Success stays pending: the acquirer's signed event (or our
-    re-query of the PaymentIntent) is the one word that posts a top-up. Anything else (a timeout, a
-    crash before this runs) leaves it pending for the re-query, which cancels what was never paid.
+    re-query of the PaymentIntent) is the one word that posts a top-up. An acquirer that cannot be
+    reached raises, so the outbox tries again; one that will not confirm (a redelivery after the
+    confirmation, or a PaymentIntent the re-query cancelled) is asked where the PaymentIntent stands.
     """
     async with units() as unit:
-        intent_id = await unit.session.scalar(select(CardTopup.payment_intent_id).where(CardTopup.id == topup_id))
-    if intent_id is None:
-        return
+        topup = await unit.session.get(CardTopup, topup_id)
+    if topup is None or topup.status != CardTopupStatus.PENDING or topup.payment_intent_id is None:
+        return  # settled already (its webhook, the re-query): nothing left to confirm
+    intent_id = topup.payment_intent_id
     try:
-        intent = await acquirer.confirm(intent_id)
+        intent = await acquirer.confirm(intent_id, idempotency_key=key)
     except AcquirerError as error:
-        if error.status != 402:
-            logger.warning("card top-up %s: confirming failed (%s); the re-query settles it", topup_id, error)
-            return
-        intent = await acquirer.payment_intent(intent_id)  # declined: the PaymentIntent says why
+        if not error.refusal:
+            raise
+        intent = await acquirer.payment_intent(intent_id)  # declined, or past confirming: it says why
     if intent.failed:
         async with units() as unit:
             topup = await _locked(unit.session, CardTopup.id == topup_id)
             if topup is not None:
                 await _apply(unit.session, topup, intent, now)
+
+
+def confirmation_handler(units: UnitsOfWork, acquirer: CardAcquirer, clock: Clock) -> outbox.Handler:
+    """Delivers ``CONFIRM`` messages (registered with the outbox dispatcher under that kind)."""
+
+    async def confirm(payload: dict[str, Any], key: str) -> None:
+        await charge(units, acquirer, topup_id=int(payload["topup_id"]), key=key, now=clock.now())
+
+    return confirm
 
 
 def acquirer_key_for(purpose: str, principal: str, key: str) -> str:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,14 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
-from civicpay.db import UnitsOfWork
-from civicpay.idempotency import IdempotencyKey, Once, idempotent
+from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
 from wallet import withdrawals
 from wallet.bank_payouts import BankPayouts, PayoutResult
 from wallet.routes import OtpHeader, RowId, bank_signature_required
-
-logger = logging.getLogger(__name__)
 
 
 class BankAccountController(Controller):
@@ -56,40 +49,26 @@ class WithdrawalController(Controller):
     @post("/", operation_id="withdraw", **idempotent(201, withdrawals.WithdrawalView, "Held and queued"))
     async def create(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[withdrawals.WithdrawalCreate],
-        idempotency_key: IdempotencyKey,
+        once: NamedDependency[Once],
         principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         calendar: NamedDependency[BusinessCalendar],
-        bank: NamedDependency[BankPayouts],
-        clock: NamedDependency[Clock],
         otp: OtpHeader = None,
     ) -> Response[bytes]:
         """Withdraw to a linked account: the amount is held at once and paid out when the bank confirms.
 
-        Needs ``X-OTP`` above the step-up thresholds, like a transfer. The answer says ``queued``;
-        follow it with ``GET /withdrawals/{id}``. A rejected payout gives the money back to the wallet.
+        Needs ``X-OTP`` above the step-up thresholds, like a transfer. The answer says ``queued`` (or
+        ``sent``: the payout goes to the bank through the outbox right after the commit); follow it with
+        ``GET /withdrawals/{id}``. A rejected payout gives the money back to the wallet.
         """
-        now = clock.now()
-        units: UnitsOfWork = request.app.state.units
-        async with units() as unit:
-            once = Once(request, unit.session, caller=principal.idempotency_scope, key=idempotency_key, now=now)
-            answer = await once(
-                data,
-                lambda: withdrawals.withdraw(
-                    unit.session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=now
-                ),
-            )
-        # Committed: only now may the payout reach the bank (it is queued if the bank cannot take it).
-        if answer.status_code == 201:
-            made = msgspec.json.decode(answer.content, type=withdrawals.WithdrawalView)
-            try:
-                await withdrawals.dispatch(units, bank, now=now, only=made.id)
-            except Exception:
-                # The withdrawal is committed and its answer kept: the periodic dispatch sends it.
-                logger.exception("withdrawal %s stays queued", made.id)
-        return answer
+        return await once(
+            data,
+            lambda: withdrawals.withdraw(
+                session, settings, calendar, user_id=principal.user_id, data=data, otp=otp, now=once.now
+            ),
+        )
 
     @get("/{withdrawal_id:int}", operation_id="getWithdrawal")
     async def one(

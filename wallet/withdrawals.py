@@ -3,10 +3,10 @@
 A citizen first links an account: the bank is chosen by BIN from the NAPAS directory, and the bank's
 own name for the account, asked by name inquiry, must be the citizen's name once both are folded
 (no diacritics, one case). A withdrawal then holds the amount (the wallet's available balance drops at
-once), under the same monthly cap and step-up OTP as a transfer, and is queued. After the commit the
-payout goes to the bank with our ``payout_id``, which the bank keeps one payout per: a queued payout
-that could not be sent is sent again by ``dispatch`` (each app process runs it periodically, and
-``civicpay withdrawals dispatch``) without ever paying twice. The bank's signed callback posts the hold
+once), under the same monthly cap and step-up OTP as a transfer, and its payout is written to the
+outbox in the same transaction. After the commit the outbox sends it to the bank (``send_payout``)
+with our ``payout_id``, which the bank keeps one payout per: a payout the bank could not take is sent
+again later, by any process, without ever paying twice. The bank's signed callback posts the hold
 (confirmed) or voids it (rejected): the money is either gone to the bank account or back in the wallet.
 """
 
@@ -20,9 +20,9 @@ import msgspec
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from civicpay import banks
+from civicpay import banks, outbox
 from civicpay.auth.identity import folded_name
-from civicpay.clock import BusinessCalendar
+from civicpay.clock import BusinessCalendar, Clock
 from civicpay.db import MAX_ID, UnitsOfWork, insert_ignoring_conflict, table_of
 from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
@@ -36,6 +36,8 @@ from wallet.service import Holder, check_spending, holder_of_user, step_up_if_ne
 
 logger = logging.getLogger(__name__)
 _links = table_of(LinkedBankAccount)
+# The outbox message that hands a committed payout to the bank.
+SEND = "payout.send"
 
 # What the bank knows a payout by, and prints in a statement's 16-character reference: a prefix per kind,
 # a random number (unguessable, and no count of our payouts to read off it) and a check character.
@@ -222,7 +224,7 @@ async def withdraw(
     otp: str | None,
     now: datetime,
 ) -> WithdrawalView:
-    """Hold the amount and queue the payout; ``dispatch`` sends it once this transaction has committed."""
+    """Hold the amount and queue the payout; the outbox sends it once this transaction has committed."""
     holder = await holder_of_user(session, user_id)
     link = await _own_link(session, holder, data.bank_account_id)
     pool = await wallet_pool_account(session, settings, now)
@@ -266,7 +268,14 @@ async def _hold_and_queue(
     )
     session.add(withdrawal)
     await session.flush()
+    payload = {"withdrawal_id": withdrawal.id}
+    await outbox.enqueue(session, kind=SEND, payload=payload, key=send_key(withdrawal.payout_id), now=now)
     return view(withdrawal)
+
+
+def send_key(payout_id: str) -> str:
+    """The outbox key of a payout's sending: the bank's own idempotency is the payout id itself."""
+    return f"payout:{payout_id}"
 
 
 async def pay_out_balance(
@@ -304,12 +313,9 @@ async def get(session: AsyncSession, *, user_id: int, withdrawal_id: int) -> Wit
     return view(withdrawal)
 
 
-async def _locked(session: AsyncSession, *condition: Any, skip_locked: bool = False) -> Withdrawal | None:
+async def _locked(session: AsyncSession, *condition: Any) -> Withdrawal | None:
     found: Withdrawal | None = await session.scalar(
-        select(Withdrawal)
-        .where(*condition)
-        .with_for_update(skip_locked=skip_locked)
-        .execution_options(populate_existing=True)
+        select(Withdrawal).where(*condition).with_for_update().execution_options(populate_existing=True)
     )
     return found
 
@@ -347,47 +353,44 @@ async def receive_payout_result(session: AsyncSession, result: PayoutResult, *, 
     return PayoutReceipt(payout_id=result.payout_id, status=WithdrawalStatus(withdrawal.status), changed=changed)
 
 
-async def dispatch(
-    units: UnitsOfWork, bank: BankPayouts, *, now: datetime, only: int | None = None
-) -> list[WithdrawalView]:
-    """Send every queued payout (or only the one with id ``only``) to the bank; returns what changed."""
-    condition = [Withdrawal.status == WithdrawalStatus.QUEUED.value]
-    if only is not None:
-        condition.append(Withdrawal.id == only)
+async def send_payout(units: UnitsOfWork, bank: BankPayouts, *, withdrawal_id: int, now: datetime) -> None:
+    """Hand a committed payout to the bank; raises when the bank cannot take it now (the outbox retries).
+
+    Sent under the id the bank knows it by (``sent_as``), which the bank keeps one payout per, so a
+    redelivery pays nothing twice. A payout the bank refuses outright gives the money back at once.
+    """
     async with units() as unit:
-        due = (await unit.session.scalars(select(Withdrawal.id).where(*condition).order_by(Withdrawal.id))).all()
-    changed = []
-    for withdrawal_id in due:
-        # One transaction each; a payout another process is sending right now is left to it.
-        async with units() as unit:
-            session = unit.session
-            withdrawal = await _locked(session, Withdrawal.id == withdrawal_id, *condition, skip_locked=True)
-            if withdrawal is None:
-                continue
-            link = await session.get(LinkedBankAccount, withdrawal.bank_account_id)
-            assert link is not None  # noqa: S101 - a foreign key
-            payout = Payout(
-                payout_id=withdrawal.sent_as,
-                bank_bin=link.bank_bin,
-                account_number=link.account_number,
-                holder_name=link.holder_name,
-                amount_vnd=withdrawal.amount_vnd,
-                description=f"CIVICPAY RUT TIEN {withdrawal.sent_as}",
-            )
-            try:
-                await bank.send(payout)
-            except BankUnavailable:
-                continue  # still queued: sent again on the next run
-            except PayoutRefused as refused:
-                rejected = PayoutResult(
-                    payout_id=withdrawal.sent_as, status="rejected", reason_code=refused.reason_code
-                )
-                await _settle(session, withdrawal, rejected, now)
-            except Exception:
-                # One payout the bank answers strangely must not hold back the ones after it.
-                logger.exception("payout %s could not be sent; it stays queued", withdrawal.sent_as)
-                continue
-            else:
-                withdrawal.status = WithdrawalStatus.SENT.value
-            changed.append(view(withdrawal))
-    return changed
+        withdrawal = await unit.session.get(Withdrawal, withdrawal_id)
+        if withdrawal is None or withdrawal.status != WithdrawalStatus.QUEUED:
+            return  # sent already, or the bank has answered
+        link = await unit.session.get(LinkedBankAccount, withdrawal.bank_account_id)
+    assert link is not None  # noqa: S101 - a foreign key
+    payout = Payout(
+        payout_id=withdrawal.sent_as,
+        bank_bin=link.bank_bin,
+        account_number=link.account_number,
+        holder_name=link.holder_name,
+        amount_vnd=withdrawal.amount_vnd,
+        description=f"CIVICPAY RUT TIEN {withdrawal.sent_as}",
+    )
+    outcome: PayoutResult | None = None
+    try:
+        await bank.send(payout)
+    except PayoutRefused as refused:
+        outcome = PayoutResult(payout_id=payout.payout_id, status="rejected", reason_code=refused.reason_code)
+    async with units() as unit:
+        locked = await _locked(unit.session, Withdrawal.id == withdrawal_id)
+        assert locked is not None  # noqa: S101 - read above; withdrawals are never deleted
+        if outcome is not None:
+            await _settle(unit.session, locked, outcome, now)
+        elif locked.status == WithdrawalStatus.QUEUED:  # the bank's callback may have come first
+            locked.status = WithdrawalStatus.SENT.value
+
+
+def payout_handler(units: UnitsOfWork, bank: BankPayouts, clock: Clock) -> outbox.Handler:
+    """Delivers ``SEND`` messages (registered with the outbox dispatcher under that kind)."""
+
+    async def send(payload: dict[str, Any], _key: str) -> None:
+        await send_payout(units, bank, withdrawal_id=int(payload["withdrawal_id"]), now=clock.now())
+
+    return send

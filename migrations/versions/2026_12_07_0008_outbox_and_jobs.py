@@ -9,15 +9,49 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TIMESTAMP = sa.DateTime(timezone=True)
+
+
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "outbox_message",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", TIMESTAMP, nullable=False),
+        sa.Column("claimed_until", TIMESTAMP, nullable=True),
+        sa.Column("last_error", sa.String(length=500), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("delivered_at", TIMESTAMP, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_message")),
+        sa.UniqueConstraint("key", name=op.f("uq_outbox_message_key")),
+        sa.CheckConstraint("status IN ('pending', 'delivered', 'given_up')", name=op.f("ck_outbox_message_status")),
+    )
+    # The dispatcher's question: pending and due, oldest first.
+    op.create_index("ix_outbox_message_status_next_attempt_at", "outbox_message", ["status", "next_attempt_at"])
+    op.create_table(
+        "periodic_job",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("next_run_at", TIMESTAMP, nullable=False),
+        sa.Column("last_started_at", TIMESTAMP, nullable=True),
+        sa.Column("last_error", sa.String(length=500), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_periodic_job")),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("periodic_job")
+    op.drop_table("outbox_message")

@@ -7,16 +7,17 @@ invariants are checked after every test (conftest).
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from httpx import Response
 from litestar import Litestar
 
 from civicpay.clock import FixedClock
+from civicpay.outbox import Dispatcher
 from civicpay.settings import Settings
 from sandbox.bank import AccountOpen, Bank
 from tests.conftest import Api, Citizen, bank_settles, enrol
-from wallet import withdrawals
 
 VCB = "970436"
 ACCOUNT = "0011001234567"
@@ -114,7 +115,7 @@ async def test_a_rejected_payout_gives_the_money_back(api: Api, bank: Bank, bank
 
 
 async def test_a_payout_the_bank_could_not_take_stays_held_and_is_sent_later_once(
-    api: Api, app: Litestar, bank: Bank, clock: FixedClock
+    api: Api, app: Litestar, bank: Bank, clock: FixedClock, settings: Settings
 ) -> None:
     huong = await api.register(full_name="Nguyễn Thị Hương")
     await api.fund(huong, 500_000)
@@ -125,11 +126,18 @@ async def test_a_payout_the_bank_could_not_take_stays_held_and_is_sent_later_onc
 
     assert made["status"] == "queued"
     assert await wallet_of(api, huong) == (500_000, 350_000)
-    still_down = await withdrawals.dispatch(app.state.units, app.state.bank, now=clock.now())
+    outbox: Dispatcher = app.state.outbox
+    not_yet_due = await outbox.drain()  # the request's own try failed: the next waits out its backoff
+    clock.advance(timedelta(seconds=settings.outbox_backoff_cap_seconds))
+    still_down = await outbox.drain()
     bank.down = False
-    sent = await withdrawals.dispatch(app.state.units, app.state.bank, now=clock.now())
-    sent_again = await withdrawals.dispatch(app.state.units, app.state.bank, now=clock.now())
-    assert (still_down, [item.status for item in sent], sent_again) == ([], ["sent"], [])
+    clock.advance(timedelta(seconds=settings.outbox_backoff_cap_seconds))
+    sent = await outbox.drain()
+    clock.advance(timedelta(seconds=settings.outbox_backoff_cap_seconds))
+    sent_again = await outbox.drain()
+    assert (not_yet_due, still_down, sent, sent_again) == (0, 1, 1, 0)
+    shown = (await api.client.get(f"/withdrawals/{made['id']}", headers=huong.headers)).json()
+    assert shown["status"] == "sent"
     assert list(bank.payouts) == [made["payout_id"]]
 
 
