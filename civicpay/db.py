@@ -163,8 +163,12 @@ class UnitOfWork:
     Routes get one per request (``provide_session``), background jobs and commands one per item
     they change. On leaving the ``async with`` block it commits, or rolls back on any error and
     then commits, in a fresh transaction, only what ``keep_after_rollback`` asked for; after a
-    commit it runs what ``after_commit`` asked for. Announcements (``civicpay.events.announce``)
-    made in it reach the live screens at its commit, and only then.
+    commit it runs what ``after_commit`` asked for (the outbox's delivery of what it wrote, say).
+    Announcements (``civicpay.events.announce``) made in it reach the live screens at its commit,
+    and only then. Savepoints inside one (``session.begin_nested()``) are its business: they undo a
+    part, never commit. The one transaction opened elsewhere is the PostgreSQL fast path's single
+    statement (``wallet.fast_path``), which commits on its own and falls back to a unit of work for
+    anything it does not make.
     """
 
     __slots__ = ("_sessions", "session")
