@@ -1,5 +1,10 @@
 """The transactional outbox and the periodic jobs' schedule shared by workers.
 
+Payouts were sent by a periodic resend of every queued withdrawal; from here on only an outbox
+message sends one. A withdrawal (or merchant settlement) still queued at the upgrade (the bank was
+down) gets its message here, so it is sent, under the id the bank may already know it by, rather
+than held for ever.
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-07
@@ -8,6 +13,7 @@ Create Date: 2026-12-07
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -50,6 +56,37 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_periodic_job")),
     )
+    _send_queued_payouts()
+
+
+def _send_queued_payouts() -> None:
+    """One ``payout.send`` message per queued withdrawal, as ``wallet.withdrawals`` writes it with the hold."""
+    queued = op.get_bind().execute(sa.text("SELECT id, payout_id FROM withdrawal WHERE status = 'queued' ORDER BY id"))
+    now = datetime.now(UTC)
+    messages = sa.table(
+        "outbox_message",
+        sa.column("kind", sa.String),
+        sa.column("payload", sa.JSON),
+        sa.column("key", sa.String),
+        sa.column("status", sa.String),
+        sa.column("attempts", sa.Integer),
+        sa.column("next_attempt_at", TIMESTAMP),
+        sa.column("created_at", TIMESTAMP),
+    )
+    rows = [
+        {
+            "kind": "payout.send",
+            "payload": {"withdrawal_id": withdrawal_id},
+            "key": f"payout:{payout_id}",
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for withdrawal_id, payout_id in queued
+    ]
+    if rows:
+        op.bulk_insert(messages, rows)
 
 
 def downgrade() -> None:

@@ -3,7 +3,8 @@
 The database is built at revision 0006 and given a realistic state as the code of that revision left it:
 wallets funded by bank transfers (one to an account we have no record of) and by card (one top-up still
 pending), fees paid by transfer and from a wallet and swept to the Treasury, a suspense item returned, a
-confirmed withdrawal and one in flight under its old 18-character payout id. Then it is upgraded to head.
+confirmed withdrawal, one in flight under its old 18-character payout id and one still queued (the bank was
+down). Then it is upgraded to head, and the queued payout is sent by the outbox under the id it had.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from civicpay import bootstrap
 from civicpay.auth.secrets import password_hasher
 from civicpay.db import alembic_config, create_session_factory, table_of
 from civicpay.money import Category
 from civicpay.settings import Settings
 from qr.models import Counter, FeeCollection, Office, TreasuryRemittance
 from qr.treasury import REMITTANCE
+from sandbox.bank import AccountOpen, Bank
 from tests.conftest import ON_POSTGRES, POSTGRES_URL, make_settings
 from wallet import ledger
 from wallet.bank_payouts import PayoutResult
@@ -38,6 +41,8 @@ from wallet.withdrawals import WITHDRAWAL_PAYOUT, receive_payout_result
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 IN_FLIGHT = "WD0123456789ABCDEF"  # the bank already holds this payout under its old id
+QUEUED = "WDAAAAAAAAAAAAAAAA"  # never reached the bank before the upgrade
+MINH_ACCOUNT = ("970415", "101867654321")
 OFFICE_ACCOUNT = ("970436", "0161001234567")
 UNKNOWN_ACCOUNT = ("970436", "5550001112")
 
@@ -226,14 +231,15 @@ async def _old_state(session: AsyncSession, settings: Settings) -> dict[str, int
             insert(table_of(LinkedBankAccount)).returning(table_of(LinkedBankAccount).c.id),
             {
                 "wallet_id": minh.wallet_id,
-                "bank_bin": "970415",
-                "account_number": "101867654321",
+                "bank_bin": MINH_ACCOUNT[0],
+                "account_number": MINH_ACCOUNT[1],
                 "holder_name": "NGUYEN VAN AN",
                 "created_at": NOW,
             },
         )
     ).scalar_one()
-    for payout_id, amount, status in (("WDFFFFFFFFFFFFFFFF", 100_000, "confirmed"), (IN_FLIGHT, 150_000, "sent")):
+    payouts = (("WDFFFFFFFFFFFFFFFF", 100_000, "confirmed"), (IN_FLIGHT, 150_000, "sent"), (QUEUED, 20_000, "queued"))
+    for payout_id, amount, status in payouts:
         spec = ledger.TransferSpec(minh.account_id, bank, amount, Category.WITHDRAWAL, reference="payout")
         hold_id = await ledger.hold(session, spec, now=NOW, expires_at=None)
         if status == "confirmed":
@@ -267,7 +273,7 @@ async def _bank_assets(session: AsyncSession) -> int:
 
 
 async def test_0007_keeps_every_balance_and_moves_the_old_accounts_money_to_its_bank_accounts(
-    url_at_0006: str,
+    url_at_0006: str, bank: Bank, bank_server: tuple[str, Bank]
 ) -> None:
     settings = make_settings(url_at_0006)
     engine = create_async_engine(url_at_0006)
@@ -307,7 +313,7 @@ async def test_0007_keeps_every_balance_and_moves_the_old_accounts_money_to_its_
         assert (old_bank.posted_vnd, old_bank.debits_pending, old_bank.credits_pending) == (0, 0, 0)
         assert (old_card.posted_vnd, old_card.debits_pending, old_card.credits_pending) == (0, 0, 0)
         # 1.000.000 + 400.000 in, the wallet-paid fee swept (30.000) and the confirmed payout (100.000) out.
-        assert (pool.posted_vnd, pool.credits_pending) == (1_270_000, 150_000)
+        assert (pool.posted_vnd, pool.credits_pending) == (1_270_000, 170_000)
         assert (card.posted_vnd, card.debits_pending) == (500_000, 200_000)
         # 50.000 + 40.000 + 70.000 in, the swept 50.000 and the returned 70.000 out.
         assert office.posted_vnd == 40_000
@@ -339,8 +345,21 @@ async def test_0007_keeps_every_balance_and_moves_the_old_accounts_money_to_its_
             card_now = await _posted(session, card.account_id)
             old_now = await _posted(session, ids["bank"])
         assert (receipt.payout_id, receipt.status, receipt.changed) == (IN_FLIGHT, "confirmed", True)
-        assert (pool_now.posted_vnd, pool_now.credits_pending) == (1_120_000, 0)
+        assert (pool_now.posted_vnd, pool_now.credits_pending) == (1_120_000, 20_000)
         assert card_now.posted_vnd == 700_000
         assert old_now.posted_vnd == 0
+
+        # The payout still queued at the upgrade goes to the bank once, under the id it was made with.
+        bank.accounts[MINH_ACCOUNT] = AccountOpen(*MINH_ACCOUNT, holder_name="NGUYEN VAN AN")
+        async with bootstrap.running(make_settings(url_at_0006, bank_api_base=bank_server[0])) as services:
+            delivered = await services.outbox.drain()
+            again = await services.outbox.drain()
+        async with sessions() as session:
+            queued = await session.scalar(select(Withdrawal).where(Withdrawal.legacy_payout_id == QUEUED))
+        assert (delivered, again) == (1, 0)
+        assert list(bank.payouts) == [QUEUED]
+        assert bank.payouts[QUEUED].amount_vnd == 20_000
+        assert queued is not None
+        assert queued.status == "sent"
     finally:
         await engine.dispose()
