@@ -21,6 +21,14 @@ DEV_SECRET_DIR = Path("var/secrets")
 DEFAULT_WALLET_POOL_ACCOUNT = "1017468888"
 
 
+# Our own bank accounts: their defaults are the sandbox's, so production must name the real ones (money
+# booked against an account the bank does not have could never be reconciled).
+_OWN_BANK_ACCOUNTS = (
+    "wallet_pool_bank_bin",
+    "wallet_pool_account_number",
+    "card_settlement_bank_bin",
+    "card_settlement_account_number",
+)
 # Settings that are secrets: never a default in production, created once under var/ in development.
 _SECRETS = ("secret_key", "bank_webhook_secret", "bank_api_secret", "card_secret_key", "card_webhook_secret")
 
@@ -132,10 +140,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raw = env.get(f"CIVICPAY_{name.upper()}")
             if raw is not None:
                 fields[name] = raw
+        production = fields.get("env", "development") == "production"
+        for needed in _OWN_BANK_ACCOUNTS:
+            if production and needed not in fields:
+                raise SettingsError(f"CIVICPAY_{needed.upper()} must be set in production")
         for secret in _SECRETS:
             if secret in fields:
                 continue
-            if fields.get("env", "development") == "production":
+            if production:
                 raise SettingsError(f"CIVICPAY_{secret.upper()} must be set in production")
             fields[secret] = _development_secret(secret)
         try:

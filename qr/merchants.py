@@ -33,6 +33,7 @@ from wallet import (
     link_settlement_account,
     open_wallet,
     pay_out_balance,
+    wallet_pool_account,
 )
 
 
@@ -155,8 +156,16 @@ async def settle(
 async def settle_all(
     session: AsyncSession, settings: Settings, calendar: BusinessCalendar, *, now: datetime
 ) -> list[s.SettlementLine]:
-    """``settle`` in the caller's one transaction: an operator's request is one unit of work."""
+    """``settle`` in the caller's one transaction: an operator's request is one unit of work.
+
+    Every merchant's account and the pool are locked at once, in id order, before any is paid out:
+    locking them a merchant at a time would hold the pool while reaching for lower ids, the other
+    order from a worker settling one merchant, and the two would deadlock.
+    """
     merchants = (await session.scalars(select(Merchant).order_by(Merchant.id))).all()
+    holders = [await holder_of_user(session, merchant.user_id) for merchant in merchants]
+    pool = await wallet_pool_account(session, settings, now)
+    await ledger.lock_accounts(session, [*(holder.account_id for holder in holders), pool])
     return [line for merchant in merchants if (line := await _settle_one(session, settings, merchant, calendar, now))]
 
 
