@@ -108,6 +108,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         base_seconds=settings.outbox_backoff_base_seconds,
         cap_seconds=settings.outbox_backoff_cap_seconds,
         lease_seconds=settings.outbox_lease_seconds,
+        prompt_seconds=settings.outbox_prompt_seconds,
     )
     return Services(
         settings=settings,

@@ -21,7 +21,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Dialect, Integer, MetaData,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
@@ -151,10 +151,27 @@ async def run_kept_actions(session: AsyncSession) -> None:
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:
     """Run ``action`` once the unit of work this session belongs to has committed, never if it rolls back.
 
-    For telling this process that committed work waits (the outbox dispatcher's wake-up, say): the
-    work itself is a row in the transaction, so a crash before ``action`` runs loses nothing.
+    For work whose record is a row of the same transaction (an outbox message, say), so a crash
+    before ``action`` runs loses nothing. Asked for inside a savepoint that is rolled back, it is
+    dropped with the savepoint.
     """
-    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+    sync = session.sync_session
+    session.info.setdefault(_AFTER_COMMIT, []).append((action, sync.get_nested_transaction() or sync.get_transaction()))
+
+
+def made_within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    """Whether ``transaction`` is ``ended`` or a savepoint inside it: what a rollback of ``ended`` undoes."""
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    if pending := session.info.get(_AFTER_COMMIT):
+        session.info[_AFTER_COMMIT] = [entry for entry in pending if not made_within(entry[1], previous_transaction)]
 
 
 class UnitOfWork:
@@ -193,7 +210,7 @@ class UnitOfWork:
             await session.commit()
         finally:
             await session.close()
-        for action in session.info.pop(_AFTER_COMMIT, []):
+        for action, _ in session.info.pop(_AFTER_COMMIT, []):
             if isawaitable(outcome := action()):
                 await outcome
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from civicpay.db import made_within
 from civicpay.errors import DomainError, Text
 
 logger = logging.getLogger(__name__)
@@ -162,16 +163,8 @@ def _publish_committed(session: Session) -> None:
             hub.publish(topic, body)
 
 
-def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
-    while transaction is not None:
-        if transaction is ended:
-            return True
-        transaction = transaction.parent
-    return False
-
-
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
     """Drop what was announced in the rolled-back transaction or savepoint, and only that."""
     if pending := session.info.get(_PENDING):
-        session.info[_PENDING] = [entry for entry in pending if not _within(entry[2], previous_transaction)]
+        session.info[_PENDING] = [entry for entry in pending if not made_within(entry[2], previous_transaction)]

@@ -60,7 +60,6 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], str], Awaitable[None]]
 """Delivers one message: its payload and its delivery key; raising means "try again later"."""
 
-_WRITTEN = "civicpay.outbox.written"
 _DOORBELL = "civicpay.outbox.doorbell"
 # Rows one claim takes: delivered concurrently, so a slow party holds back at most this many.
 _BATCH = 20
@@ -158,13 +157,10 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
 
 
 def _deliver_after_commit(session: AsyncSession, key: str) -> None:
-    """One delivery after the unit of work's commit for every message it wrote or put back in line (a
-    key whose row a savepoint took back finds nothing to deliver)."""
-    written: list[str] = session.info.setdefault(_WRITTEN, [])
+    """Have this process deliver the message as soon as the unit of work that wrote it commits."""
     doorbell: Doorbell | None = session.info.get(_DOORBELL)
-    if not written and doorbell is not None:
-        after_commit(session, lambda: doorbell.written(written))
-    written.append(key)
+    if doorbell is not None:
+        after_commit(session, lambda: doorbell.written([key]))
 
 
 @dataclass(frozen=True)
@@ -176,6 +172,8 @@ class RetryPolicy:
     cap_seconds: float = 900.0
     # Longer than any handler's own timeouts: a lease that runs out lets another dispatcher deliver again.
     lease_seconds: float = 120.0
+    # How long the unit of work that wrote a message waits for its delivery (a request, before it answers).
+    prompt_seconds: float = 10.0
 
     def ceiling(self, attempts: int) -> float:
         """The longest wait after the ``attempts``-th failed try: base · 2^(attempts-1), capped."""
@@ -198,6 +196,7 @@ class _Claimed:
     payload: dict[str, Any]
     key: str
     attempts: int
+    lease_until: datetime
 
 
 class Dispatcher:
@@ -228,14 +227,16 @@ class Dispatcher:
     async def deliver(self, keys: Collection[str]) -> int:
         """Deliver these messages now if they are due and nobody holds them; how many were tried.
 
-        Called after a commit, whose answer must not turn into an error: whatever fails here is
-        logged and left to the dispatchers' rounds.
+        Called after a commit, whose answer must not turn into an error nor wait long: whatever fails
+        or takes longer than ``prompt_seconds`` here is logged and left to the dispatchers' rounds (a
+        try cut short keeps its lease, so nobody delivers it again before that try is over).
         """
         if not keys:
             return 0
         try:
-            claimed = await self._claim(keys=keys, skip=())
-            await asyncio.gather(*(self._deliver_one(message) for message in claimed))
+            async with asyncio.timeout(self._policy.prompt_seconds):
+                claimed = await self._claim(keys=keys, skip=())
+                await asyncio.gather(*(self._deliver_one(message) for message in claimed))
         except Exception:
             logger.exception("outbox: delivering %s at once failed; the dispatchers try again", sorted(keys))
             return 0
@@ -299,12 +300,14 @@ class Dispatcher:
                 # Counted at the claim: a process killed mid-delivery has still spent a try.
                 row.attempts += 1
                 row.claimed_until = lease_until
-            return [_Claimed(row.id, row.kind, dict(row.payload), row.key, row.attempts) for row in rows]
+            return [_Claimed(row.id, row.kind, dict(row.payload), row.key, row.attempts, lease_until) for row in rows]
 
     async def _deliver_one(self, message: _Claimed) -> None:
+        # Never past the lease (what is left of it after the claim, less a tenth to record the outcome):
+        # after it another dispatcher may deliver too, and this try must be over.
+        left = (message.lease_until - self._clock.now()).total_seconds() - self._policy.lease_seconds / 10
         try:
-            # Never past the lease: after it another dispatcher may deliver too, and this try must be over.
-            async with asyncio.timeout(self._policy.lease_seconds):
+            async with asyncio.timeout(max(left, 0.0)):
                 await self._handlers[message.kind](message.payload, message.key)
         except Exception as error:  # any failure of the other side or of ours: try again later
             await self._failed(message, error)

@@ -110,6 +110,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     outbox_backoff_cap_seconds: float = 900.0
     # How long a dispatcher holds a message it is delivering before another may take it over.
     outbox_lease_seconds: float = 120.0
+    # How long a request (or a job) waits for the delivery of what it wrote, after its commit, before
+    # answering anyway and leaving the delivery to the workers.
+    outbox_prompt_seconds: float = 10.0
     # How often a worker's dispatcher looks for due messages when nothing has woken it.
     outbox_poll_seconds: float = 1.0
     # How often a worker looks for periodic jobs that are due.

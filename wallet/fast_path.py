@@ -1,6 +1,6 @@
 """The everyday wallet-to-wallet transfer in one database call, on PostgreSQL.
 
-The portable path (``service.transfer_to_phone`` inside ``idempotency.answer_once``) takes about twelve
+The portable path (``service.transfer_to_phone`` inside ``idempotency.Once``) takes about twelve
 statements per transfer: key claim, savepoint, parties, lock, spending, entry, transfers, postings,
 balances, release, answer, commit. Measured with ``bench/transfers.py``, PostgreSQL's per-statement
 work and SQLAlchemy's per-statement Python held throughput under a tenth of pgbench's TPC-B on the

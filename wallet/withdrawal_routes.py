@@ -59,9 +59,9 @@ class WithdrawalController(Controller):
     ) -> Response[bytes]:
         """Withdraw to a linked account: the amount is held at once and paid out when the bank confirms.
 
-        Needs ``X-OTP`` above the step-up thresholds, like a transfer. The answer says ``queued`` (or
-        ``sent``: the payout goes to the bank through the outbox right after the commit); follow it with
-        ``GET /withdrawals/{id}``. A rejected payout gives the money back to the wallet.
+        Needs ``X-OTP`` above the step-up thresholds, like a transfer. The answer says ``queued``: the
+        payout goes to the bank through the outbox right after the commit, before the answer leaves;
+        follow it with ``GET /withdrawals/{id}``. A rejected payout gives the money back to the wallet.
         """
         return await once(
             data,

@@ -357,7 +357,9 @@ async def send_payout(units: UnitsOfWork, bank: BankPayouts, *, withdrawal_id: i
     """Hand a committed payout to the bank; raises when the bank cannot take it now (the outbox retries).
 
     Sent under the id the bank knows it by (``sent_as``), which the bank keeps one payout per, so a
-    redelivery pays nothing twice. A payout the bank refuses outright gives the money back at once.
+    redelivery pays nothing twice. A payout the bank refuses outright gives the money back at once;
+    this stands on the bank's contract that a resent id is answered as it was first (accepted stays
+    accepted), so a redelivery is never refused for a payout the bank has taken.
     """
     async with units() as unit:
         withdrawal = await unit.session.get(Withdrawal, withdrawal_id)

@@ -24,6 +24,7 @@ from civicpay.db import (
     Base,
     SchemaBehind,
     UnitsOfWork,
+    after_commit,
     create_engine,
     create_session_factory,
     head_revision,
@@ -169,3 +170,33 @@ async def test_health_says_unavailable_when_the_database_does_not_answer(app: Li
         app.state.engine = working
     assert health.status_code == 503
     assert health.json()["database"] == "unreachable"
+
+
+async def test_work_after_commit_runs_once_committed_and_never_for_what_was_rolled_back(engine: AsyncEngine) -> None:
+    units = UnitsOfWork(create_session_factory(engine))
+    ran: list[str] = []
+
+    async def asks_then_fails(session: AsyncSession, what: str) -> None:
+        await session.execute(text("SELECT 1"))
+        after_commit(session, lambda: ran.append(what))
+        raise RuntimeError
+
+    async def in_a_savepoint(session: AsyncSession) -> None:
+        async with session.begin_nested():
+            await asks_then_fails(session, "undone by its savepoint")
+
+    async def in_a_unit() -> None:
+        async with units() as unit:
+            await asks_then_fails(unit.session, "rolled back")
+
+    async with units() as unit:
+        await unit.session.execute(text("SELECT 1"))
+        after_commit(unit.session, lambda: ran.append("kept"))
+        with pytest.raises(RuntimeError):
+            await in_a_savepoint(unit.session)
+        before_the_commit = list(ran)
+    with pytest.raises(RuntimeError):
+        await in_a_unit()
+
+    assert before_the_commit == []
+    assert ran == ["kept"]
