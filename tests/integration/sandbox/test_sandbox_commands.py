@@ -61,6 +61,9 @@ async def test_the_sandbox_will_not_play_a_party_in_production(monkeypatch: pyte
     monkeypatch.setenv("CIVICPAY_ENV", "production")
     for secret in ("SECRET_KEY", "BANK_API_SECRET", "CARD_SECRET_KEY", "CARD_WEBHOOK_SECRET"):
         monkeypatch.setenv(f"CIVICPAY_{secret}", "a production secret")  # production asks for every one
+    for own in ("WALLET_POOL", "CARD_SETTLEMENT"):  # and for its own bank accounts
+        monkeypatch.setenv(f"CIVICPAY_{own}_BANK_BIN", "970415")
+        monkeypatch.setenv(f"CIVICPAY_{own}_ACCOUNT_NUMBER", f"118000{len(own)}")
 
     refused = await run(["bank", "transfer", "--code", "NAP999999X", "--amount", "70000"])
 
