@@ -67,6 +67,7 @@ class Bank:
     civicpay_url: str | None  # where its notifications and payout results go; None: only returned, signed
     accounts: dict[tuple[str, str], AccountOpen] = field(default_factory=dict)
     payouts: dict[str, Instruction] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # instruction id → the reason code it was refused with
     down: bool = False
 
 
@@ -95,12 +96,16 @@ def create_bank_app(bank: Bank) -> Litestar:
         if (problem := refused(body, request)) is not None:
             return problem
         sent = msgspec.json.decode(body, type=Instruction)
-        if sent.payout_id in bank.payouts:  # a resend: the first answer stands, whatever changed since
+        # A resend: the first answer stands, whatever changed since.
+        if sent.payout_id in bank.payouts:
             return Response({"accepted": sent.payout_id}, status_code=202)
+        if sent.payout_id in bank.refused:
+            return Response({"reason_code": bank.refused[sent.payout_id]}, status_code=422)
         if isinstance(sent, Payout):  # the Treasury's accounts and a return's payer are not the sandbox's to know
             account = bank.accounts.get((sent.bank_bin, sent.account_number))
             if account is None or account.closed:
-                return Response({"reason_code": "AC04"}, status_code=422)  # ISO 20022: closed account number
+                bank.refused[sent.payout_id] = "AC04"  # ISO 20022: closed account number
+                return Response({"reason_code": "AC04"}, status_code=422)
         bank.payouts[sent.payout_id] = sent
         return Response({"accepted": sent.payout_id}, status_code=202)
 

@@ -139,6 +139,7 @@ def bank(bank_server: tuple[str, Bank]) -> Bank:
     state = bank_server[1]
     state.accounts.clear()
     state.payouts.clear()
+    state.refused.clear()
     state.down = False
     return state
 
