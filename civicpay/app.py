@@ -39,8 +39,9 @@ _SERVICES = (
     "bank",
     "outbox",
     "claimants",
+    "instructions",
 )
-_INJECTED = ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants")
+_INJECTED = ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants", "instructions")
 
 
 class Health(msgspec.Struct):

@@ -47,6 +47,9 @@ class Services:
     outbox: outbox.Dispatcher
     # Rooms that may claim an incoming bank transfer before top-up codes are looked for.
     claimants: Sequence[wallet.Claimant]
+    # Every kind of instruction to the bank, the wallet's and the rooms' above it: the bank's callback
+    # finds its instruction among them, and each is sent by its own outbox handler.
+    instructions: Sequence[wallet.InstructionKind]
 
     @property
     def jobs(self) -> list[Job]:
@@ -99,9 +102,10 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
     units = UnitsOfWork(create_session_factory(engine, {**events.session_info(hub), **outbox.session_info(doorbell)}))
     acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
     bank = wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret)
+    instructions = [*wallet.INSTRUCTION_KINDS, *qr.INSTRUCTION_KINDS]
     handlers = {
         wallet.CARD_CONFIRMATION: wallet.card_confirmation_handler(units, acquirer, clock),
-        wallet.PAYOUT_SENDING: wallet.payout_handler(units, bank, clock),
+        **{kind.message: wallet.instruction_handler(units, bank, clock, kind) for kind in instructions},
     }
     policy = outbox.RetryPolicy(
         max_attempts=settings.outbox_max_attempts,
@@ -122,6 +126,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         bank=bank,
         outbox=outbox.Dispatcher(units, handlers, clock, policy=policy, doorbell=doorbell),
         claimants=qr.NOTIFICATION_CLAIMANTS,
+        instructions=instructions,
     )
 
 

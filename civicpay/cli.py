@@ -15,6 +15,7 @@ import httpx
 from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import qr
 from civicpay import bootstrap, outbox, worker
 from civicpay.bootstrap import Services
 from civicpay.db import (
@@ -169,13 +170,35 @@ def _collections_create(_: Settings, args: argparse.Namespace) -> int:
 
 
 def _treasury_sweep(settings: Settings, _: argparse.Namespace) -> int:
-    """Sweep collected fees to each agency's Treasury account, as the workers do periodically."""
-    report = _with_services(settings, lambda services: services.sweep_to_treasury())
-    for line in report.remittances:
-        print(f"{line.agency_code} → KBNN {line.treasury_account}: {line.amount_display} ({line.collections} fee(s))")
+    """Sweep collected fees to each agency's Treasury account, as the workers do periodically.
+
+    Each remittance is shown as the bank left it once the sweep committed and its instruction was sent
+    (sent; queued when the bank could not take it yet; rejected with the bank's reason), and so is
+    every earlier remittance still waiting for the bank's word.
+    """
+
+    async def sweep(services: Services) -> tuple[qr.SweepReport, list[qr.RemittanceLine]]:
+        report = await services.sweep_to_treasury()
+        async with services.units() as unit:
+            return report, await qr.remittances(unit.session)
+
+    report, recent = _with_services(settings, sweep)
+    now_at = {line.id: line for line in recent}
+    swept = [now_at.get(line.id, line) for line in report.remittances]
+    waiting = [line for line in recent if line.id not in {s.id for s in swept} and line.status in {"queued", "sent"}]
+    for line in swept + waiting:
+        paying = f"{line.from_bank_bin}/{line.from_account_number}"
+        status = f"{line.status} ({line.reason_code})" if line.reason_code else line.status
+        print(
+            f"{line.reference} {line.agency_code} → KBNN {line.treasury_account}: {line.amount_display} "
+            f"({line.collections} fee(s)) from {paying}, {status}"
+        )
     for late in report.overdue:
-        print(f"LATE {late.reference} ({late.agency_code}): paid {late.hours_waiting} h before it was swept")
-    print(f"{len(report.remittances)} remittance(s); {len(report.overdue)} fee(s) past the 24-hour deadline")
+        print(f"LATE {late.reference} ({late.agency_code}): paid {late.hours_waiting} h ago, not yet at the Treasury")
+    print(
+        f"{len(report.remittances)} remittance(s); {len(waiting)} earlier one(s) waiting for the bank; "
+        f"{len(report.overdue)} fee(s) past the 24-hour deadline"
+    )
     return 0
 
 

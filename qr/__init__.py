@@ -13,7 +13,9 @@ from qr.routes import (
     ScanPaymentController,
     TreasuryController,
 )
-from qr.schemas import SettlementLine, SweepReport
+from qr.schemas import RemittanceLine, SettlementLine, SweepReport
+from qr.treasury import INSTRUCTION as TREASURY_REMITTANCE
+from qr.treasury import history as remittances
 from qr.treasury import sweep_and_report
 
 ROUTE_HANDLERS = [
@@ -25,12 +27,17 @@ ROUTE_HANDLERS = [
     CounterDisplayController,
 ]
 NOTIFICATION_CLAIMANTS = [claim_notification]
+# Found by the wallet's callback route and sent by their outbox handlers (bootstrap.Services.instructions).
+INSTRUCTION_KINDS = [TREASURY_REMITTANCE]
 
 __all__ = [
+    "INSTRUCTION_KINDS",
     "NOTIFICATION_CLAIMANTS",
     "ROUTE_HANDLERS",
+    "RemittanceLine",
     "SettlementLine",
     "SweepReport",
+    "remittances",
     "settle_merchants",
     "sweep_and_report",
 ]

@@ -76,13 +76,6 @@ def fits_a_qr(value: str, limit: int, *, field: str) -> str:
         raise InvalidField(latin, field=field) from refused
 
 
-async def collection_bank_account(session: AsyncSession, office: Office) -> int:
-    """The ledger account of the office's collection account at its bank, where fees paid by transfer are."""
-    found = await ledger.bank_account_of(session, office.bank_bin, office.account_number)
-    assert found is not None  # noqa: S101 - registered with the office (by migration 0007 for older ones)
-    return found
-
-
 async def create_office(session: AsyncSession, data: s.OfficeCreate, *, now: datetime) -> s.Office:
     """An office and the ledger account of the fees it collects and has not yet sent to the Treasury.
 

@@ -130,19 +130,42 @@ class FeeCollection(Base):
 
 
 class TreasuryRemittance(Base):
-    """One sweep of an agency's collected fees to its State Treasury account (nộp KBNN), Circular 74/2022."""
+    """One sweep of an agency's fees from one of our bank accounts to its State Treasury account (nộp KBNN).
+
+    An instruction to the bank (``wallet.InstructionKind``): queued, sent, then confirmed or rejected by
+    the bank, with its reason code. Remittances booked before revision 0009 moved the money at once and
+    are confirmed, with no hold and no single paying account.
+    """
 
     __tablename__ = "qr_treasury_remittance"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'sent', 'confirmed', 'rejected')", name="status_known"),
+        CheckConstraint("hold_id IS NOT NULL OR status = 'confirmed'", name="pending_is_held"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     # What the remittance's bank transfer carries, for its statement line to be found (qr.treasury.REMITTANCE).
     reference: Mapped[str] = mapped_column(String(16), unique=True)
     agency_code: Mapped[str] = mapped_column(String(16), index=True)
     treasury_account: Mapped[str] = mapped_column(String(32))
+    # Which of our bank accounts pays it: the office's collection account, or the wallets' pooled account.
+    from_bank_bin: Mapped[str | None] = mapped_column(String(6))
+    from_account_number: Mapped[str | None] = mapped_column(String(19))
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     collections: Mapped[int]
+    # The fees leaving the offices' accounts for the money on its way to the Treasury.
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
+    # That money, held toward the paying bank account until the bank answers.
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(16))
+    bank_reference: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def sent_as(self) -> str:
+        return self.reference
 
 
 class Merchant(Base):

@@ -10,6 +10,7 @@ import msgspec
 from civicpay.db import MAX_ID
 from civicpay.money import AmountVnd
 from qr.models import CollectionStatus, FeeKind, PaidBy
+from wallet import InstructionStatus
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -165,10 +166,17 @@ class RemittanceLine(msgspec.Struct):
     reference: str  # what the bank carries and prints in its statement (at most 16 characters)
     agency_code: str
     treasury_account: str
+    # The bank account of ours it leaves (None for remittances booked before revision 0009).
+    from_bank_bin: str | None
+    from_account_number: str | None
     amount_vnd: int
     amount_display: str
     collections: int
+    # queued, sent, confirmed (the money reached the Treasury) or rejected (its fees wait for the next sweep).
+    status: InstructionStatus
+    reason_code: str | None  # the bank's, when it rejected the remittance
     created_at: datetime
+    resolved_at: datetime | None
 
 
 class Overdue(msgspec.Struct):
@@ -183,7 +191,8 @@ class Overdue(msgspec.Struct):
 
 
 class SweepReport(msgspec.Struct):
-    """What a sweep sent, and which of those fees had waited past the deadline (late, to be explained)."""
+    """What a sweep queued to the bank, and the 24-hour report as it stood: fees past the deadline and not yet
+    confirmed at the Treasury (late, to be explained), whether this sweep sends them or one already had."""
 
     remittances: list[RemittanceLine]
     overdue: list[Overdue]

@@ -1,9 +1,11 @@
 """The bank, as a small server for development and tests (the bank has no public sandbox).
 
 It answers what ``bank_payouts.BankPayouts`` asks, over a real socket: name inquiries from a list of
-accounts, and payouts, kept one per ``payout_id`` as a bank does. Control routes under ``/_sandbox``
+accounts, and instructions (payouts to an account, to an agency's State Treasury account, returns of an
+incoming transfer by its bank reference), each naming which of our accounts pays, kept one per
+``payout_id`` as a bank does (a resend answers as the first did). Control routes under ``/_sandbox``
 play the bank's back office: add an account, close one (payouts to it are refused, AC04), go down
-(503), settle a payout, or take in a transfer to our collection account; the last two sign the bank's
+(503), confirm or reject an instruction, or take in a transfer to our collection account; the last two sign the bank's
 callback or notification and, when civicpay's URL is set, send it there. ``civicpay-sandbox bank serve``
 runs it beside ``make run`` with the demo people's accounts; the tests run it in a thread, and either
 deliver what it signed themselves or give it a live civicpay to call.
@@ -25,7 +27,7 @@ from civicpay.auth.secrets import sign_body, signature_matches
 from civicpay.demo import DEMO_BANK_ACCOUNTS
 from civicpay.settings import DEFAULT_WALLET_POOL_ACCOUNT
 from sandbox import bank_notifications
-from wallet.bank_payouts import AccountHolder, AccountInquiry, Payout, PayoutResult
+from wallet.bank_payouts import AccountHolder, AccountInquiry, Instruction, Payout, PayoutResult
 
 PAYOUT_RESULT_PATH = "/webhooks/bank/payouts"
 
@@ -64,7 +66,8 @@ class Bank:
     callback_secret: str  # what the bank signs its callbacks with (CIVICPAY_BANK_WEBHOOK_SECRET)
     civicpay_url: str | None  # where its notifications and payout results go; None: only returned, signed
     accounts: dict[tuple[str, str], AccountOpen] = field(default_factory=dict)
-    payouts: dict[str, Payout] = field(default_factory=dict)
+    payouts: dict[str, Instruction] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # instruction id → the reason code it was refused with
     down: bool = False
 
 
@@ -92,12 +95,17 @@ def create_bank_app(bank: Bank) -> Litestar:
         body = await request.body()
         if (problem := refused(body, request)) is not None:
             return problem
-        sent = msgspec.json.decode(body, type=Payout)
-        if sent.payout_id in bank.payouts:  # a resend: the first answer stands, whatever changed since
+        sent = msgspec.json.decode(body, type=Instruction)
+        # A resend: the first answer stands, whatever changed since.
+        if sent.payout_id in bank.payouts:
             return Response({"accepted": sent.payout_id}, status_code=202)
-        account = bank.accounts.get((sent.bank_bin, sent.account_number))
-        if account is None or account.closed:
-            return Response({"reason_code": "AC04"}, status_code=422)  # ISO 20022: closed account number
+        if sent.payout_id in bank.refused:
+            return Response({"reason_code": bank.refused[sent.payout_id]}, status_code=422)
+        if isinstance(sent, Payout):  # the Treasury's accounts and a return's payer are not the sandbox's to know
+            account = bank.accounts.get((sent.bank_bin, sent.account_number))
+            if account is None or account.closed:
+                bank.refused[sent.payout_id] = "AC04"  # ISO 20022: closed account number
+                return Response({"reason_code": "AC04"}, status_code=422)
         bank.payouts[sent.payout_id] = sent
         return Response({"accepted": sent.payout_id}, status_code=202)
 
@@ -112,7 +120,7 @@ def create_bank_app(bank: Bank) -> Litestar:
         return {"down": bank.down}
 
     @get("/_sandbox/payouts")
-    async def payouts() -> list[Payout]:
+    async def payouts() -> list[Instruction]:
         return list(bank.payouts.values())
 
     async def call_civicpay(path: str, body: bytes) -> SignedCallback:
@@ -128,7 +136,7 @@ def create_bank_app(bank: Bank) -> Litestar:
     @post("/_sandbox/payouts/{payout_id:str}/settle", status_code=200)
     async def settle(payout_id: Annotated[str, PathParameter()], data: JSONBody[Settlement]) -> Response[Any]:
         if payout_id not in bank.payouts:
-            return Response({"error": "no such payout"}, status_code=404)
+            return Response({"error": "no such instruction"}, status_code=404)
         reference = f"FT{secrets.token_hex(5).upper()}"
         result = PayoutResult(payout_id, data.status, data.reason_code, bank_reference=reference)
         return Response(await call_civicpay(PAYOUT_RESULT_PATH, msgspec.json.encode(result)))

@@ -139,6 +139,7 @@ def bank(bank_server: tuple[str, Bank]) -> Bank:
     state = bank_server[1]
     state.accounts.clear()
     state.payouts.clear()
+    state.refused.clear()
     state.down = False
     return state
 
@@ -355,16 +356,26 @@ async def finance_officer(
     return await signed_in(api, await create_staff(sessions, settings, clock, Role.FINANCE_OFFICER, "Hoàng Minh Châu"))
 
 
-async def bank_settles(api: Api, bank_url: str, payout_id: str, status: str, reason: str | None = None) -> Response:
-    """The bank's back office decides; the sandbox signs the callback; the test delivers it."""
+async def bank_decides(bank_url: str, payout_id: str, status: str, reason: str | None = None) -> dict[str, Any]:
+    """The bank's back office confirms or rejects an instruction; the sandbox signs its callback (not sent)."""
     async with httpx.AsyncClient(base_url=bank_url) as http:
         signed = await http.post(
             f"/_sandbox/payouts/{payout_id}/settle", json={"status": status, "reason_code": reason}
         )
     assert signed.status_code == 200, signed.text
-    callback = signed.json()
+    callback: dict[str, Any] = signed.json()
+    return callback
+
+
+async def deliver_callback(api: Api, callback: dict[str, Any]) -> Response:
+    """What the bank signed, delivered to our callback route (as often as a test wants: the bank retries)."""
     return await api.client.post(
         "/webhooks/bank/payouts",
         content=callback["body"].encode(),
         headers={"Content-Type": "application/json", "X-Signature": callback["signature"]},
     )
+
+
+async def bank_settles(api: Api, bank_url: str, payout_id: str, status: str, reason: str | None = None) -> Response:
+    """The bank's back office decides; the sandbox signs the callback; the test delivers it."""
+    return await deliver_callback(api, await bank_decides(bank_url, payout_id, status, reason))

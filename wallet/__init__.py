@@ -3,7 +3,10 @@
 Other domains use the wallet through what this module exports.
 """
 
-from wallet.bank_payouts import BankPayouts
+from wallet.bank_instructions import InstructionKind, PayoutReceipt
+from wallet.bank_instructions import handler as instruction_handler
+from wallet.bank_instructions import queue as queue_instruction
+from wallet.bank_payouts import BankPayouts, PayoutResult, TreasuryPayout
 from wallet.bank_topups import (
     Claimant,
     NotificationIn,
@@ -18,7 +21,7 @@ from wallet.card_topups import CONFIRM as CARD_CONFIRMATION
 from wallet.card_topups import CardTopupView
 from wallet.card_topups import confirmation_handler as card_confirmation_handler
 from wallet.card_topups import requery as requery_card_topups
-from wallet.models import NotificationOutcome
+from wallet.models import InstructionStatus, NotificationOutcome
 from wallet.routes import (
     BankAccountsController,
     BankWebhookController,
@@ -29,15 +32,9 @@ from wallet.routes import (
     WalletController,
 )
 from wallet.service import Holder, check_spending, holder_of_user, open_wallet, step_up_if_needed
+from wallet.suspense_returns import RETURN as SUSPENSE_RETURN
 from wallet.withdrawal_routes import BankAccountController, PayoutWebhookController, WithdrawalController
-from wallet.withdrawals import SEND as PAYOUT_SENDING
-from wallet.withdrawals import (
-    WithdrawalView,
-    bank_account_name,
-    link_settlement_account,
-    pay_out_balance,
-    payout_handler,
-)
+from wallet.withdrawals import PAYOUT, WithdrawalView, bank_account_name, link_settlement_account, pay_out_balance
 
 # Public and rate-limited by the shell together with sign-in.
 SIGN_UP = [CitizenController]
@@ -54,10 +51,12 @@ ROUTE_HANDLERS = [
     WithdrawalController,
     PayoutWebhookController,
 ]
+# The wallet's instructions to the bank; rooms above add theirs (bootstrap.Services.instructions).
+INSTRUCTION_KINDS = [PAYOUT, SUSPENSE_RETURN]
 
 __all__ = [
     "CARD_CONFIRMATION",
-    "PAYOUT_SENDING",
+    "INSTRUCTION_KINDS",
     "ROUTE_HANDLERS",
     "SIGN_UP",
     "BankPayouts",
@@ -65,18 +64,24 @@ __all__ = [
     "CardTopupView",
     "Claimant",
     "Holder",
+    "InstructionKind",
+    "InstructionStatus",
     "NotificationIn",
     "NotificationOutcome",
+    "PayoutReceipt",
+    "PayoutResult",
     "Placement",
+    "TreasuryPayout",
     "WithdrawalView",
     "bank_account_name",
     "card_confirmation_handler",
     "check_spending",
     "holder_of_user",
+    "instruction_handler",
     "link_settlement_account",
     "open_wallet",
     "pay_out_balance",
-    "payout_handler",
+    "queue_instruction",
     "reopen_in_suspense",
     "requery_card_topups",
     "step_up_if_needed",

@@ -1,9 +1,14 @@
 """Our client of the bank's payout API: who holds an account (name inquiry), and "pay this out".
 
 The bank (or its aggregator) has no public sandbox, so this speaks a small JSON API of its kind, each
-request signed with HMAC-SHA256 of the body in ``X-Signature`` (``CIVICPAY_BANK_API_SECRET``). A
-payout is sent with our own id; the bank keeps one payout per id, so sending it again after a crash
-pays nothing twice. It answers later, on ``POST /webhooks/bank/payouts``, signed like its notifications.
+request signed with HMAC-SHA256 of the body in ``X-Signature`` (``CIVICPAY_BANK_API_SECRET``). An
+instruction is sent with our own id (its reference); the bank keeps one instruction per id, so sending
+it again after a crash pays nothing twice. It answers later, on ``POST /webhooks/bank/payouts``, signed
+like its notifications. Every instruction names which of our accounts pays (BIN + number), so each
+leaves one bank account and its statement line can be set beside that account's ledger balance. Three
+kinds, told apart by ``kind``: a payout to an account at a NAPAS bank, a payout to an agency's account
+at the State Treasury (KBNN), and the return of an incoming transfer, named by the bank's own reference
+for it (its notification carries no payer account: the bank pays it back to whoever sent it).
 """
 
 from __future__ import annotations
@@ -37,13 +42,36 @@ class AccountHolder(msgspec.Struct):
     holder_name: str
 
 
-class Payout(msgspec.Struct):
-    payout_id: str
+class _Instruction(msgspec.Struct, tag_field="kind", kw_only=True):
+    payout_id: str  # our reference (RUT…, QTDV…, KBNN…, HOAN…), the bank's idempotency key
+    from_bank_bin: str  # which of our accounts pays
+    from_account_number: str
+    amount_vnd: int
+    description: str
+
+
+class Payout(_Instruction, tag="account"):
+    """To an account at a NAPAS bank (a withdrawal, a merchant's settlement)."""
+
     bank_bin: str
     account_number: str
     holder_name: str
-    amount_vnd: int
-    description: str
+
+
+class TreasuryPayout(_Instruction, tag="treasury"):
+    """To an agency's account at the State Treasury (KBNN): collected fees, Circular 74/2022."""
+
+    treasury_account: str
+    agency_code: str
+
+
+class TransferReturn(_Instruction, tag="return"):
+    """Back to whoever sent an incoming transfer, named by the bank's own reference for it."""
+
+    original_reference: str
+
+
+Instruction = Payout | TreasuryPayout | TransferReturn
 
 
 class PayoutResult(msgspec.Struct, forbid_unknown_fields=True):
@@ -83,8 +111,8 @@ class BankPayouts:
             raise BankUnavailable(f"the bank answered {answer.status_code} to a name inquiry")
         return msgspec.json.decode(answer.content, type=AccountHolder).holder_name
 
-    async def send(self, payout: Payout) -> None:
-        """Hand a payout to the bank; accepted (2xx) means it will call back with the outcome."""
+    async def send(self, payout: Instruction) -> None:
+        """Hand an instruction to the bank; accepted (2xx) means it will call back with the outcome."""
         answer = await self._post("/payouts", payout)
         if answer.status_code == 422:
             try:
@@ -93,4 +121,4 @@ class BankPayouts:
                 reason = "RJCT"  # ISO 20022's plain "rejected"
             raise PayoutRefused(reason)
         if not answer.is_success:
-            raise BankUnavailable(f"the bank answered {answer.status_code} to a payout")
+            raise BankUnavailable(f"the bank answered {answer.status_code} to an instruction")

@@ -4,7 +4,7 @@ A citizen transfers money from any bank app to our collection account with their
 description. The bank (or its aggregator) notifies us, retrying until we answer 2xx. Each
 notification is handled once, decided by the UNIQUE bank id, and its money is always booked: to the
 wallet its code names, or to suspense when it cannot be placed. Finance officers then assign
-suspense items to a wallet or return them, each decision audited and booked.
+suspense items to a wallet or return them (``suspense_returns``), each decision audited and booked.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from civicpay.money import AmountVnd, Category, format_vnd
 from civicpay.reference_codes import ReferenceScheme
 from civicpay.settings import Settings
 from wallet import ledger, topup_code
-from wallet.models import BankNotification, NotificationOutcome, Wallet
+from wallet.models import BankNotification, InstructionStatus, NotificationOutcome, SuspenseReturn, Wallet
 
 SUSPENSE = "liability:suspense"
 # "HOAN" (hoàn trả) + a random number in eleven base-36 characters + a check character: sixteen
@@ -288,14 +288,24 @@ class SuspenseItem(msgspec.Struct):
     bank_reference: str
     transaction_at: datetime
     reason: str
+    # The bank's reason code when its last return was rejected (``reason`` is then ``return_rejected``).
+    return_rejected_code: str | None = None
 
 
 async def open_suspense(session: AsyncSession) -> list[SuspenseItem]:
-    rows = await session.scalars(
-        select(BankNotification)
-        .where(BankNotification.outcome == NotificationOutcome.SUSPENSE.value)
-        .order_by(BankNotification.id)
+    rows = (
+        await session.scalars(
+            select(BankNotification)
+            .where(BankNotification.outcome == NotificationOutcome.SUSPENSE.value)
+            .order_by(BankNotification.id)
+        )
+    ).all()
+    rejections = select(SuspenseReturn.notification_id, SuspenseReturn.reason_code).where(
+        SuspenseReturn.notification_id.in_([row.id for row in rows]),
+        SuspenseReturn.status == InstructionStatus.REJECTED.value,
     )
+    # Oldest first, so each item keeps its latest rejection.
+    rejected: dict[int, str | None] = dict((await session.execute(rejections.order_by(SuspenseReturn.id))).all())
     return [
         SuspenseItem(
             id=row.id,
@@ -306,19 +316,30 @@ async def open_suspense(session: AsyncSession) -> list[SuspenseItem]:
             bank_reference=row.bank_reference,
             transaction_at=row.transaction_at,
             reason=row.suspense_reason or "",
+            return_rejected_code=rejected.get(row.id),
         )
         for row in rows
     ]
 
 
 _EVER_IN_SUSPENSE = frozenset(
-    {NotificationOutcome.SUSPENSE, NotificationOutcome.ASSIGNED, NotificationOutcome.RETURNED}
+    {
+        NotificationOutcome.SUSPENSE,
+        NotificationOutcome.ASSIGNED,
+        NotificationOutcome.RETURNING,
+        NotificationOutcome.RETURNED,
+    }
 )
 
 
-async def _lock_open_item(session: AsyncSession, item_id: int) -> BankNotification:
+async def lock_open_item(session: AsyncSession, item_id: int) -> BankNotification:
     """Lock, re-check, transition: a second decision on one item finds it resolved and changes nothing."""
-    item = await session.scalar(select(BankNotification).where(BankNotification.id == item_id).with_for_update())
+    item = await session.scalar(
+        select(BankNotification)
+        .where(BankNotification.id == item_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if item is None or item.outcome not in _EVER_IN_SUSPENSE:
         raise SuspenseItemNotFound()
     if item.outcome != NotificationOutcome.SUSPENSE:
@@ -329,55 +350,37 @@ async def _lock_open_item(session: AsyncSession, item_id: int) -> BankNotificati
 class Resolution(msgspec.Struct):
     id: int
     outcome: NotificationOutcome
-    transfer_id: int
+    # The booking to the wallet; None for a return, whose money moves when the bank confirms it.
+    transfer_id: int | None
     wallet_id: int | None
     # A return's reference to the bank (and on its statement); None for an assignment.
     return_reference: str | None = None
 
 
-async def _arrived_in(session: AsyncSession, item: BankNotification) -> int:
-    """The ledger account of the bank account the item's money arrived in: a return leaves from there."""
-    arrival = await session.get(ledger.Transfer, item.transfer_id)
-    assert arrival is not None  # noqa: S101 - an item in suspense was booked, and a foreign key names it
-    return arrival.debit_account_id
-
-
-async def resolve(
-    session: AsyncSession,
-    *,
-    item_id: int,
-    officer_user_id: int,
-    to_phone: str | None,
-    reason: str,
-    now: datetime,
+async def assign(
+    session: AsyncSession, *, item_id: int, officer_user_id: int, to_phone: str, reason: str, now: datetime
 ) -> Resolution:
-    """Assign a suspense item to the wallet of ``to_phone``, or return it to the payer when None."""
-    item = await _lock_open_item(session, item_id)
-    suspense = await suspense_account(session, now)
-    wallet = None
-    if to_phone is not None:
-        phone = auth.phone_or_error(to_phone, field="to_phone")
-        wallet = await session.scalar(select(Wallet).join(User, User.id == Wallet.user_id).where(User.phone == phone))
-        if wallet is None:
-            raise NotFound(Text("Số điện thoại này chưa có ví", "No wallet has this phone number"), field="to_phone")
-    # Unique (a UNIQUE column); a clash, about one in 10^17, fails the request and a retry draws again.
-    return_reference = None if wallet else SUSPENSE_RETURN.random()
+    """Book a suspense item to the wallet of ``to_phone`` (a return is ``suspense_returns.give_back``)."""
+    item = await lock_open_item(session, item_id)
+    phone = auth.phone_or_error(to_phone, field="to_phone")
+    wallet = await session.scalar(select(Wallet).join(User, User.id == Wallet.user_id).where(User.phone == phone))
+    if wallet is None:
+        raise NotFound(Text("Số điện thoại này chưa có ví", "No wallet has this phone number"), field="to_phone")
     spec = ledger.TransferSpec(
-        debit_account_id=suspense,
-        credit_account_id=wallet.account_id if wallet else await _arrived_in(session, item),
+        debit_account_id=await suspense_account(session, now),
+        credit_account_id=wallet.account_id,
         amount_vnd=item.amount_vnd,
-        category=Category.TOPUP if wallet else Category.RETURN,
-        reference=return_reference or item.bank_reference[:64],
+        category=Category.TOPUP,
+        reference=item.bank_reference[:64],
         metadata={"memo": reason, "bank_notification": item.id},
     )
     posted = await ledger.post_entry(session, [spec], now=now, description="suspense resolution")
-    item.outcome = (NotificationOutcome.ASSIGNED if wallet else NotificationOutcome.RETURNED).value
-    item.wallet_id = wallet.id if wallet else None
-    item.return_reference = return_reference
+    item.outcome = NotificationOutcome.ASSIGNED.value
+    item.wallet_id = wallet.id
     await audit.record(
         session,
         actor_user_id=officer_user_id,
-        action="suspense.assign" if wallet else "suspense.return",
+        action="suspense.assign",
         subject_type="bank_notification",
         subject_id=item.id,
         reason=reason,
@@ -385,6 +388,4 @@ async def resolve(
         now=now,
     )
     await session.flush()
-    return Resolution(
-        item.id, NotificationOutcome(item.outcome), posted.transfer_ids[0], item.wallet_id, return_reference
-    )
+    return Resolution(item.id, NotificationOutcome.ASSIGNED, posted.transfer_ids[0], item.wallet_id)

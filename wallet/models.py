@@ -33,7 +33,8 @@ class NotificationOutcome(StrEnum):
     COLLECTED = "collected"  # paid a fee collection whose reference the description carries
     SUSPENSE = "suspense"  # could not be placed: waiting for a finance officer
     ASSIGNED = "assigned"  # placed by a finance officer after all
-    RETURNED = "returned"  # sent back to the payer by a finance officer
+    RETURNING = "returning"  # a finance officer asked the bank to send it back; the bank has not yet said
+    RETURNED = "returned"  # sent back to the payer: the bank confirmed the return
     OUTGOING = "outgoing"  # money leaving our account: recorded for reconciliation, nothing to credit
 
 
@@ -108,11 +109,13 @@ class LinkedBankAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class WithdrawalStatus(StrEnum):
-    QUEUED = "queued"  # money held; the payout is not yet with the bank
+class InstructionStatus(StrEnum):
+    """Where an instruction to the bank is (a withdrawal, a remittance to the Treasury, a return)."""
+
+    QUEUED = "queued"  # money held; the instruction is not yet with the bank
     SENT = "sent"  # the bank has it and will call back
     CONFIRMED = "confirmed"  # the bank paid it: the hold is posted
-    REJECTED = "rejected"  # the bank refused it: the hold is voided, the money is the wallet's again
+    REJECTED = "rejected"  # the bank refused it: the hold is voided, the money is where it was
 
 
 class Withdrawal(Base):
@@ -142,3 +145,30 @@ class Withdrawal(Base):
     def sent_as(self) -> str:
         """The id the bank has (or will have) this payout under: the one it was first sent with."""
         return self.legacy_payout_id or self.payout_id
+
+
+class SuspenseReturn(Base):
+    """A finance officer's return of a suspense item to whoever sent it (hoàn trả), as an instruction to the bank.
+
+    The money is held from suspense toward the bank account it arrived in until the bank answers: posted
+    when it confirms, released (the item is in suspense again) when it rejects. An item rejected once may
+    be returned again, under a new reference.
+    """
+
+    __tablename__ = "suspense_return"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("bank_notification.id"), index=True)
+    # What the bank knows the return by (bank_topups.SUSPENSE_RETURN), one per return.
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(16))
+    bank_reference: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def sent_as(self) -> str:
+        return self.reference

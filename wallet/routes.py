@@ -22,7 +22,7 @@ from civicpay.errors import DomainError, Text, refuse_nul_characters
 from civicpay.idempotency import IdempotencyKey, Once, StoredAnswer, idempotent, request_fingerprint
 from civicpay.money import Category
 from civicpay.settings import Settings
-from wallet import bank_topups, fast_path, ledger, schemas, service
+from wallet import bank_topups, fast_path, ledger, schemas, service, suspense_returns
 
 RowId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 OtpHeader = Annotated[
@@ -264,12 +264,22 @@ class SuspenseController(Controller):
         session: NamedDependency[AsyncSession],
     ) -> Response[bytes]:
         """Book a suspense item to the wallet of a phone number; audited with the reason."""
-        return await once(data, lambda: _resolve(session, principal, once, item_id, data.to_phone, data.reason))
+        return await once(
+            data,
+            lambda: bank_topups.assign(
+                session,
+                item_id=item_id,
+                officer_user_id=principal.user_id,
+                to_phone=data.to_phone,
+                reason=data.reason,
+                now=once.now,
+            ),
+        )
 
     @post(
         "/{item_id:int}/return",
         operation_id="returnSuspense",
-        **idempotent(200, bank_topups.Resolution, "Booked as returned"),
+        **idempotent(200, bank_topups.Resolution, "Held and queued to the bank"),
     )
     async def give_back(
         self,
@@ -279,13 +289,15 @@ class SuspenseController(Controller):
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
     ) -> Response[bytes]:
-        """Send a suspense item back to the payer's bank account; audited with the reason."""
-        return await once(data, lambda: _resolve(session, principal, once, item_id, None, data.reason))
+        """Ask the bank to send a suspense item back to whoever sent it; audited with the reason.
 
-
-async def _resolve(
-    session: AsyncSession, officer: Principal, once: Once, item_id: int, to_phone: str | None, reason: str
-) -> bank_topups.Resolution:
-    return await bank_topups.resolve(
-        session, item_id=item_id, officer_user_id=officer.user_id, to_phone=to_phone, reason=reason, now=once.now
-    )
+        The answer says ``returning``: the money is held and the return goes to the bank after the
+        commit. The bank's callback confirms it (``returned``) or rejects it (the item is open again,
+        ``return_rejected`` with the bank's reason code).
+        """
+        return await once(
+            data,
+            lambda: suspense_returns.give_back(
+                session, item_id=item_id, officer_user_id=principal.user_id, reason=data.reason, now=once.now
+            ),
+        )

@@ -1,6 +1,8 @@
-"""Thin HTTP controllers for linked bank accounts, withdrawals and the bank's payout callbacks."""
+"""Thin HTTP controllers for linked bank accounts, withdrawals and the bank's callbacks on instructions."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
@@ -12,7 +14,7 @@ from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
 from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
-from wallet import withdrawals
+from wallet import bank_instructions, withdrawals
 from wallet.bank_payouts import BankPayouts, PayoutResult
 from wallet.routes import OtpHeader, RowId, bank_signature_required
 
@@ -93,9 +95,12 @@ class PayoutWebhookController(Controller):
         data: JSONBody[PayoutResult],
         session: NamedDependency[AsyncSession],
         clock: NamedDependency[Clock],
-    ) -> withdrawals.PayoutReceipt:
-        """The bank's outcome of a payout, signed like its notifications (HMAC-SHA256 in ``X-Signature``).
+        instructions: NamedDependency[Sequence[bank_instructions.InstructionKind]],
+    ) -> bank_instructions.PayoutReceipt:
+        """The bank's outcome of an instruction, signed like its notifications (HMAC-SHA256 in ``X-Signature``).
 
-        Confirmed posts the held money out of the wallet; rejected gives it back. A repeat changes nothing.
+        Found by its id whatever its kind (withdrawal, settlement, suspense return, Treasury remittance).
+        Confirmed posts the held money out of our bank account; rejected gives it back where it was. A
+        repeat changes nothing; the opposite of an earlier outcome is a 409.
         """
-        return await withdrawals.receive_payout_result(session, data, now=clock.now())
+        return await bank_instructions.receive_result(session, instructions, data, now=clock.now())

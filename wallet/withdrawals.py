@@ -4,37 +4,36 @@ A citizen first links an account: the bank is chosen by BIN from the NAPAS direc
 own name for the account, asked by name inquiry, must be the citizen's name once both are folded
 (no diacritics, one case). A withdrawal then holds the amount (the wallet's available balance drops at
 once), under the same monthly cap and step-up OTP as a transfer, and its payout is written to the
-outbox in the same transaction. After the commit the outbox sends it to the bank (``send_payout``)
-with our ``payout_id``, which the bank keeps one payout per: a payout the bank could not take is sent
-again later, by any process, without ever paying twice. The bank's signed callback posts the hold
-(confirmed) or voids it (rejected): the money is either gone to the bank account or back in the wallet.
+outbox in the same transaction (``bank_instructions``, the path every instruction to the bank takes).
+After the commit the outbox sends it to the bank with our ``payout_id``, which the bank keeps one
+payout per: a payout the bank could not take is sent again later, by any process, without ever paying
+twice. The bank's signed callback posts the hold (confirmed) or voids it (rejected): the money is either
+gone to the bank account or back in the wallet.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from civicpay import banks, outbox
+from civicpay import banks
 from civicpay.auth.identity import folded_name
-from civicpay.clock import BusinessCalendar, Clock
-from civicpay.db import MAX_ID, UnitsOfWork, insert_ignoring_conflict, table_of
-from civicpay.errors import Conflict, DomainError, InvalidField, NotFound, Text
+from civicpay.clock import BusinessCalendar
+from civicpay.db import MAX_ID, insert_ignoring_conflict, table_of
+from civicpay.errors import DomainError, InvalidField, NotFound, Text
 from civicpay.money import AmountVnd, Category, format_vnd
 from civicpay.reference_codes import ReferenceScheme
 from civicpay.settings import Settings
-from wallet import ledger
-from wallet.bank_payouts import BankPayouts, BankUnavailable, Payout, PayoutRefused, PayoutResult
+from wallet import bank_instructions, ledger
+from wallet.bank_payouts import BankPayouts, BankUnavailable, Payout
 from wallet.bank_topups import wallet_pool_account
-from wallet.models import LinkedBankAccount, Withdrawal, WithdrawalStatus
+from wallet.models import InstructionStatus, LinkedBankAccount, Withdrawal
 from wallet.service import Holder, check_spending, holder_of_user, step_up_if_needed
 
-logger = logging.getLogger(__name__)
 _links = table_of(LinkedBankAccount)
 # The outbox message that hands a committed payout to the bank.
 SEND = "payout.send"
@@ -69,18 +68,12 @@ class WithdrawalView(msgspec.Struct):
     id: int
     amount_vnd: int
     amount_display: str
-    status: WithdrawalStatus
+    status: InstructionStatus
     bank_account_id: int
     payout_id: str
     reason_code: str | None
     created_at: datetime
     resolved_at: datetime | None
-
-
-class PayoutReceipt(msgspec.Struct):
-    payout_id: str
-    status: WithdrawalStatus
-    changed: bool
 
 
 class BankAccountNotFound(NotFound):
@@ -91,13 +84,6 @@ class BankAccountNotFound(NotFound):
 class WithdrawalNotFound(NotFound):
     code = "withdrawal_not_found"
     title = Text("Không tìm thấy lệnh rút tiền", "Withdrawal not found")
-
-
-class PayoutContradiction(Conflict):
-    code = "payout_contradiction"
-    title = Text(
-        "Ngân hàng báo kết quả trái với kết quả đã báo trước đó", "The bank reports the opposite of what it reported"
-    )
 
 
 class HolderNameMismatch(DomainError):
@@ -131,7 +117,7 @@ def view(withdrawal: Withdrawal) -> WithdrawalView:
         id=withdrawal.id,
         amount_vnd=withdrawal.amount_vnd,
         amount_display=format_vnd(withdrawal.amount_vnd),
-        status=WithdrawalStatus(withdrawal.status),
+        status=InstructionStatus(withdrawal.status),
         bank_account_id=withdrawal.bank_account_id,
         payout_id=withdrawal.payout_id,
         reason_code=withdrawal.reason_code,
@@ -263,19 +249,13 @@ async def _hold_and_queue(
         hold_id=hold_id,
         # UNIQUE: a clash, about one in 10^17, fails this request and a retry draws again.
         payout_id=payout_id,
-        status=WithdrawalStatus.QUEUED.value,
+        status=InstructionStatus.QUEUED.value,
         created_at=now,
     )
     session.add(withdrawal)
     await session.flush()
-    payload = {"withdrawal_id": withdrawal.id}
-    await outbox.enqueue(session, kind=SEND, payload=payload, key=send_key(withdrawal.payout_id), now=now)
+    await bank_instructions.queue(session, PAYOUT, withdrawal, now=now)
     return view(withdrawal)
-
-
-def send_key(payout_id: str) -> str:
-    """The outbox key of a payout's sending: the bank's own idempotency is the payout id itself."""
-    return f"payout:{payout_id}"
 
 
 async def pay_out_balance(
@@ -313,86 +293,28 @@ async def get(session: AsyncSession, *, user_id: int, withdrawal_id: int) -> Wit
     return view(withdrawal)
 
 
-async def _locked(session: AsyncSession, *condition: Any) -> Withdrawal | None:
-    found: Withdrawal | None = await session.scalar(
-        select(Withdrawal).where(*condition).with_for_update().execution_options(populate_existing=True)
-    )
-    return found
-
-
-async def _settle(session: AsyncSession, withdrawal: Withdrawal, result: PayoutResult, now: datetime) -> bool:
-    """The bank's word on a locked withdrawal; True when it changed. Final states never change."""
-    if withdrawal.status not in {WithdrawalStatus.QUEUED, WithdrawalStatus.SENT}:
-        return False
-    if result.status == "confirmed":
-        await ledger.post_hold(session, withdrawal.hold_id, now=now)
-        withdrawal.status = WithdrawalStatus.CONFIRMED.value
-        withdrawal.bank_reference = result.bank_reference
-    else:
-        await ledger.void_hold(session, withdrawal.hold_id, now=now)
-        withdrawal.status = WithdrawalStatus.REJECTED.value
-        withdrawal.reason_code = result.reason_code
-    withdrawal.resolved_at = now
-    await session.flush()
-    return True
-
-
-async def receive_payout_result(session: AsyncSession, result: PayoutResult, *, now: datetime) -> PayoutReceipt:
-    # A payout made before revision 0007 may be known to the bank by its old 18-character id.
-    named = or_(Withdrawal.payout_id == result.payout_id, Withdrawal.legacy_payout_id == result.payout_id)
-    withdrawal = await _locked(session, named)
-    if withdrawal is None:
-        raise WithdrawalNotFound(field="payout_id")
-    final = {WithdrawalStatus.CONFIRMED: "confirmed", WithdrawalStatus.REJECTED: "rejected"}
-    said_before = final.get(WithdrawalStatus(withdrawal.status))
-    if said_before is not None and said_before != result.status:
-        # The bank contradicts itself (paid what it had refused, say): money may be out twice.
-        logger.error("payout %s: the bank now says %s, after %s", result.payout_id, result.status, said_before)
-        raise PayoutContradiction(field="status", recorded=said_before)
-    changed = await _settle(session, withdrawal, result, now)
-    return PayoutReceipt(payout_id=result.payout_id, status=WithdrawalStatus(withdrawal.status), changed=changed)
-
-
-async def send_payout(units: UnitsOfWork, bank: BankPayouts, *, withdrawal_id: int, now: datetime) -> None:
-    """Hand a committed payout to the bank; raises when the bank cannot take it now (the outbox retries).
-
-    Sent under the id the bank knows it by (``sent_as``), which the bank keeps one payout per, so a
-    redelivery pays nothing twice. A payout the bank refuses outright gives the money back at once;
-    this stands on the bank's contract that a resent id is answered as it was first (accepted stays
-    accepted), so a redelivery is never refused for a payout the bank has taken.
-    """
-    async with units() as unit:
-        withdrawal = await unit.session.get(Withdrawal, withdrawal_id)
-        if withdrawal is None or withdrawal.status != WithdrawalStatus.QUEUED:
-            return  # sent already, or the bank has answered
-        link = await unit.session.get(LinkedBankAccount, withdrawal.bank_account_id)
+async def _payout(session: AsyncSession, withdrawal: Withdrawal) -> Payout:
+    """Sent under the id the bank knows it by (``sent_as``), from the pooled account every wallet's money is in."""
+    link = await session.get(LinkedBankAccount, withdrawal.bank_account_id)
     assert link is not None  # noqa: S101 - a foreign key
-    payout = Payout(
+    from_bank_bin, from_account_number = await bank_instructions.paying_account(session, withdrawal.hold_id)
+    return Payout(
         payout_id=withdrawal.sent_as,
+        from_bank_bin=from_bank_bin,
+        from_account_number=from_account_number,
         bank_bin=link.bank_bin,
         account_number=link.account_number,
         holder_name=link.holder_name,
         amount_vnd=withdrawal.amount_vnd,
         description=f"CIVICPAY RUT TIEN {withdrawal.sent_as}",
     )
-    outcome: PayoutResult | None = None
-    try:
-        await bank.send(payout)
-    except PayoutRefused as refused:
-        outcome = PayoutResult(payout_id=payout.payout_id, status="rejected", reason_code=refused.reason_code)
-    async with units() as unit:
-        locked = await _locked(unit.session, Withdrawal.id == withdrawal_id)
-        assert locked is not None  # noqa: S101 - read above; withdrawals are never deleted
-        if outcome is not None:
-            await _settle(unit.session, locked, outcome, now)
-        elif locked.status == WithdrawalStatus.QUEUED:  # the bank's callback may have come first
-            locked.status = WithdrawalStatus.SENT.value
 
 
-def payout_handler(units: UnitsOfWork, bank: BankPayouts, clock: Clock) -> outbox.Handler:
-    """Delivers ``SEND`` messages (registered with the outbox dispatcher under that kind)."""
-
-    async def send(payload: dict[str, Any], _key: str) -> None:
-        await send_payout(units, bank, withdrawal_id=int(payload["withdrawal_id"]), now=clock.now())
-
-    return send
+PAYOUT = bank_instructions.InstructionKind(
+    message=SEND,
+    model=Withdrawal,
+    id_field="withdrawal_id",
+    # A payout made before revision 0007 may be known to the bank by its old 18-character id.
+    named=lambda reference: or_(Withdrawal.payout_id == reference, Withdrawal.legacy_payout_id == reference),
+    instruction=_payout,
+)

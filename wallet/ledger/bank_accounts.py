@@ -89,6 +89,14 @@ async def bank_account_of(session: AsyncSession, bank_bin: str, account_number: 
     return found
 
 
+async def bank_account_behind(session: AsyncSession, account_id: int) -> tuple[str, str]:
+    """The BIN and number of the bank account a ledger account mirrors (it must mirror one)."""
+    row = (
+        await session.execute(select(_bank.c.bank_bin, _bank.c.account_number).where(_bank.c.account_id == account_id))
+    ).one()
+    return row.bank_bin, row.account_number
+
+
 async def unregistered_account(session: AsyncSession, now: datetime) -> int:
     return await open_account(
         session,

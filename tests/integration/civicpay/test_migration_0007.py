@@ -4,7 +4,8 @@ The database is built at revision 0006 and given a realistic state as the code o
 wallets funded by bank transfers (one to an account we have no record of) and by card (one top-up still
 pending), fees paid by transfer and from a wallet and swept to the Treasury, a suspense item returned, a
 confirmed withdrawal, one in flight under its old 18-character payout id and one still queued (the bank was
-down). Then it is upgraded to head, and the queued payout is sent by the outbox under the id it had.
+down). Then it is upgraded to head (0009 too: the remittance becomes confirmed, the returned item stays
+returned), and the queued payout is sent by the outbox under the id it had.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ from qr.models import Counter, FeeCollection, Office, TreasuryRemittance
 from qr.treasury import REMITTANCE
 from sandbox.bank import AccountOpen, Bank
 from tests.conftest import ON_POSTGRES, POSTGRES_URL, make_settings
-from wallet import ledger
+from wallet import bank_instructions, ledger
 from wallet.bank_payouts import PayoutResult
 from wallet.bank_topups import SUSPENSE_RETURN
 from wallet.ledger.bank_accounts import UNREGISTERED, ledger_code
 from wallet.models import BankNotification, CardTopup, LinkedBankAccount, Withdrawal
 from wallet.schemas import CitizenCreate
 from wallet.service import holder_of_user, register_citizen
-from wallet.withdrawals import WITHDRAWAL_PAYOUT, receive_payout_result
+from wallet.withdrawals import PAYOUT, WITHDRAWAL_PAYOUT
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 IN_FLIGHT = "WD0123456789ABCDEF"  # the bank already holds this payout under its old id
@@ -327,14 +328,17 @@ async def test_0007_keeps_every_balance_and_moves_the_old_accounts_money_to_its_
         assert WITHDRAWAL_PAYOUT.decode(confirmed.payout_id) is not None
         assert remittance is not None
         assert REMITTANCE.decode(remittance.reference) is not None
+        # 0009: the money of a remittance booked before it left at once, so the bank has nothing to say.
+        assert (remittance.status, remittance.hold_id, remittance.from_bank_bin) == ("confirmed", None, None)
+        assert remittance.resolved_at is not None
         assert returned is not None
         assert returned.return_reference is not None
         assert SUSPENSE_RETURN.decode(returned.return_reference) is not None
 
         # The bank answers for the in-flight payout by the id it knows: found, and posted to the pool.
         async with sessions.begin() as session:
-            receipt = await receive_payout_result(
-                session, PayoutResult(payout_id=IN_FLIGHT, status="confirmed"), now=NOW + timedelta(hours=1)
+            receipt = await bank_instructions.receive_result(
+                session, [PAYOUT], PayoutResult(payout_id=IN_FLIGHT, status="confirmed"), now=NOW + timedelta(hours=1)
             )
             pending = await session.scalar(select(CardTopup.hold_id).where(CardTopup.status == "pending"))
             assert pending is not None

@@ -8,10 +8,12 @@ from datetime import timedelta
 from httpx import Response
 
 from civicpay.clock import FixedClock
+from civicpay.settings import Settings
 from qr import vietqr
 from sandbox.bank import AccountOpen, Bank
 from tests.conftest import Api, Citizen, bank_settles, signed_in
 from tests.desk import Desk
+from wallet.bank_payouts import Payout
 
 SHOP = {
     "phone": "0905111222",
@@ -49,7 +51,7 @@ async def settle(desk: Desk, key: str) -> Response:
 
 
 async def test_a_static_code_takes_what_the_payer_types_and_is_settled_to_the_bank(
-    desk: Desk, api: Api, bank: Bank, bank_server: tuple[str, Bank], clock: FixedClock
+    desk: Desk, api: Api, bank: Bank, bank_server: tuple[str, Bank], clock: FixedClock, settings: Settings
 ) -> None:
     shop = await register_shop(desk, bank)
     code = vietqr.decode(str(shop["vietqr"]))
@@ -82,7 +84,9 @@ async def test_a_static_code_takes_what_the_payer_types_and_is_settled_to_the_ba
     assert first["payee"] == "Cà phê Thuận Hóa"
     assert mine.json()["balance_vnd"] == 75_000
     assert (line["amount_vnd"], bank.payouts[line["payout_id"]].amount_vnd) == (75_000, 75_000)
-    assert bank.payouts[line["payout_id"]].account_number == "0905111222"
+    payout = bank.payouts[line["payout_id"]]
+    assert isinstance(payout, Payout)
+    assert (payout.account_number, payout.from_account_number) == ("0905111222", settings.wallet_pool_account_number)
     assert (retried.content, retried.headers["idempotent-replayed"]) == (settled.content, "true")
     assert sent_by_then == [line["payout_id"]]  # the retry sent nothing again
     assert nothing_left.json() == []

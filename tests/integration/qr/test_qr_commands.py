@@ -37,8 +37,16 @@ def shell(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.usefixtures("shell")
 async def test_the_sweep_command_sends_the_fees_and_says_where(
-    desk: Desk, api: Api, capsys: pytest.CaptureFixture[str]
+    desk: Desk,
+    api: Api,
+    bank: Bank,
+    bank_server: tuple[str, Bank],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.setenv("CIVICPAY_BANK_API_BASE", bank_server[0])
+    monkeypatch.setenv("CIVICPAY_BANK_API_SECRET", BANK_API_SECRET)
     citizen = await api.register()
     await api.fund(citizen, 100_000)
     collection = await desk.collect(50_000)
@@ -48,8 +56,14 @@ async def test_the_sweep_command_sends_the_fees_and_says_where(
     again_status, again, _ = await run(["treasury", "sweep"], capsys)
 
     assert (status, again_status) == (0, 0)
-    assert "UBND-PHUHOI → KBNN 3511.0.1054321: 50.000 ₫ (1 fee(s))" in out
-    assert "0 remittance(s)" in again
+    [line] = [line for line in out.splitlines() if line.startswith("KBNN")]
+    assert line.endswith(
+        f"UBND-PHUHOI → KBNN 3511.0.1054321: 50.000 ₫ (1 fee(s)) from {settings.wallet_pool_bank_bin}/"
+        f"{settings.wallet_pool_account_number}, sent"
+    )
+    # Sent, not yet confirmed: the next run has nothing to send and says the first still waits.
+    assert "0 remittance(s); 1 earlier one(s) waiting for the bank" in again
+    assert list(bank.payouts) == [line.split()[0]]
 
 
 @pytest.mark.usefixtures("shell")

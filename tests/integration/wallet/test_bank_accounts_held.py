@@ -65,6 +65,9 @@ async def test_each_movement_through_a_bank_moves_that_bank_accounts_balance(
     await desk.pay(huong, by_wallet["vietqr"])
     start = await books.balances()
     swept = await api.client.post("/finance/treasury/sweep", headers={**books.officer, "Idempotency-Key": "sweep-1"})
+    before_the_bank_confirms = await books.moved_since(start)
+    for remittance in swept.json()["remittances"]:
+        await bank_settles(api, bank_server[0], remittance["reference"], "confirmed")
     after_sweep = await books.moved_since(start)
 
     start = await books.balances()
@@ -84,7 +87,10 @@ async def test_each_movement_through_a_bank_moves_that_bank_accounts_balance(
     assert after_topup == {pool: 900_000}
     assert after_fee == {office: 50_000}
     # The fee paid by transfer leaves the office's account; the one paid from a wallet never left the pool.
+    # Each is a remittance of its own, and leaves only when the bank confirms it.
     assert swept.status_code == 200, swept.text
+    assert len(swept.json()["remittances"]) == 2
+    assert before_the_bank_confirms == {}
     assert after_sweep == {office: -50_000, pool: -30_000}
     # A payout the bank has not confirmed is still in the account, but no longer available to send.
     [held_pool] = [held for held in held["accounts"] if (held["bank_bin"], held["account_number"]) == pool]

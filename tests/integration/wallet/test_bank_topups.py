@@ -14,8 +14,19 @@ from civicpay.audit import AuditEntry
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from sandbox import bank_notifications
-from tests.conftest import Api, Citizen, account_balance, finance_officer, notify
+from sandbox.bank import Bank
+from tests.conftest import (
+    Api,
+    Citizen,
+    account_balance,
+    bank_decides,
+    bank_settles,
+    deliver_callback,
+    finance_officer,
+    notify,
+)
 from wallet import ledger, topup_code
+from wallet.bank_payouts import TransferReturn
 from wallet.bank_topups import SUSPENSE, SUSPENSE_RETURN
 from wallet.ledger.bank_accounts import ledger_code
 from wallet.models import BankNotification
@@ -158,30 +169,87 @@ async def test_a_finance_officer_assigns_suspense_once_and_it_is_audited(
     assert (entry.action, entry.subject_id, entry.reason) == ("suspense.assign", str(item["id"]), decision["reason"])
 
 
-async def test_a_returned_item_leaves_our_bank_account(
-    api: Api, settings: Settings, clock: FixedClock, sessions: Sessions
+async def _return(api: Api, officer: dict[str, str], item_id: int, key: str) -> dict[str, Any]:
+    returned = await api.client.post(
+        f"/finance/suspense/{item_id}/return",
+        json={"reason": "No such citizen; returned to the payer"},
+        headers={**officer, "Idempotency-Key": key},
+    )
+    assert returned.status_code == 200, returned.text
+    answer: dict[str, Any] = returned.json()
+    return answer
+
+
+async def test_a_return_the_bank_confirms_leaves_the_bank_account_the_money_arrived_in(
+    api: Api, bank: Bank, bank_server: tuple[str, Bank], settings: Settings, clock: FixedClock, sessions: Sessions
+) -> None:
+    officer = await finance_officer(api, sessions, settings, clock)
+    await notify(api, settings, clock, code="???", amount_vnd=40_000)
+    [item] = (await api.client.get("/finance/suspense", headers=officer)).json()
+    pool = ledger_code(settings.wallet_pool_bank_bin, settings.wallet_pool_account_number)
+
+    returning = await _return(api, officer, item["id"], "r-1")
+    while_returning = await api.client.get("/finance/suspense", headers=officer)
+    again = await api.client.post(
+        f"/finance/suspense/{item['id']}/return",
+        json={"reason": "twice"},
+        headers={**officer, "Idempotency-Key": "r-2"},
+    )
+    held_in_the_pool = await account_balance(sessions, pool)
+    callback = await bank_decides(bank_server[0], returning["return_reference"], "confirmed")
+    confirmed = await deliver_callback(api, callback)
+    replayed = await deliver_callback(api, callback)
+    contradiction = await bank_settles(api, bank_server[0], returning["return_reference"], "rejected", "AC04")
+
+    assert (returning["outcome"], returning["transfer_id"]) == ("returning", None)
+    reference = returning["return_reference"]
+    assert SUSPENSE_RETURN.decode(reference) is not None
+    assert while_returning.json() == []
+    assert (again.status_code, again.json()["code"]) == (409, "suspense_item_resolved")
+    assert held_in_the_pool == 40_000  # held, not yet gone
+    sent = bank.payouts[reference]
+    assert isinstance(sent, TransferReturn)
+    assert (sent.original_reference, sent.amount_vnd) == (item["bank_reference"], 40_000)
+    assert (sent.from_bank_bin, sent.from_account_number) == (
+        settings.wallet_pool_bank_bin,
+        settings.wallet_pool_account_number,
+    )
+    assert (confirmed.status_code, confirmed.json()["changed"]) == (200, True)
+    assert (replayed.status_code, replayed.json()["changed"]) == (200, False)
+    assert (contradiction.status_code, contradiction.json()["code"]) == (409, "payout_contradiction")
+    assert await account_balance(sessions, SUSPENSE) == 0
+    assert await account_balance(sessions, pool) == 0
+    async with sessions() as session:
+        stored = await session.scalar(select(BankNotification).where(BankNotification.id == item["id"]))
+        [entry] = (await session.scalars(select(AuditEntry))).all()
+    assert stored is not None
+    assert (stored.outcome, stored.return_reference) == ("returned", reference)
+    assert (entry.action, entry.subject_id) == ("suspense.return", str(item["id"]))
+
+
+async def test_a_return_the_bank_rejects_is_open_in_suspense_again_with_the_reason(
+    api: Api, bank: Bank, bank_server: tuple[str, Bank], settings: Settings, clock: FixedClock, sessions: Sessions
 ) -> None:
     officer = await finance_officer(api, sessions, settings, clock)
     await notify(api, settings, clock, code="???", amount_vnd=40_000)
     [item] = (await api.client.get("/finance/suspense", headers=officer)).json()
 
-    returned = await api.client.post(
-        f"/finance/suspense/{item['id']}/return",
-        json={"reason": "No such citizen; returned to the payer"},
-        headers={**officer, "Idempotency-Key": "r-1"},
-    )
+    first = await _return(api, officer, item["id"], "r-1")
+    rejected = await bank_settles(api, bank_server[0], first["return_reference"], "rejected", "AC04")
+    [reopened] = (await api.client.get("/finance/suspense", headers=officer)).json()
+    in_suspense = await account_balance(sessions, SUSPENSE)
+    second = await _return(api, officer, item["id"], "r-2")
 
-    assert returned.json()["outcome"] == "returned"
-    assert await account_balance(sessions, SUSPENSE) == 0
-    pool = ledger_code(settings.wallet_pool_bank_bin, settings.wallet_pool_account_number)
-    assert await account_balance(sessions, pool) == 0
-    reference = returned.json()["return_reference"]
-    assert SUSPENSE_RETURN.decode(reference) is not None
-    async with sessions() as session:
-        stored = await session.scalar(
-            select(BankNotification.return_reference).where(BankNotification.id == item["id"])
-        )
-    assert stored == reference
+    assert (rejected.status_code, rejected.json()["status"]) == (200, "rejected")
+    assert (reopened["id"], reopened["reason"], reopened["return_rejected_code"]) == (
+        item["id"],
+        "return_rejected",
+        "AC04",
+    )
+    assert in_suspense == 40_000
+    # Another try is another return, under a reference of its own.
+    assert second["return_reference"] != first["return_reference"]
+    assert sorted(bank.payouts) == sorted([first["return_reference"], second["return_reference"]])
 
 
 async def test_only_finance_officers_see_or_decide_suspense(api: Api) -> None:
