@@ -293,6 +293,11 @@ async def get(session: AsyncSession, *, user_id: int, withdrawal_id: int) -> Wit
     return view(withdrawal)
 
 
+def _words_for(payout_id: str) -> str:
+    """What the payee's statement says it was: a merchant's settlement of its takings, or a withdrawal."""
+    return "THANH TOAN" if SETTLEMENT_PAYOUT.decode(payout_id) is not None else "RUT TIEN"
+
+
 async def _payout(session: AsyncSession, withdrawal: Withdrawal) -> Payout:
     """Sent under the id the bank knows it by (``sent_as``), from the pooled account every wallet's money is in."""
     link = await session.get(LinkedBankAccount, withdrawal.bank_account_id)
@@ -306,7 +311,7 @@ async def _payout(session: AsyncSession, withdrawal: Withdrawal) -> Payout:
         account_number=link.account_number,
         holder_name=link.holder_name,
         amount_vnd=withdrawal.amount_vnd,
-        description=f"CIVICPAY RUT TIEN {withdrawal.sent_as}",
+        description=f"CIVICPAY {_words_for(withdrawal.payout_id)} {withdrawal.sent_as}",
     )
 
 

@@ -87,6 +87,7 @@ async def test_a_static_code_takes_what_the_payer_types_and_is_settled_to_the_ba
     payout = bank.payouts[line["payout_id"]]
     assert isinstance(payout, Payout)
     assert (payout.account_number, payout.from_account_number) == ("0905111222", settings.wallet_pool_account_number)
+    assert payout.description == f"CIVICPAY THANH TOAN {line['payout_id']}"  # its statement: a settlement
     assert (retried.content, retried.headers["idempotent-replayed"]) == (settled.content, "true")
     assert sent_by_then == [line["payout_id"]]  # the retry sent nothing again
     assert nothing_left.json() == []
