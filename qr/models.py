@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
 from civicpay.reference_codes import ReferenceScheme
+from wallet import InstructionRecord
 
 # "TTHC" (thủ tục hành chính) + the collection id in seven base-36 characters + a check character:
 # twelve characters, within the sixteen a reference may have.
@@ -129,7 +130,7 @@ class FeeCollection(Base):
         return COLLECTION.encode(self.id)
 
 
-class TreasuryRemittance(Base):
+class TreasuryRemittance(InstructionRecord, Base):
     """One sweep of an agency's fees from one of our bank accounts to its State Treasury account (nộp KBNN).
 
     An instruction to the bank (``wallet.InstructionKind``): queued, sent, then confirmed or rejected by
@@ -157,11 +158,6 @@ class TreasuryRemittance(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
     # That money, held toward the paying bank account until the bank answers.
     hold_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    reason_code: Mapped[str | None] = mapped_column(String(16))
-    bank_reference: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def sent_as(self) -> str:

@@ -21,7 +21,7 @@ from wallet.card_topups import CONFIRM as CARD_CONFIRMATION
 from wallet.card_topups import CardTopupView
 from wallet.card_topups import confirmation_handler as card_confirmation_handler
 from wallet.card_topups import requery as requery_card_topups
-from wallet.models import InstructionStatus, NotificationOutcome
+from wallet.models import InstructionRecord, InstructionStatus, NotificationOutcome
 from wallet.routes import (
     BankAccountsController,
     BankWebhookController,
@@ -65,6 +65,7 @@ __all__ = [
     "Claimant",
     "Holder",
     "InstructionKind",
+    "InstructionRecord",
     "InstructionStatus",
     "NotificationIn",
     "NotificationOutcome",

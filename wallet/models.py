@@ -118,7 +118,18 @@ class InstructionStatus(StrEnum):
     REJECTED = "rejected"  # the bank refused it: the hold is voided, the money is where it was
 
 
-class Withdrawal(Base):
+class InstructionRecord:
+    """What every instruction to the bank keeps of its fate, whatever it is (``wallet.bank_instructions``):
+    its ``InstructionStatus``, the bank's reason code for a refusal and its own reference for a payment."""
+
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(16))
+    bank_reference: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Withdrawal(InstructionRecord, Base):
     """Money from a wallet to its holder's own bank account (rút tiền về tài khoản ngân hàng).
 
     ``payout_id`` is what the bank knows it by: UNIQUE, so each callback finds one withdrawal. A payout
@@ -135,11 +146,6 @@ class Withdrawal(Base):
     hold_id: Mapped[int] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
     payout_id: Mapped[str] = mapped_column(String(32), unique=True)
     legacy_payout_id: Mapped[str | None] = mapped_column(String(32), unique=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    reason_code: Mapped[str | None] = mapped_column(String(16))
-    bank_reference: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def sent_as(self) -> str:
@@ -147,7 +153,7 @@ class Withdrawal(Base):
         return self.legacy_payout_id or self.payout_id
 
 
-class SuspenseReturn(Base):
+class SuspenseReturn(InstructionRecord, Base):
     """A finance officer's return of a suspense item to whoever sent it (hoàn trả), as an instruction to the bank.
 
     The money is held from suspense toward the bank account it arrived in until the bank answers: posted
@@ -163,11 +169,6 @@ class SuspenseReturn(Base):
     reference: Mapped[str] = mapped_column(String(16), unique=True)
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     hold_id: Mapped[int] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    reason_code: Mapped[str | None] = mapped_column(String(16))
-    bank_reference: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def sent_as(self) -> str:
