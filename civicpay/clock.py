@@ -47,5 +47,15 @@ class BusinessCalendar:
         local = instant.astimezone(self.zone)
         return self._start_of(local.date().replace(day=1))
 
+    def next_day_start(self, instant: datetime) -> datetime:
+        """Where the business day of ``instant`` ends: the next midnight in the zone."""
+        local = instant.astimezone(self.zone)
+        return self._start_of(local.date() + timedelta(days=1))
+
+    def next_month_start(self, instant: datetime) -> datetime:
+        """Where the business month of ``instant`` ends: midnight of the next month's first day."""
+        first = instant.astimezone(self.zone).date().replace(day=1)
+        return self._start_of((first + timedelta(days=31)).replace(day=1))
+
     def _start_of(self, day: date) -> datetime:
         return datetime.combine(day, time.min, tzinfo=self.zone).astimezone(UTC)

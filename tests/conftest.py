@@ -179,9 +179,9 @@ def engine(services: Services) -> AsyncEngine:
 
 
 @pytest.fixture
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for a test's own setup and checks, beside the app's units of work."""
-    return create_session_factory(engine)
+def sessions(services: Services) -> async_sessionmaker[AsyncSession]:
+    """Sessions for a test's own setup and checks, beside the app's units of work (in its business calendar)."""
+    return create_session_factory(services.engine, ledger.session_info(services.calendar))
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ statements per transfer: key claim, savepoint, parties, lock, spending, entry, t
 balances, release, answer, commit. Measured with ``bench/transfers.py``, PostgreSQL's per-statement
 work and SQLAlchemy's per-statement Python held throughput under a tenth of pgbench's TPC-B on the
 same server. Here the same transfer is one statement, ``SELECT wallet_p2p_transfer(...)``
-(migration 0003), sent outside any transaction so that it commits on its own.
+(migration 0003; since 0010 it reads and adds to the ledger's running spending totals as the portable
+path does), sent outside any transaction so that it commits on its own.
 
 The function only ever posts a transfer the portable path would post without a word: enough money,
 within the monthly cap, no step-up. For anything else (a replayed key, an unknown phone, a refusal, a
@@ -29,7 +30,7 @@ from civicpay.money import CAP_EXEMPT, Category, format_vnd
 from civicpay.settings import Settings
 from wallet import schemas as s
 
-_TRANSFER = "SELECT wallet_p2p_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+_TRANSFER = f"SELECT wallet_p2p_transfer({', '.join(f'${number}' for number in range(1, 20))})"
 # What wallet_p2p_transfer raises, after its key claim, to leave the request to the portable path.
 DECLINED = "CPF01"
 _CAP_EXEMPT = sorted(category.value for category in CAP_EXEMPT)
@@ -63,7 +64,9 @@ async def try_transfer(
         data.memo,
         now,
         calendar.month_start(now),
+        calendar.next_month_start(now),
         calendar.day_start(now),
+        calendar.next_day_start(now),
         _CAP_EXEMPT,
         None if category in CAP_EXEMPT else settings.monthly_cap_vnd,
         settings.stepup_single_vnd,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
-from sqlalchemy import BigInteger, BindParameter, Select, and_, bindparam, case, cast, func, or_, select, union_all
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -17,9 +17,9 @@ from civicpay.auth import service as auth
 from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
 from civicpay.clock import BusinessCalendar
-from civicpay.db import MAX_ID, UtcDateTime
+from civicpay.db import MAX_ID
 from civicpay.errors import InvalidField, Text
-from civicpay.money import CAP_EXEMPT, Category, format_vnd
+from civicpay.money import Category, format_vnd
 from civicpay.settings import Settings
 from wallet import ledger, topup_code
 from wallet import schemas as s
@@ -58,6 +58,7 @@ async def open_wallet(session: AsyncSession, user: User, *, now: datetime) -> Wa
         kind=ledger.AccountKind.LIABILITY,
         no_overdraft=True,
         now=now,
+        counts_spending=True,
     )
     wallet = Wallet(user_id=user.id, account_id=account, kyc_tier=KycTier.BASIC.value, created_at=now)
     session.add(wallet)
@@ -112,38 +113,9 @@ async def holder_of_wallet(session: AsyncSession, wallet_id: int, *, viewer_user
     return _holder(row)
 
 
-def _spending_statement() -> Select[Any]:
-    """What a wallet sent since the month began: posted debits and pending holds alike."""
-    posting, held = ledger.Posting, ledger.Hold
-    account: BindParameter[int] = bindparam("account")
-    month_start = bindparam("month_start", type_=UtcDateTime)
-    sent = union_all(
-        select(posting.amount_vnd, posting.category, posting.created_at).where(
-            posting.account_id == account, posting.side == "D", posting.created_at >= month_start
-        ),
-        select(held.amount_vnd, held.category, held.created_at).where(
-            held.debit_account_id == account,
-            held.status == ledger.HoldStatus.PENDING.value,
-            held.created_at >= month_start,
-        ),
-    ).subquery()
-
-    # SUM of BIGINT is NUMERIC on PostgreSQL: cast back, so money stays an int, never a Decimal.
-    def total(condition: Any) -> Any:
-        return cast(func.coalesce(func.sum(case((condition, sent.c.amount_vnd), else_=0)), 0), BigInteger)
-
-    exempt = sorted(category.value for category in CAP_EXEMPT)
-    day_start = bindparam("day_start", type_=UtcDateTime)
-    return select(total(sent.c.category.not_in(exempt)), total(sent.c.created_at >= day_start))
-
-
-_SPENDING = _spending_statement()
-
-
 async def spending(session: AsyncSession, account_id: int, calendar: BusinessCalendar, now: datetime) -> Spending:
-    """Sum what the wallet sent this business month (cap-counted only) and day (everything)."""
-    parameters = {"account": account_id, "month_start": calendar.month_start(now), "day_start": calendar.day_start(now)}
-    month_capped, day_total = (await session.execute(_SPENDING, parameters)).one()
+    """What the wallet sent this business month (cap-counted only) and day (everything): the ledger's running totals."""
+    month_capped, day_total = await ledger.sent_so_far(session, account_id, calendar, now)
     return Spending(month_capped_vnd=month_capped, day_total_vnd=day_total)
 
 
@@ -193,7 +165,7 @@ async def check_spending(
     category: Category,
     now: datetime,
 ) -> SpendCheck:
-    """Lock first, so the sums cannot be raced by a second spend from this wallet; then the monthly cap.
+    """Lock first, so the totals cannot be raced by a second spend from this wallet; then the monthly cap.
 
     ``other_accounts`` are every other account the entry will touch (one for a transfer, one per biller
     for a multi-bill payment): all are locked here with the payer's, in one call and one order, and the

@@ -29,6 +29,8 @@ from wallet.ledger.models import (
     Hold,
     HoldStatus,
     Posting,
+    SpendingPeriod,
+    SpendingTotal,
     Transfer,
 )
 from wallet.ledger.service import (
@@ -42,6 +44,7 @@ from wallet.ledger.service import (
     open_account,
     post_entry,
 )
+from wallet.ledger.spending import NoBusinessCalendar, sent_so_far, session_info
 
 __all__ = [
     "Account",
@@ -62,8 +65,11 @@ __all__ = [
     "InsufficientFunds",
     "InvalidTransfer",
     "LockedBalances",
+    "NoBusinessCalendar",
     "PostedEntry",
     "Posting",
+    "SpendingPeriod",
+    "SpendingTotal",
     "Transfer",
     "TransferSpec",
     "account_id",
@@ -79,6 +85,8 @@ __all__ = [
     "open_bank_account",
     "post_entry",
     "post_hold",
+    "sent_so_far",
+    "session_info",
     "unregistered_account",
     "void_hold",
 ]

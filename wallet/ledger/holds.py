@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.errors import Text
 from civicpay.money import Category, format_vnd
+from wallet.ledger import spending
 from wallet.ledger.errors import HoldAlreadyFinal, HoldExpired, HoldNotFound, InvalidTransfer
 from wallet.ledger.models import Hold, HoldStatus
 from wallet.ledger.service import (
@@ -27,6 +28,7 @@ from wallet.ledger.service import (
     _lock_for,
     _validate,
     _write_entry,
+    counting,
     lock_accounts,
 )
 
@@ -45,7 +47,8 @@ async def hold(
         spec.debit_account_id: _Delta(debits_pending=spec.amount_vnd),
         spec.credit_account_id: _Delta(credits_pending=spec.amount_vnd),
     }
-    _check_limits(await _lock_for(session, deltas, locked), deltas)
+    locked = await _lock_for(session, deltas, locked)
+    _check_limits(locked, deltas)
     hold_id: int = (
         await session.execute(
             insert(Hold)
@@ -65,6 +68,8 @@ async def hold(
         )
     ).scalar_one()
     await _apply(session, deltas)
+    sent = spending.Sent(spec.debit_account_id, spec.amount_vnd, spec.category.value, now)
+    await spending.count(session, counting(locked), [sent])
     return hold_id
 
 
@@ -81,6 +86,13 @@ async def _lock_pending_hold(session: AsyncSession, hold_id: int) -> Hold:
             hold_status=found.status,
         )
     return found
+
+
+def _stop_counting(holds: Iterable[Hold]) -> list[spending.Sent]:
+    """A pending hold counted as sent in the period it was made; released, it no longer does."""
+    return [
+        spending.Sent(found.debit_account_id, -found.amount_vnd, found.category, found.created_at) for found in holds
+    ]
 
 
 def _release(holds: Iterable[Hold]) -> dict[int, _Delta]:
@@ -110,7 +122,7 @@ async def post_hold(
     deltas = _release([found])
     deltas[found.debit_account_id].debits_posted += amount
     deltas[found.credit_account_id].credits_posted += amount
-    await lock_accounts(session, deltas)
+    locked = await lock_accounts(session, deltas)
     spec = TransferSpec(
         debit_account_id=found.debit_account_id,
         credit_account_id=found.credit_account_id,
@@ -120,7 +132,14 @@ async def post_hold(
         metadata=found.metadata_,
     )
     posted = await _write_entry(
-        session, [spec], now=now, description=f"post hold {hold_id}", hold_id=hold_id, deltas=deltas
+        session,
+        [spec],
+        now=now,
+        description=f"post hold {hold_id}",
+        hold_id=hold_id,
+        deltas=deltas,
+        locked=locked,
+        released=_stop_counting([found]),
     )
     found.status, found.posted_vnd, found.resolved_at = HoldStatus.POSTED.value, amount, now
     await session.flush()
@@ -130,8 +149,9 @@ async def post_hold(
 async def _end_holds(session: AsyncSession, holds: Sequence[Hold], status: HoldStatus, now: datetime) -> None:
     """Give locked pending holds' money back to the available balance and close them."""
     deltas = _release(holds)
-    await lock_accounts(session, deltas)
+    locked = await lock_accounts(session, deltas)
     await _apply(session, deltas)
+    await spending.count(session, counting(locked), _stop_counting(holds))
     for found in holds:
         found.status, found.resolved_at = status.value, now
     await session.flush()

@@ -9,6 +9,19 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wallet.ledger.spending import CAP_EXEMPT_VALUES
+
+_EXEMPT = ", ".join(f"'{category}'" for category in sorted(CAP_EXEMPT_VALUES))
+
+# What an account has sent, as the limits count it: posted debits and pending holds, each with its time,
+# category and the account that keeps totals of it. A totals row sums the part of these in its period.
+_SENT = """
+    SELECT p.account_id, p.amount_vnd, p.category, p.created_at FROM ledger_posting p WHERE p.side = 'D'
+    UNION ALL
+    SELECT h.debit_account_id, h.amount_vnd, h.category, h.created_at FROM ledger_hold h WHERE h.status = 'pending'
+"""
+_COUNTED_IN = f"(t.period = 'day' OR s.category NOT IN ({_EXEMPT}))"
+
 _CHECKS: tuple[tuple[str, str], ...] = (
     (
         "every entry balances (debits = credits)",
@@ -69,6 +82,33 @@ _CHECKS: tuple[tuple[str, str], ...] = (
             (kind IN ('liability', 'revenue', 'equity') AND debits_posted + debits_pending > credits_posted)
             OR (kind IN ('asset', 'expense') AND credits_posted + credits_pending > debits_posted))
         """,
+    ),
+    (
+        "every spending total equals what its account sent in its period",
+        f"""
+        SELECT * FROM (
+            SELECT a.code, t.period, t.starts_at, t.amount_vnd,
+                   (SELECT COALESCE(SUM(s.amount_vnd), 0) FROM ({_SENT}) s
+                    WHERE s.account_id = t.account_id AND s.created_at >= t.starts_at AND s.created_at < t.ends_at
+                      AND {_COUNTED_IN}) AS sent
+            FROM ledger_spending_total t JOIN ledger_account a ON a.id = t.account_id
+        ) x WHERE amount_vnd <> sent
+        """,  # noqa: S608 - built from constants only (the exempt categories of civicpay.money)
+    ),
+    (
+        "everything a wallet sent is in its spending totals, and no other account has any",
+        f"""
+        SELECT * FROM (
+            SELECT a.code, t.period,
+                   (SELECT COALESCE(SUM(c.amount_vnd), 0) FROM ledger_spending_total c
+                    WHERE c.account_id = a.id AND c.period = t.period) AS counted,
+                   CASE WHEN a.counts_spending THEN
+                       (SELECT COALESCE(SUM(s.amount_vnd), 0) FROM ({_SENT}) s
+                        WHERE s.account_id = a.id AND {_COUNTED_IN})
+                   ELSE 0 END AS sent
+            FROM ledger_account a CROSS JOIN (SELECT 'day' AS period UNION ALL SELECT 'month' AS period) t
+        ) x WHERE counted <> sent
+        """,  # noqa: S608 - built from constants only (the exempt categories of civicpay.money)
     ),
     (
         "all accounts together balance",

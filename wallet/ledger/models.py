@@ -58,6 +58,8 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
     no_overdraft: Mapped[bool]
+    # A wallet's: what it sends is kept in running spending totals (SpendingTotal) for the limits.
+    counts_spending: Mapped[bool] = mapped_column(default=False)
     debits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
     credits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
     debits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -174,3 +176,31 @@ class Hold(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SpendingPeriod(StrEnum):
+    MONTH = "month"  # the Circular 40 cap: cap-counted categories only
+    DAY = "day"  # the Decision 2345 step-up: every category
+
+
+class SpendingTotal(Base):
+    """What an account sent in one business month or day: its posted debits and pending holds, running.
+
+    Kept by the ledger's own writes (``wallet.ledger.spending``), so a limit check reads one row. A
+    pending hold counts in the period it was made; once posted, its posting counts in the period it
+    was posted; voided or expired, it no longer counts. ``starts_at`` and ``ends_at`` are the period's
+    bounds as UTC instants, so ``check_invariants`` recomputes each row in plain SQL on either database.
+    """
+
+    __tablename__ = "ledger_spending_total"
+    __table_args__ = (
+        CheckConstraint("amount_vnd >= 0", name="amount_non_negative"),
+        CheckConstraint("period IN ('month', 'day')", name="period_known"),
+        CheckConstraint("ends_at > starts_at", name="period_forward"),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)

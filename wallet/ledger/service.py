@@ -1,8 +1,8 @@
 """Entries and balances: with holds.py beside it, the only code that writes balances.
 
 One exception, kept to the same rules: on PostgreSQL the everyday wallet transfer posts through
-``ledger_post_transfer`` (migration 0003), the same write of one transfer in SQL, called by
-``wallet_p2p_transfer`` after it has locked both accounts as ``lock_accounts`` does.
+``ledger_post_transfer`` (migrations 0003 and 0010), the same write of one transfer in SQL, spending
+totals too, called by ``wallet_p2p_transfer`` after it has locked both accounts as ``lock_accounts`` does.
 
 Every change follows lock, re-check, transition: the touched account rows are locked in primary-key
 order (so two entries over the same accounts can never deadlock), the rule is checked against the
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.db import insert_ignoring_conflict, table_of
 from civicpay.errors import Text
 from civicpay.money import Category, format_vnd
+from wallet.ledger import spending
 from wallet.ledger.errors import (
     AccountNotFound,
     AccountsNotLocked,
@@ -45,6 +46,7 @@ class Balance:
     account_id: int
     kind: AccountKind
     no_overdraft: bool
+    counts_spending: bool
     debits_posted: int
     credits_posted: int
     debits_pending: int
@@ -104,6 +106,7 @@ def _balance(row: Any) -> Balance:
         account_id=row.id,
         kind=AccountKind(row.kind),
         no_overdraft=row.no_overdraft,
+        counts_spending=row.counts_spending,
         debits_posted=row.debits_posted,
         credits_posted=row.credits_posted,
         debits_pending=row.debits_pending,
@@ -115,6 +118,7 @@ _BALANCE_COLUMNS = (
     _account.c.id,
     _account.c.kind,
     _account.c.no_overdraft,
+    _account.c.counts_spending,
     _account.c.debits_posted,
     _account.c.credits_posted,
     _account.c.debits_pending,
@@ -141,9 +145,19 @@ _INSERT_POSTINGS = insert(_posting)
 
 
 async def open_account(
-    session: AsyncSession, *, code: str, name: str, kind: AccountKind, no_overdraft: bool, now: datetime
+    session: AsyncSession,
+    *,
+    code: str,
+    name: str,
+    kind: AccountKind,
+    no_overdraft: bool,
+    now: datetime,
+    counts_spending: bool = False,
 ) -> int:
-    """Create an account, or return the existing one with this code (safe to call twice)."""
+    """Create an account, or return the existing one with this code (safe to call twice).
+
+    ``counts_spending``: a wallet, whose spending the limits need (``spending``); kept from its first entry.
+    """
     await session.execute(
         insert_ignoring_conflict(session.get_bind().dialect.name, _account, ("code",)),
         {
@@ -151,6 +165,7 @@ async def open_account(
             "name": name,
             "kind": kind.value,
             "no_overdraft": no_overdraft,
+            "counts_spending": counts_spending,
             "debits_posted": 0,
             "credits_posted": 0,
             "debits_pending": 0,
@@ -192,6 +207,11 @@ async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> Lo
     return found
 
 
+def counting(locked: Mapping[int, Balance]) -> dict[int, bool]:
+    """Which of the locked accounts keep spending totals."""
+    return {account: balance.counts_spending for account, balance in locked.items()}
+
+
 def _check_limits(locked: Mapping[int, Balance], deltas: Mapping[int, _Delta]) -> None:
     for account, delta in deltas.items():
         balance = locked[account]
@@ -201,6 +221,7 @@ def _check_limits(locked: Mapping[int, Balance], deltas: Mapping[int, _Delta]) -
             account_id=account,
             kind=balance.kind,
             no_overdraft=True,
+            counts_spending=balance.counts_spending,
             debits_posted=balance.debits_posted + delta.debits_posted,
             credits_posted=balance.credits_posted + delta.credits_posted,
             debits_pending=balance.debits_pending + delta.debits_pending,
@@ -274,8 +295,11 @@ async def post_entry(
         _validate(spec)
         deltas[spec.debit_account_id].debits_posted += spec.amount_vnd
         deltas[spec.credit_account_id].credits_posted += spec.amount_vnd
-    _check_limits(await _lock_for(session, deltas, locked), deltas)
-    return await _write_entry(session, transfers, now=now, description=description, hold_id=None, deltas=deltas)
+    locked = await _lock_for(session, deltas, locked)
+    _check_limits(locked, deltas)
+    return await _write_entry(
+        session, transfers, now=now, description=description, hold_id=None, deltas=deltas, locked=locked
+    )
 
 
 async def _write_entry(
@@ -286,7 +310,10 @@ async def _write_entry(
     description: str,
     hold_id: int | None,
     deltas: Mapping[int, _Delta],
+    locked: Mapping[int, Balance],
+    released: Iterable[spending.Sent] = (),
 ) -> PostedEntry:
+    """The entry's rows and its accounts' balances and spending totals (less what ``released`` stops counting)."""
     entry_id: int = (
         await session.execute(_INSERT_ENTRY, {"description": description[:200], "created_at": now})
     ).scalar_one()
@@ -321,4 +348,6 @@ async def _write_entry(
             )
     await session.execute(_INSERT_POSTINGS, posting_rows)
     await _apply(session, deltas)
+    sent = [spending.Sent(spec.debit_account_id, spec.amount_vnd, spec.category.value, now) for spec in transfers]
+    await spending.count(session, counting(locked), [*released, *sent])
     return PostedEntry(entry_id=entry_id, transfer_ids=transfer_ids)
