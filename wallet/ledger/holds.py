@@ -47,8 +47,8 @@ async def hold(
         spec.debit_account_id: _Delta(debits_pending=spec.amount_vnd),
         spec.credit_account_id: _Delta(credits_pending=spec.amount_vnd),
     }
-    locked = await _lock_for(session, deltas, locked)
-    _check_limits(locked, deltas)
+    touched = await _lock_for(session, deltas, locked)
+    _check_limits(touched, deltas)
     hold_id: int = (
         await session.execute(
             insert(Hold)
@@ -69,7 +69,7 @@ async def hold(
     ).scalar_one()
     await _apply(session, deltas)
     sent = spending.Sent(spec.debit_account_id, spec.amount_vnd, spec.category.value, now)
-    await spending.count(session, counting(locked), [sent])
+    await spending.count(session, counting(touched), [sent])
     return hold_id
 
 

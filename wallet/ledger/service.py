@@ -295,10 +295,10 @@ async def post_entry(
         _validate(spec)
         deltas[spec.debit_account_id].debits_posted += spec.amount_vnd
         deltas[spec.credit_account_id].credits_posted += spec.amount_vnd
-    locked = await _lock_for(session, deltas, locked)
-    _check_limits(locked, deltas)
+    touched = await _lock_for(session, deltas, locked)
+    _check_limits(touched, deltas)
     return await _write_entry(
-        session, transfers, now=now, description=description, hold_id=None, deltas=deltas, locked=locked
+        session, transfers, now=now, description=description, hold_id=None, deltas=deltas, locked=touched
     )
 
 

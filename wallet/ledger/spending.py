@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, and_, bindparam, or_, select
+from sqlalchemy import Insert, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +49,10 @@ class NoBusinessCalendar(RuntimeError):
     """A wallet's spending was written through a session built without ``ledger.session_info``."""
 
 
+class SpendingTotalMissing(RuntimeError):
+    """Money stops counting in a period whose total was never written: a ledger bug, so nothing is written."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     """A change to what an account has sent: a posted debit or a new hold, or (negative) a hold released."""
@@ -68,6 +72,17 @@ def _upsert(dialect_name: str) -> Insert:
         set_={"amount_vnd": _total.c.amount_vnd + statement.excluded.amount_vnd},
     )
 
+
+_SHRINK = (
+    update(_total)
+    .where(
+        _total.c.account_id == bindparam("account"),
+        _total.c.period == bindparam("in_period"),
+        _total.c.starts_at == bindparam("from", type_=UtcDateTime),
+    )
+    .values(amount_vnd=_total.c.amount_vnd + bindparam("change"))
+    .returning(_total.c.amount_vnd)
+)
 
 # The categories the month's total leaves out, as the database stores them.
 CAP_EXEMPT_VALUES = frozenset(category.value for category in CAP_EXEMPT)
@@ -93,6 +108,15 @@ def total_rows(calendar: BusinessCalendar, changes: Iterable[Sent]) -> list[dict
     ]
 
 
+def _shrink_parameters(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "account": row["account_id"],
+        "in_period": row["period"],
+        "from": row["starts_at"],
+        "change": row["amount_vnd"],
+    }
+
+
 async def count(session: AsyncSession, counting: Mapping[int, bool], changes: Iterable[Sent]) -> None:
     """Add ``changes`` to the totals of the accounts that keep them.
 
@@ -104,9 +128,16 @@ async def count(session: AsyncSession, counting: Mapping[int, bool], changes: It
     calendar: BusinessCalendar | None = session.info.get(_CALENDAR)
     if calendar is None:
         raise NoBusinessCalendar("build the session factory with ledger.session_info(calendar)")
-    if rows := total_rows(calendar, changes):
-        # Keyed rows in key order: two transactions adding to the same totals take their locks in one order.
-        await session.execute(_upsert(session.get_bind().dialect.name), rows)
+    rows = total_rows(calendar, changes)
+    if grown := [row for row in rows if row["amount_vnd"] > 0]:
+        await session.execute(_upsert(session.get_bind().dialect.name), grown)
+    # Money that stops counting comes off a row that must be there: an upsert cannot do it, since both
+    # databases check the row it would insert (negative, so refused) before they see the conflict.
+    for row in rows:
+        if row["amount_vnd"] < 0 and (await session.execute(_SHRINK, _shrink_parameters(row))).first() is None:
+            raise SpendingTotalMissing(
+                f"no {row['period']} total from {row['starts_at']} for account #{row['account_id']}"
+            )
 
 
 _SENT_SO_FAR = select(_total.c.period, _total.c.amount_vnd).where(
@@ -132,5 +163,5 @@ async def sent_so_far(
     Two rows by primary key, whatever the history.
     """
     parameters = {"account": account_id, "month_start": calendar.month_start(now), "day_start": calendar.day_start(now)}
-    found = {period: amount for period, amount in (await session.execute(_SENT_SO_FAR, parameters)).all()}
+    found: dict[str, int] = {row.period: row.amount_vnd for row in await session.execute(_SENT_SO_FAR, parameters)}
     return found.get(SpendingPeriod.MONTH.value, 0), found.get(SpendingPeriod.DAY.value, 0)
