@@ -131,7 +131,7 @@ class Transfer(Base):
 class Posting(Base):
     """One side of a transfer on one account (bút toán ghi Nợ / ghi Có).
 
-    The category is copied from the transfer so limit sums read one index, not a join.
+    The category is copied from the transfer so the spending totals are recomputed from one table, not a join.
     """
 
     __tablename__ = "ledger_posting"
