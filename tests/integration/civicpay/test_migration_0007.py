@@ -5,7 +5,8 @@ wallets funded by bank transfers (one to an account we have no record of) and by
 pending), fees paid by transfer and from a wallet and swept to the Treasury, a suspense item returned, a
 confirmed withdrawal, one in flight under its old 18-character payout id and one still queued (the bank was
 down). Then it is upgraded to head (0009 too: the remittance becomes confirmed, the returned item stays
-returned), and the queued payout is sent by the outbox under the id it had.
+returned; 0010 back-fills the wallets' spending totals), and the queued payout is sent by the outbox under
+the id it had.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from civicpay import bootstrap
 from civicpay.auth.secrets import password_hasher
+from civicpay.clock import BusinessCalendar
 from civicpay.db import alembic_config, create_session_factory, table_of
 from civicpay.money import Category
 from civicpay.settings import Settings
@@ -69,6 +72,23 @@ async def url_at_0006(tmp_path: Any) -> AsyncIterator[str]:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def _lend_0010(engine: AsyncEngine, *, lend: bool) -> None:
+    """Today's ledger writes what revision 0006 had not (which accounts keep spending totals, and the totals).
+
+    Lent while the old money is booked with today's code and taken back before the upgrade, so the upgrade
+    is checked on what 0010 itself adds and back-fills.
+    """
+    totals = table_of(ledger.SpendingTotal)
+    async with engine.begin() as connection:
+        if lend:
+            flag = "ALTER TABLE ledger_account ADD COLUMN counts_spending BOOLEAN NOT NULL DEFAULT false"
+            await connection.execute(text(flag))
+            await connection.run_sync(totals.create)
+        else:
+            await connection.run_sync(totals.drop)
+            await connection.execute(text("ALTER TABLE ledger_account DROP COLUMN counts_spending"))
 
 
 async def _old_state(session: AsyncSession, settings: Settings) -> dict[str, int]:
@@ -278,18 +298,22 @@ async def test_0007_keeps_every_balance_and_moves_the_old_accounts_money_to_its_
 ) -> None:
     settings = make_settings(url_at_0006)
     engine = create_async_engine(url_at_0006)
-    sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
+    calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
+    sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine, ledger.session_info(calendar))
     try:
+        await _lend_0010(engine, lend=True)
         async with sessions.begin() as session:
             ids = await _old_state(session, settings)
         async with sessions() as session:
             wallets_before = {name: (await _posted(session, ids[name])).posted_vnd for name in ("huong", "minh")}
             assets_before = await _bank_assets(session)
+        await _lend_0010(engine, lend=False)
 
         await asyncio.to_thread(command.upgrade, alembic_config(url_at_0006), "head")
 
         async with sessions() as session:
-            assert await ledger.check_invariants(session) == []
+            assert await ledger.check_invariants(session) == []  # the back-filled spending totals too
+            assert await session.scalar(text("SELECT COUNT(*) FROM ledger_spending_total WHERE period = 'month'"))
             wallets_after = {name: (await _posted(session, ids[name])).posted_vnd for name in ("huong", "minh")}
             assets_after = await _bank_assets(session)
             old_bank, old_card = await _posted(session, ids["bank"]), await _posted(session, ids["card"])
