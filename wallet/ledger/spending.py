@@ -78,7 +78,7 @@ _SHRINK = (
     .where(
         _total.c.account_id == bindparam("account"),
         _total.c.period == bindparam("in_period"),
-        _total.c.starts_at == bindparam("from", type_=UtcDateTime),
+        _total.c.starts_at == bindparam("starts", type_=UtcDateTime),
     )
     .values(amount_vnd=_total.c.amount_vnd + bindparam("change"))
     .returning(_total.c.amount_vnd)
@@ -112,7 +112,7 @@ def _shrink_parameters(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "account": row["account_id"],
         "in_period": row["period"],
-        "from": row["starts_at"],
+        "starts": row["starts_at"],
         "change": row["amount_vnd"],
     }
 
