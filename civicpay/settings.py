@@ -19,6 +19,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/civicpay.db"
 DEV_SECRET_DIR = Path("var/secrets")
 # The e-wallet's pooled bank account in development, which the bank sandbox also knows.
 DEFAULT_WALLET_POOL_ACCOUNT = "1017468888"
+DEFAULT_DB_POOL_SIZE = 10
 
 
 # Our own bank accounts: their defaults are the sandbox's, so production must name the real ones (money
@@ -42,7 +43,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     env: Environment = "development"
     database_url: str = DEFAULT_DATABASE_URL
-    db_pool_size: int = 10
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
     # Signs access tokens. Never has a production default: see from_env.
     secret_key: str
     access_token_ttl_seconds: int = 3600
