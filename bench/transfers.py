@@ -69,7 +69,7 @@ from sqlalchemy.pool import NullPool
 from civicpay.clock import BusinessCalendar
 from civicpay.db import create_engine, create_session_factory
 from civicpay.money import Category
-from civicpay.settings import DEFAULT_DB_POOL_SIZE, Settings
+from civicpay.settings import DEFAULT_DB_POOL_OVERFLOW, DEFAULT_DB_POOL_SIZE, Settings
 from wallet import ledger, wallet_pool_account
 from wallet.service import wallet_account_code
 
@@ -124,6 +124,7 @@ class Options:
     history: int
     payers: int
     pool_size: int
+    pool_overflow: int
 
 
 def _bounded(low: float, high: float, kind: Callable[[str], float]) -> Callable[[str], Any]:
@@ -191,6 +192,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         default=DEFAULT_DB_POOL_SIZE,
         help="CIVICPAY_DB_POOL_SIZE of the server (per worker); defaults to the service's own default",
     )
+    parser.add_argument(
+        "--pool-overflow",
+        type=_bounded(0, 100, int),
+        default=DEFAULT_DB_POOL_OVERFLOW,
+        help="CIVICPAY_DB_POOL_OVERFLOW of the server (per worker); defaults to the service's own default",
+    )
     args = parser.parse_args(argv)
     if args.payers > args.wallets:
         parser.error(f"--payers {args.payers} is more than --wallets {args.wallets}")
@@ -212,6 +219,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         history=args.history,
         payers=args.payers,
         pool_size=args.pool_size,
+        pool_overflow=args.pool_overflow,
     )
 
 
@@ -460,6 +468,7 @@ def app_environment(settings: Settings) -> dict[str, str]:
             "CIVICPAY_CARD_WEBHOOK_SECRET": settings.card_webhook_secret,
             "CIVICPAY_CARD_REQUERY_INTERVAL_SECONDS": "0",
             "CIVICPAY_DB_POOL_SIZE": str(settings.db_pool_size),
+            "CIVICPAY_DB_POOL_OVERFLOW": str(settings.db_pool_overflow),
             "CIVICPAY_AUTH_RATE_PER_MINUTE": str(settings.auth_rate_per_minute),
             "CIVICPAY_ARGON2_TIME_COST": str(settings.argon2_time_cost),
             "CIVICPAY_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
@@ -806,6 +815,7 @@ def bench_settings(database_url: str, options: Options) -> Settings:
         card_secret_key=BENCH_SECRET_KEY,
         card_webhook_secret=BENCH_SECRET_KEY,
         db_pool_size=options.pool_size,
+        db_pool_overflow=options.pool_overflow,
         auth_rate_per_minute=1_000_000,
         argon2_time_cost=1,
         argon2_memory_kib=1024,
@@ -819,7 +829,8 @@ def print_header(options: Options) -> None:
     print(
         f"civicpay transfer bench: {options.clients} clients, {options.runs} x {options.seconds:g} s runs"
         f" (+{options.warmup:g} s warm-up), workers {list(options.workers)}, {options.wallets} wallets,"
-        f" {options.amount_vnd} đồng per transfer, access log off, db pool {options.pool_size} per worker;"
+        f" {options.amount_vnd} đồng per transfer, access log off, db pool {options.pool_size}"
+        f" + overflow {options.pool_overflow} per worker;"
         f" modes {', '.join(options.modes)}"
         + (
             f" (long history: {options.payers} payers x {options.history} prior transfers)"
@@ -935,7 +946,10 @@ class Harness:
         measured = []
         for mode in options.modes:
             item = Measured(workers=workers, mode=mode)
-            print(f"\n{workers} worker(s), db pool size {settings.db_pool_size} per worker, mode {mode}")
+            print(
+                f"\n{workers} worker(s), db pool size {settings.db_pool_size} + overflow {settings.db_pool_overflow}"
+                f" per worker, mode {mode}"
+            )
             if mode == "long-history" and not self.history_added:
                 await self.add_history(settings)
                 self.history_added = True
