@@ -590,10 +590,9 @@ async def fund(settings: Settings, citizens: Sequence[Citizen], amount_vnd: int)
         await engine.dispose()
 
 
-async def add_history(
-    settings: Settings, payers: Sequence[Citizen], everyone: Sequence[Citizen], options: Options
-) -> None:
-    """Give each payer ``options.history`` P2P transfers out, spread over the business month so far.
+async def add_history(settings: Settings, everyone: Sequence[Citizen], options: Options) -> None:
+    """Give each of the first ``options.payers`` wallets ``options.history`` P2P transfers out, spread over
+    the business month so far.
 
     Written through ``ledger.post_entry``, so balances, postings and the balance check of every entry are
     the ledger's own: one entry per instant, one transfer in it per payer, to a different wallet each time.
@@ -608,8 +607,9 @@ async def add_history(
             }
         now = datetime.now(UTC)
         month_start = BusinessCalendar(ZoneInfo(settings.business_timezone)).month_start(now)
-        # Up to a minute ago, so every prior transfer is older than the first one the clients make.
-        step = (now - month_start - timedelta(minutes=1)) / options.history
+        # Up to a minute ago, so every prior transfer is older than the first one the clients make (all at
+        # the month's first instant in its first minute).
+        step = max(now - month_start - timedelta(minutes=1), timedelta(0)) / options.history
         count = len(everyone)
         for slot in range(options.history):
             offset = 1 + slot % (count - 1)  # never the payer itself
@@ -621,7 +621,7 @@ async def add_history(
                     Category.P2P,
                     reference=HISTORY_REFERENCE,
                 )
-                for index, payer in enumerate(payers)
+                for index, payer in enumerate(everyone[: options.payers])
             ]
             async with sessions.begin() as session:
                 await ledger.post_entry(
@@ -917,7 +917,7 @@ class Harness:
     async def add_history(self, settings: Settings) -> None:
         started = time.perf_counter()
         options = self.options
-        await add_history(settings, self.citizens[: options.payers], self.citizens, options)
+        await add_history(settings, self.citizens, options)
         breaches = (await verify(settings))[1]
         if breaches:
             raise BenchError(f"the ledger breaks its invariants after the prior history: {breaches[:3]}")
