@@ -31,7 +31,7 @@ client) shows where the time goes. Compare the runs of one mode in order: a cost
 work done shows as each run slower than the one before.
 
 Run: ``.venv/bin/python bench/transfers.py [--clients N] [--seconds S] [--runs R] [--workers W [W ...]]
-[--mode M [M ...]] [--pool-size P]``.
+[--mode M [M ...]] [--pool-size P] [--pool-overflow O]``.
 """
 
 from __future__ import annotations
