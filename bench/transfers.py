@@ -8,17 +8,30 @@ What one run does, start to end:
    ``GET /health`` to answer 200;
 3. the first time, signs citizens up and logs them in over HTTP, then funds their wallets through
    ``wallet.ledger`` (there is no top-up API yet);
-4. warms up, then alternates ``--runs`` times: one ``pgbench -c N -j 2 -T S`` run (TPC-B), one run of
-   N concurrent HTTP clients posting ``POST /transfers`` between random distinct wallets for S seconds;
+4. for each ``--mode``, warms up, then alternates ``--runs`` times: one ``pgbench -c N -j 2 -T S`` run
+   (TPC-B), one run of N concurrent HTTP clients posting ``POST /transfers`` for S seconds;
 5. checks the ledger invariants and that every 201 the clients saw is a transfer in the database;
-6. prints the median transfers/s, p50/p99 latency, pgbench's median tps and the ratio; drops both
-   databases whatever happened.
+6. prints every run's transfers/s as it ends, then per mode the median transfers/s, p50/p99 latency,
+   pgbench's median tps and the ratio; drops both databases whatever happened.
+
+The modes, run in this order whatever order they are given in:
+
+- ``spread`` (the default): each transfer between two random distinct wallets of all ``--wallets``;
+- ``hot-receiver``: every transfer to one wallet (the last citizen), from random others: what a
+  biller's or a merchant's account sees, and the row lock on its credit side;
+- ``long-history``: first ``--history`` prior transfers (default 300) are posted from each of the first
+  ``--payers`` wallets, spread over the business month so far, through ``wallet.ledger.post_entry`` in
+  bulk (balanced entries, balances and postings kept together, checked by ``check_invariants``); then
+  only those payers send, to random wallets. Each transfer sums its payer's month, so this mode shows a
+  cost that grows with the payer's history; it runs last because its postings stay.
 
 The load generator, the app server and PostgreSQL share this machine, so every figure here is a
 figure of the whole box; the per-run CPU split (ms of CPU per transfer for app, PostgreSQL and the
-client) shows where the time goes.
+client) shows where the time goes. Compare the runs of one mode in order: a cost that grows with the
+work done shows as each run slower than the one before.
 
-Run: ``.venv/bin/python bench/transfers.py [--clients N] [--seconds S] [--runs R] [--workers W [W ...]]``.
+Run: ``.venv/bin/python bench/transfers.py [--clients N] [--seconds S] [--runs R] [--workers W [W ...]]
+[--mode M [M ...]] [--pool-size P] [--pool-overflow O]``.
 """
 
 from __future__ import annotations
@@ -41,20 +54,22 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from civicpay.clock import BusinessCalendar
 from civicpay.db import create_engine, create_session_factory
 from civicpay.money import Category
-from civicpay.settings import Settings
+from civicpay.settings import DEFAULT_DB_POOL_OVERFLOW, DEFAULT_DB_POOL_SIZE, Settings
 from wallet import ledger, wallet_pool_account
 from wallet.service import wallet_account_code
 
@@ -79,6 +94,12 @@ SETUP_CONCURRENCY = 8
 TPS_PATTERN = re.compile(r"^tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing)\)")
 
 
+# The modes, in the order they run (long-history last: the postings it adds stay in the database).
+MODES = ("spread", "hot-receiver", "long-history")
+# Marks the long-history mode's prior transfers, so the final check counts only the clients' transfers.
+HISTORY_REFERENCE = "BENCH-HISTORY"
+
+
 class BenchError(Exception):
     """The harness could not do its job (a database, the server or pgbench failed)."""
 
@@ -99,6 +120,11 @@ class Options:
     pgbench_scale: int
     postgres: str
     seed: int | None
+    modes: tuple[str, ...]
+    history: int
+    payers: int
+    pool_size: int
+    pool_overflow: int
 
 
 def _bounded(low: float, high: float, kind: Callable[[str], float]) -> Callable[[str], Any]:
@@ -141,7 +167,42 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="PostgreSQL to use (a maintenance database URL; the bench creates and drops its own databases)",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed for the sender/recipient pairs")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        nargs="+",
+        default=["spread"],
+        help="what to measure, each in its own rounds (see above); several run in the order listed above",
+    )
+    parser.add_argument(
+        "--history",
+        type=_bounded(1, 3000, int),
+        default=300,
+        help="long-history mode: prior transfers per payer this month (a busy citizen's month: ~10 a day)",
+    )
+    parser.add_argument(
+        "--payers",
+        type=_bounded(2, 20000, int),
+        default=128,
+        help="long-history mode: how many wallets (of --wallets) get the history and send",
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=_bounded(1, 100, int),
+        default=DEFAULT_DB_POOL_SIZE,
+        help="CIVICPAY_DB_POOL_SIZE of the server (per worker); defaults to the service's own default",
+    )
+    parser.add_argument(
+        "--pool-overflow",
+        type=_bounded(0, 100, int),
+        default=DEFAULT_DB_POOL_OVERFLOW,
+        help="CIVICPAY_DB_POOL_OVERFLOW of the server (per worker); defaults to the service's own default",
+    )
     args = parser.parse_args(argv)
+    if args.payers > args.wallets:
+        parser.error(f"--payers {args.payers} is more than --wallets {args.wallets}")
+    if "long-history" in args.mode and args.history * args.amount * 2 > args.fund:
+        parser.error("--history x --amount must leave the payers at least half of --fund to send in the runs")
     return Options(
         clients=args.clients,
         seconds=args.seconds,
@@ -154,6 +215,11 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         pgbench_scale=args.pgbench_scale,
         postgres=args.postgres,
         seed=args.seed,
+        modes=tuple(mode for mode in MODES if mode in args.mode),
+        history=args.history,
+        payers=args.payers,
+        pool_size=args.pool_size,
+        pool_overflow=args.pool_overflow,
     )
 
 
@@ -402,6 +468,7 @@ def app_environment(settings: Settings) -> dict[str, str]:
             "CIVICPAY_CARD_WEBHOOK_SECRET": settings.card_webhook_secret,
             "CIVICPAY_CARD_REQUERY_INTERVAL_SECONDS": "0",
             "CIVICPAY_DB_POOL_SIZE": str(settings.db_pool_size),
+            "CIVICPAY_DB_POOL_OVERFLOW": str(settings.db_pool_overflow),
             "CIVICPAY_AUTH_RATE_PER_MINUTE": str(settings.auth_rate_per_minute),
             "CIVICPAY_ARGON2_TIME_COST": str(settings.argon2_time_cost),
             "CIVICPAY_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
@@ -523,13 +590,59 @@ async def fund(settings: Settings, citizens: Sequence[Citizen], amount_vnd: int)
         await engine.dispose()
 
 
+async def add_history(settings: Settings, everyone: Sequence[Citizen], options: Options) -> None:
+    """Give each of the first ``options.payers`` wallets ``options.history`` P2P transfers out, spread over
+    the business month so far.
+
+    Written through ``ledger.post_entry``, so balances, postings and the balance check of every entry are
+    the ledger's own: one entry per instant, one transfer in it per payer, to a different wallet each time.
+    """
+    engine = create_engine(settings)
+    try:
+        sessions = create_session_factory(engine)
+        async with sessions() as session:
+            ids = {
+                citizen.user_id: await ledger.account_id(session, wallet_account_code(citizen.user_id))
+                for citizen in everyone
+            }
+        now = datetime.now(UTC)
+        month_start = BusinessCalendar(ZoneInfo(settings.business_timezone)).month_start(now)
+        # Up to a minute ago, so every prior transfer is older than the first one the clients make (all at
+        # the month's first instant in its first minute).
+        step = max(now - month_start - timedelta(minutes=1), timedelta(0)) / options.history
+        count = len(everyone)
+        for slot in range(options.history):
+            offset = 1 + slot % (count - 1)  # never the payer itself
+            specs = [
+                ledger.TransferSpec(
+                    ids[payer.user_id],
+                    ids[everyone[(index + offset) % count].user_id],
+                    options.amount_vnd,
+                    Category.P2P,
+                    reference=HISTORY_REFERENCE,
+                )
+                for index, payer in enumerate(everyone[: options.payers])
+            ]
+            async with sessions.begin() as session:
+                await ledger.post_entry(
+                    session, specs, now=month_start + step * (slot + 0.5), description="bench prior history"
+                )
+    finally:
+        await engine.dispose()
+
+
 async def verify(settings: Settings) -> tuple[int, list[str]]:
-    """P2P transfers in the database, and any breach of the ledger's invariants."""
+    """P2P transfers the clients made in the database, and any breach of the ledger's invariants."""
     engine = create_engine(settings)
     try:
         async with create_session_factory(engine)() as session:
             transfers = await session.scalar(
-                select(func.count()).select_from(ledger.Transfer).where(ledger.Transfer.category == Category.P2P.value)
+                select(func.count())
+                .select_from(ledger.Transfer)
+                .where(
+                    ledger.Transfer.category == Category.P2P.value,
+                    ledger.Transfer.reference.is_distinct_from(HISTORY_REFERENCE),
+                )
             )
             return int(transfers or 0), await ledger.check_invariants(session)
     finally:
@@ -556,17 +669,43 @@ class RunResult:
         return self.ok / self.seconds
 
 
+Pairs = Callable[[random.Random], tuple[Citizen, Citizen]]
+
+
+def pairs_for(mode: str, citizens: Sequence[Citizen], payers: int) -> Pairs:
+    """Who sends to whom in a mode: a random (sender, recipient) pair, never one wallet to itself."""
+    if mode == "hot-receiver":
+        hot, senders = citizens[-1], citizens[:-1]
+        return lambda rng: (rng.choice(senders), hot)
+    if mode == "long-history":
+        with_history = citizens[:payers]
+
+        def from_payer(rng: random.Random) -> tuple[Citizen, Citizen]:
+            sender = rng.choice(with_history)
+            while (recipient := rng.choice(citizens)) is sender:
+                pass
+            return sender, recipient
+
+        return from_payer
+
+    def spread(rng: random.Random) -> tuple[Citizen, Citizen]:
+        sender, recipient = rng.sample(citizens, 2)
+        return sender, recipient
+
+    return spread
+
+
 async def drive(
     http: aiohttp.ClientSession,
     server: Server,
-    citizens: Sequence[Citizen],
+    pairs: Pairs,
     *,
     clients: int,
     seconds: float,
     label: str,
     rng: random.Random,
 ) -> RunResult:
-    """``clients`` closed-loop clients post transfers between random distinct wallets for ``seconds``.
+    """``clients`` closed-loop clients post transfers between the wallets ``pairs`` picks for ``seconds``.
 
     A transfer counts if it answered 201 before the deadline; its latency is from send to full answer.
     """
@@ -578,7 +717,7 @@ async def drive(
     async def client(number: int) -> None:
         sequence = 0
         while (sent := time.perf_counter()) < deadline:
-            sender, recipient = rng.sample(citizens, 2)
+            sender, recipient = pairs(rng)
             sequence += 1
             headers = {
                 "Authorization": sender.authorization,
@@ -635,6 +774,7 @@ def describe_run(result: RunResult) -> str:
 @dataclass(slots=True)
 class Measured:
     workers: int
+    mode: str
     runs: list[RunResult] = field(default_factory=list)
     pgbench: list[float] = field(default_factory=list)
 
@@ -654,16 +794,18 @@ class Measured:
     def ratio(self) -> float:
         return self.median / self.pgbench_median if self.pgbench_median else math.nan
 
+    @property
+    def last_to_first(self) -> float:
+        """The last run's rate over the first's: well below 1 when a transfer costs more as work accumulates."""
+        first = self.runs[0].per_second
+        return self.runs[-1].per_second / first if first else math.nan
+
 
 # One signing key for the whole bench: tokens issued by the first server must work on the next ones.
 BENCH_SECRET_KEY = secrets.token_urlsafe(48)
 
 
 def bench_settings(database_url: str, options: Options) -> Settings:
-    # Enough pooled connections for every client, whichever worker the kernel hands them to (the split
-    # is uneven); otherwise the pool's overflow opens and closes a connection per request. The pool
-    # opens connections lazily, so a worker holds only as many as it has needed at once.
-    pool = options.clients
     return Settings(
         env="test",
         database_url=database_url,
@@ -672,7 +814,8 @@ def bench_settings(database_url: str, options: Options) -> Settings:
         bank_api_secret=BENCH_SECRET_KEY,
         card_secret_key=BENCH_SECRET_KEY,
         card_webhook_secret=BENCH_SECRET_KEY,
-        db_pool_size=pool,
+        db_pool_size=options.pool_size,
+        db_pool_overflow=options.pool_overflow,
         auth_rate_per_minute=1_000_000,
         argon2_time_cost=1,
         argon2_memory_kib=1024,
@@ -686,7 +829,14 @@ def print_header(options: Options) -> None:
     print(
         f"civicpay transfer bench: {options.clients} clients, {options.runs} x {options.seconds:g} s runs"
         f" (+{options.warmup:g} s warm-up), workers {list(options.workers)}, {options.wallets} wallets,"
-        f" {options.amount_vnd} đồng per transfer, access log off"
+        f" {options.amount_vnd} đồng per transfer, access log off, db pool {options.pool_size}"
+        f" + overflow {options.pool_overflow} per worker;"
+        f" modes {', '.join(options.modes)}"
+        + (
+            f" (long history: {options.payers} payers x {options.history} prior transfers)"
+            if "long-history" in options.modes
+            else ""
+        )
     )
     print(
         f"NOTE: the HTTP client (this process, aiohttp, one core at most), the app server and PostgreSQL all share"
@@ -698,20 +848,27 @@ def print_header(options: Options) -> None:
 def print_summary(options: Options, measured: Sequence[Measured]) -> None:
     print()
     heading = f"{'workers':>7}  {'transfers/s median (runs)':<34} {'p50':>8} {'p99':>9}"
-    print(f"{heading}  {'pgbench TPC-B tps (runs)':<30} ratio")
+    print(f"{heading}  {'pgbench TPC-B tps (runs)':<30} ratio  mode")
     for item in measured:
         runs = ", ".join(f"{run.per_second:.0f}" for run in item.runs)
         pg_runs = ", ".join(f"{tps:.0f}" for tps in item.pgbench)
         print(
             f"{item.workers:>7}  {f'{item.median:.0f} ({runs})':<34}"
             f" {percentile(item.latencies, 50) * 1000:6.1f}ms {percentile(item.latencies, 99) * 1000:7.1f}ms"
-            f"  {f'{item.pgbench_median:.0f} ({pg_runs})':<30} {item.ratio:.2f}"
+            f"  {f'{item.pgbench_median:.0f} ({pg_runs})':<30} {item.ratio:.2f}   {item.mode}"
         )
     print()
+    spread = {item.workers: item.median for item in measured if item.mode == "spread"}
     for item in measured:
         verdict = "meets" if item.ratio >= TARGET_RATIO else "BELOW"
+        mode, runs = "", ", ".join(f"{run.per_second:.0f}" for run in item.runs)
+        if item.mode != "spread":
+            mode = f"{item.mode}: last run / first run {item.last_to_first:.2f}"
+            if item.workers in spread:
+                mode += f", {item.median / spread[item.workers]:.2f} of the spread median"
+            mode += " | "
         print(
-            f"transfers/s median {item.median:.0f} (runs: {', '.join(f'{run.per_second:.0f}' for run in item.runs)})"
+            f"{mode}transfers/s median {item.median:.0f} (runs: {runs})"
             f" p50 {percentile(item.latencies, 50) * 1000:.0f} ms p99 {percentile(item.latencies, 99) * 1000:.0f} ms"
             f" | pgbench TPC-B {item.pgbench_median:.0f} tps | ratio {item.ratio:.2f}"
             f" ({verdict} the {TARGET_RATIO} target; {item.workers} worker(s), {options.clients} clients,"
@@ -732,12 +889,13 @@ class Harness:
     rng: random.Random
     citizens: list[Citizen] = field(default_factory=list)
     counted_ok: int = 0
+    history_added: bool = False
 
-    async def drive(self, server: Server, seconds: float, label: str) -> RunResult:
+    async def drive(self, server: Server, pairs: Pairs, seconds: float, label: str) -> RunResult:
         result = await drive(
             self.http,
             server,
-            self.citizens,
+            pairs,
             clients=self.options.clients,
             seconds=seconds,
             label=label,
@@ -756,7 +914,19 @@ class Harness:
             f" in {time.perf_counter() - started:.1f} s"
         )
 
-    async def measure(self, workers: int) -> Measured:
+    async def add_history(self, settings: Settings) -> None:
+        started = time.perf_counter()
+        options = self.options
+        await add_history(settings, self.citizens, options)
+        breaches = (await verify(settings))[1]
+        if breaches:
+            raise BenchError(f"the ledger breaks its invariants after the prior history: {breaches[:3]}")
+        print(
+            f"  {options.payers} payers given {options.history} prior transfers each this month"
+            f" in {time.perf_counter() - started:.1f} s; invariants hold"
+        )
+
+    async def measure(self, workers: int) -> list[Measured]:
         """Start the server with ``workers`` workers, measure, stop it; a failure shows the server's log."""
         settings = bench_settings(self.pg.url(self.app_db), self.options)
         server = await start_server(app_environment(settings), workers, self.scratch)
@@ -767,27 +937,38 @@ class Harness:
         finally:
             await stop_server(server)
 
-    async def measure_on(self, server: Server, settings: Settings) -> Measured:
-        """Wait for health, set citizens up once, warm up, then alternate pgbench runs and our runs."""
+    async def measure_on(self, server: Server, settings: Settings) -> list[Measured]:
+        """Wait for health, set citizens up once, then for each mode warm up and alternate pgbench runs and ours."""
         options, workers = self.options, server.workers
         await wait_healthy(server, self.http)
         if not self.citizens:
             await self.set_up_citizens(server, settings)
-        item = Measured(workers=workers)
-        print(f"\n{workers} worker(s), db pool size {settings.db_pool_size} per worker")
-        if options.warmup:
-            warm = await self.drive(server, options.warmup, f"w{workers}-warmup")
-            print(f"  warm-up  : {describe_run(warm)}")
-        for run in range(1, options.runs + 1):
-            tps = await pgbench_run(self.pg, self.pgbench_db, options.clients, options.seconds)
-            item.pgbench.append(tps)
-            print(f"  pgbench {run}: {tps:7.1f} tps (TPC-B, -c {options.clients} -j {min(2, options.clients)})")
-            result = await self.drive(server, options.seconds, f"w{workers}-r{run}")
-            item.runs.append(result)
-            print(f"  run {run}    : {describe_run(result)}")
-            for status, sample in result.samples.items():
-                print(f"             first {status} answer: {sample}")
-        return item
+        measured = []
+        for mode in options.modes:
+            item = Measured(workers=workers, mode=mode)
+            print(
+                f"\n{workers} worker(s), db pool size {settings.db_pool_size} + overflow {settings.db_pool_overflow}"
+                f" per worker, mode {mode}"
+            )
+            if mode == "long-history" and not self.history_added:
+                await self.add_history(settings)
+                self.history_added = True
+            pairs = pairs_for(mode, self.citizens, options.payers)
+            label = f"w{workers}-{mode}"
+            if options.warmup:
+                warm = await self.drive(server, pairs, options.warmup, f"{label}-warmup")
+                print(f"  warm-up  : {describe_run(warm)}")
+            for run in range(1, options.runs + 1):
+                tps = await pgbench_run(self.pg, self.pgbench_db, options.clients, options.seconds)
+                item.pgbench.append(tps)
+                print(f"  pgbench {run}: {tps:7.1f} tps (TPC-B, -c {options.clients} -j {min(2, options.clients)})")
+                result = await self.drive(server, pairs, options.seconds, f"{label}-r{run}")
+                item.runs.append(result)
+                print(f"  run {run}    : {describe_run(result)}")
+                for status, sample in result.samples.items():
+                    print(f"             first {status} answer: {sample}")
+            measured.append(item)
+        return measured
 
 
 async def prepare_databases(options: Options, pg: Postgres, app_db: str, pgbench_db: str, created: list[str]) -> None:
@@ -821,7 +1002,7 @@ async def bench(options: Options) -> int:
         with TemporaryDirectory(prefix="civicpay-bench-") as scratch:
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
                 harness = Harness(options, pg, app_db, pgbench_db, http, Path(scratch), random.Random(options.seed))
-                measured = [await harness.measure(workers) for workers in options.workers]
+                measured = [item for workers in options.workers for item in await harness.measure(workers)]
         in_db, breaches = await verify(bench_settings(pg.url(app_db), options))
         print(
             f"\nledger check: {in_db} P2P transfers in the database for {harness.counted_ok} 201s counted in time"

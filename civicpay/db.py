@@ -78,6 +78,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# How long a request waits for a pooled connection when every one is busy before it fails (SQLAlchemy's
+# default is 30 s): an overloaded process answers an error within seconds rather than queueing work whose
+# caller has likely given up.
+POOL_TIMEOUT_SECONDS = 10.0
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         _ensure_sqlite_directory(settings.database_url)
@@ -86,8 +92,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(
         settings.database_url,
+        # Sized by the settings (their comment says how); overflow connections are closed as soon as they
+        # are returned, so the default is none.
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        # No ping per checkout: it would cost a round trip on every request. A connection PostgreSQL has
+        # dropped fails its request once, and SQLAlchemy then replaces every connection of the pool.
         pool_pre_ping=False,
         # Bound values (password hashes, TOTP seeds) never reach an error message or a log.
         hide_parameters=True,

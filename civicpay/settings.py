@@ -19,6 +19,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/civicpay.db"
 DEV_SECRET_DIR = Path("var/secrets")
 # The e-wallet's pooled bank account in development, which the bank sandbox also knows.
 DEFAULT_WALLET_POOL_ACCOUNT = "1017468888"
+DEFAULT_DB_POOL_SIZE = 10
+DEFAULT_DB_POOL_OVERFLOW = 0
 
 
 # Our own bank accounts: their defaults are the sandbox's, so production must name the real ones (money
@@ -42,7 +44,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     env: Environment = "development"
     database_url: str = DEFAULT_DATABASE_URL
-    db_pool_size: int = 10
+    # PostgreSQL connections each app process (each uvicorn worker, each `civicpay worker`) keeps open,
+    # and how many more it may open for a burst, closing each again as soon as it is returned. Overflow is
+    # 0 because a busy process would open and close them constantly (a connection costs PostgreSQL a
+    # process fork and authentication): at 32 clients on 2 workers, pool 10 with overflow 10 made 500-671
+    # transfers/s, pool 10 with none 968-1405 (README, Benchmarks). A request waits up to
+    # db.POOL_TIMEOUT_SECONDS for a pooled connection instead; no request holds two at once, so waiting
+    # cannot deadlock. Size it so that, with each app process (every uvicorn worker of every `civicpay
+    # serve`) also keeping one connection of its own to LISTEN for announcements (civicpay/events.py):
+    #   app processes x (pool + overflow + 1) + `civicpay worker` processes x (pool + overflow)
+    #     <= PostgreSQL's max_connections - headroom (superuser_reserved_connections, migrations, psql,
+    #        monitoring, and the old processes of a rolling deploy still running beside the new ones).
+    # E.g. 2 hosts x 2 uvicorn workers and 1 `civicpay worker` at the default 10: 4 x 11 + 10 = 54 of 100.
+    # More busy connections than a few per PostgreSQL core add lock and CPU contention, not throughput
+    # (pools of 5 to 32 measured alike on 2 cores); connections open lazily, so a process never holds more
+    # than its load has needed at once.
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
+    db_pool_overflow: int = DEFAULT_DB_POOL_OVERFLOW
     # Signs access tokens. Never has a production default: see from_env.
     secret_key: str
     access_token_ttl_seconds: int = 3600
