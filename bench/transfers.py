@@ -66,8 +66,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from civicpay import bootstrap
 from civicpay.clock import BusinessCalendar
-from civicpay.db import create_engine, create_session_factory
 from civicpay.money import Category
 from civicpay.settings import DEFAULT_DB_POOL_OVERFLOW, DEFAULT_DB_POOL_SIZE, Settings
 from wallet import ledger, wallet_pool_account
@@ -570,24 +570,21 @@ async def sign_up(
 
 async def fund(settings: Settings, citizens: Sequence[Citizen], amount_vnd: int) -> None:
     """Top every wallet up from the wallets' pooled bank account, in one balanced entry."""
-    engine = create_engine(settings)
-    try:
-        async with create_session_factory(engine).begin() as session:
-            now = datetime.now(UTC)
-            bank = await wallet_pool_account(session, settings, now)
-            specs = [
-                ledger.TransferSpec(
-                    bank,
-                    await ledger.account_id(session, wallet_account_code(citizen.user_id)),
-                    amount_vnd,
-                    Category.TOPUP,
-                    reference="BENCH",
-                )
-                for citizen in citizens
-            ]
-            await ledger.post_entry(session, specs, now=now, description="bench funding")
-    finally:
-        await engine.dispose()
+    async with bootstrap.running(settings) as services, services.units() as unit:
+        session = unit.session
+        now = datetime.now(UTC)
+        bank = await wallet_pool_account(session, settings, now)
+        specs = [
+            ledger.TransferSpec(
+                bank,
+                await ledger.account_id(session, wallet_account_code(citizen.user_id)),
+                amount_vnd,
+                Category.TOPUP,
+                reference="BENCH",
+            )
+            for citizen in citizens
+        ]
+        await ledger.post_entry(session, specs, now=now, description="bench funding")
 
 
 async def add_history(settings: Settings, everyone: Sequence[Citizen], options: Options) -> None:
@@ -597,12 +594,10 @@ async def add_history(settings: Settings, everyone: Sequence[Citizen], options: 
     Written through ``ledger.post_entry``, so balances, postings and the balance check of every entry are
     the ledger's own: one entry per instant, one transfer in it per payer, to a different wallet each time.
     """
-    engine = create_engine(settings)
-    try:
-        sessions = create_session_factory(engine)
-        async with sessions() as session:
+    async with bootstrap.running(settings) as services:
+        async with services.units() as unit:
             ids = {
-                citizen.user_id: await ledger.account_id(session, wallet_account_code(citizen.user_id))
+                citizen.user_id: await ledger.account_id(unit.session, wallet_account_code(citizen.user_id))
                 for citizen in everyone
             }
         now = datetime.now(UTC)
@@ -623,30 +618,25 @@ async def add_history(settings: Settings, everyone: Sequence[Citizen], options: 
                 )
                 for index, payer in enumerate(everyone[: options.payers])
             ]
-            async with sessions.begin() as session:
+            async with services.units() as unit:
                 await ledger.post_entry(
-                    session, specs, now=month_start + step * (slot + 0.5), description="bench prior history"
+                    unit.session, specs, now=month_start + step * (slot + 0.5), description="bench prior history"
                 )
-    finally:
-        await engine.dispose()
 
 
 async def verify(settings: Settings) -> tuple[int, list[str]]:
     """P2P transfers the clients made in the database, and any breach of the ledger's invariants."""
-    engine = create_engine(settings)
-    try:
-        async with create_session_factory(engine)() as session:
-            transfers = await session.scalar(
-                select(func.count())
-                .select_from(ledger.Transfer)
-                .where(
-                    ledger.Transfer.category == Category.P2P.value,
-                    ledger.Transfer.reference.is_distinct_from(HISTORY_REFERENCE),
-                )
+    async with bootstrap.running(settings) as services, services.units() as unit:
+        session = unit.session
+        transfers = await session.scalar(
+            select(func.count())
+            .select_from(ledger.Transfer)
+            .where(
+                ledger.Transfer.category == Category.P2P.value,
+                ledger.Transfer.reference.is_distinct_from(HISTORY_REFERENCE),
             )
-            return int(transfers or 0), await ledger.check_invariants(session)
-    finally:
-        await engine.dispose()
+        )
+        return int(transfers or 0), await ledger.check_invariants(session)
 
 
 # ------------------------------------------------------------------------------------------------ load
