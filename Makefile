@@ -37,7 +37,7 @@ lint: $(STAMP)
 
 ## make bench: transfer throughput on PostgreSQL against pgbench (needs a local PostgreSQL)
 bench: $(STAMP)
-	$(BIN)/python bench/transfers.py
+	$(BIN)/python -m bench.transfers
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

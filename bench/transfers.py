@@ -30,7 +30,7 @@ figure of the whole box; the per-run CPU split (ms of CPU per transfer for app, 
 client) shows where the time goes. Compare the runs of one mode in order: a cost that grows with the
 work done shows as each run slower than the one before.
 
-Run: ``.venv/bin/python bench/transfers.py [--clients N] [--seconds S] [--runs R] [--workers W [W ...]]
+Run: ``.venv/bin/python -m bench.transfers [--clients N] [--seconds S] [--runs R] [--workers W [W ...]]
 [--mode M [M ...]] [--pool-size P] [--pool-overflow O]``.
 """
 
@@ -139,7 +139,7 @@ def _bounded(low: float, high: float, kind: Callable[[str], float]) -> Callable[
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="bench/transfers.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench.transfers", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--clients", type=_bounded(1, 64, int), default=16, help="concurrent HTTP clients and pgbench -c"
