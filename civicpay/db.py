@@ -78,12 +78,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# How long a request waits for a pooled connection when every one is busy before it fails (SQLAlchemy's
-# default is 30 s): an overloaded process answers an error within seconds rather than queueing work whose
-# caller has likely given up.
-POOL_TIMEOUT_SECONDS = 10.0
-
-
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         _ensure_sqlite_directory(settings.database_url)
@@ -96,7 +90,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # are returned, so the default is none.
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
-        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_timeout=settings.db_pool_timeout_seconds,
         # No ping per checkout: it would cost a round trip on every request. A connection PostgreSQL has
         # dropped fails its request once, and SQLAlchemy then replaces every connection of the pool.
         pool_pre_ping=False,

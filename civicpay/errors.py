@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import msgspec
+import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
@@ -259,6 +260,19 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return _problem_response(request, 500, problem_body(lang, status=500, code="internal_error", title=title))
 
 
+def database_busy_handler(request: Request[Any, Any, Any], exc: sqlalchemy.exc.TimeoutError) -> Response[bytes]:
+    """Every pooled connection stayed busy for the pool's whole timeout: a load to shed, not a bug.
+
+    503 with Retry-After, so clients and load balancers back off, and one log line, not a traceback.
+    """
+    log.warning("database pool exhausted on %s %s: %s", request.method, request.url.path, exc)
+    lang = negotiate_language(request.headers.get("accept-language"))
+    title = Text("Hệ thống đang quá tải, vui lòng thử lại sau giây lát", "The service is busy, try again in a moment")
+    response = _problem_response(request, 503, problem_body(lang, status=503, code="busy", title=title))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 class NulCharacter(DomainError):
     code = "nul_character"
     status = 400
@@ -275,6 +289,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
+    sqlalchemy.exc.TimeoutError: database_busy_handler,
     Exception: internal_error_handler,
 }
 

@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # 0 because a busy process would open and close them constantly (a connection costs PostgreSQL a
     # process fork and authentication): at 32 clients on 2 workers, pool 10 with overflow 10 made 500-671
     # transfers/s, pool 10 with none 968-1405 (README, Benchmarks). A request waits up to
-    # db.POOL_TIMEOUT_SECONDS for a pooled connection instead; no request holds two at once, so waiting
+    # db_pool_timeout_seconds for a pooled connection instead; no request holds two at once, so waiting
     # cannot deadlock. Size it so that, with each app process (every uvicorn worker of every `civicpay
     # serve`) also keeping one connection of its own to LISTEN for announcements (civicpay/events.py):
     #   app processes x (pool + overflow + 1) + `civicpay worker` processes x (pool + overflow)
@@ -61,6 +61,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # than its load has needed at once.
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
     db_pool_overflow: int = DEFAULT_DB_POOL_OVERFLOW
+    # How long a request waits for a pooled connection when every one is busy before it is answered 503
+    # (SQLAlchemy's default is 30 s): an overloaded process sheds load within seconds rather than queueing
+    # work whose caller has likely given up.
+    db_pool_timeout_seconds: float = 10.0
     # Signs access tokens. Never has a production default: see from_env.
     secret_key: str
     access_token_ttl_seconds: int = 3600
@@ -120,6 +124,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often the workers give back the money of holds whose time has passed; 0 leaves it to
     # `civicpay ledger expire-holds`.
     hold_expiry_interval_seconds: int = 60
+    # How often a worker adds the money waiting beside busy receivers' rows to the rows (BalanceIncrease).
+    ledger_fold_interval_seconds: int = 5
     # The outbox (civicpay/outbox.py): a message to an outside party is tried this many times, waiting
     # a random time below base · 2^(tries-1) seconds, at most the cap, between tries; then it is given up
     # and waits for an admin (GET /admin/outbox?status=given_up, `civicpay outbox redeliver`).

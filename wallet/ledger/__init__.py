@@ -23,6 +23,7 @@ from wallet.ledger.invariants import check_invariants
 from wallet.ledger.models import (
     Account,
     AccountKind,
+    BalanceIncrease,
     BankAccount,
     BankAccountPurpose,
     Entry,
@@ -40,11 +41,13 @@ from wallet.ledger.service import (
     TransferSpec,
     account_id,
     balances,
+    fold_increases,
     lock_accounts,
     open_account,
     post_entry,
+    session_info,
 )
-from wallet.ledger.spending import NoBusinessCalendar, sent_so_far, session_info
+from wallet.ledger.spending import NoBusinessCalendar, sent_so_far
 
 __all__ = [
     "Account",
@@ -52,6 +55,7 @@ __all__ = [
     "AccountNotFound",
     "AccountsNotLocked",
     "Balance",
+    "BalanceIncrease",
     "BankAccount",
     "BankAccountBalance",
     "BankAccountPurpose",
@@ -79,6 +83,7 @@ __all__ = [
     "bank_account_of",
     "check_invariants",
     "expire_holds",
+    "fold_increases",
     "hold",
     "lock_accounts",
     "open_account",

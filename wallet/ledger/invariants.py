@@ -21,6 +21,13 @@ _SENT = """
     SELECT h.debit_account_id, h.amount_vnd, h.category, h.created_at FROM ledger_hold h WHERE h.status = 'pending'
 """
 _COUNTED_IN = f"(t.period = 'day' OR s.category NOT IN ({_EXEMPT}))"
+# Per account, the posted money waiting beside its row (ledger_balance_increase): part of its balance.
+_WAITING = """
+    SELECT account_id,
+           SUM(CASE WHEN side = 'D' THEN amount_vnd ELSE 0 END) AS debits,
+           SUM(CASE WHEN side = 'C' THEN amount_vnd ELSE 0 END) AS credits
+    FROM ledger_balance_increase GROUP BY account_id
+"""
 
 _CHECKS: tuple[tuple[str, str], ...] = (
     (
@@ -47,9 +54,10 @@ _CHECKS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        "every posted balance equals the sum of its postings",
-        """
-        SELECT a.code, a.debits_posted, a.credits_posted, COALESCE(s.debits, 0), COALESCE(s.credits, 0)
+        "every posted balance equals the sum of its postings",  # its row and its waiting increases
+        f"""
+        SELECT a.code, a.debits_posted, a.credits_posted, COALESCE(w.debits, 0), COALESCE(w.credits, 0),
+               COALESCE(s.debits, 0), COALESCE(s.credits, 0)
         FROM ledger_account a
         LEFT JOIN (
             SELECT account_id,
@@ -57,8 +65,10 @@ _CHECKS: tuple[tuple[str, str], ...] = (
                    SUM(CASE WHEN side = 'C' THEN amount_vnd ELSE 0 END) AS credits
             FROM ledger_posting GROUP BY account_id
         ) s ON s.account_id = a.id
-        WHERE a.debits_posted <> COALESCE(s.debits, 0) OR a.credits_posted <> COALESCE(s.credits, 0)
-        """,
+        LEFT JOIN ({_WAITING}) w ON w.account_id = a.id
+        WHERE a.debits_posted + COALESCE(w.debits, 0) <> COALESCE(s.debits, 0)
+           OR a.credits_posted + COALESCE(w.credits, 0) <> COALESCE(s.credits, 0)
+        """,  # noqa: S608 - built from constants only
     ),
     (
         "every pending total equals its open holds",
@@ -74,6 +84,7 @@ _CHECKS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
+        # On the rows alone: waiting increases only add to the side the rule is measured against.
         "no no-overdraft account below zero, posted or available",
         """
         SELECT code, debits_posted, credits_posted, debits_pending, credits_pending
@@ -112,11 +123,13 @@ _CHECKS: tuple[tuple[str, str], ...] = (
     ),
     (
         "all accounts together balance",
-        """
-        SELECT SUM(debits_posted), SUM(credits_posted), SUM(debits_pending), SUM(credits_pending)
-        FROM ledger_account
-        HAVING SUM(debits_posted) <> SUM(credits_posted) OR SUM(debits_pending) <> SUM(credits_pending)
-        """,
+        f"""
+        SELECT SUM(a.debits_posted + COALESCE(w.debits, 0)), SUM(a.credits_posted + COALESCE(w.credits, 0)),
+               SUM(a.debits_pending), SUM(a.credits_pending)
+        FROM ledger_account a LEFT JOIN ({_WAITING}) w ON w.account_id = a.id
+        HAVING SUM(a.debits_posted + COALESCE(w.debits, 0)) <> SUM(a.credits_posted + COALESCE(w.credits, 0))
+            OR SUM(a.debits_pending) <> SUM(a.credits_pending)
+        """,  # noqa: S608 - built from constants only
     ),
 )
 
