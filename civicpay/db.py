@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
+from civicpay.errors import Text
 from civicpay.settings import Settings
 
 NAMING_CONVENTION = {
@@ -282,14 +283,19 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 class SchemaBehind(Exception):
-    """The database has not been migrated to what this code expects."""
+    """The database has not been migrated to what this code expects; ``text`` says so in both languages."""
+
+    def __init__(self, current: str | None, head: str | None) -> None:
+        self.text = Text(
+            f"cơ sở dữ liệu đang ở phiên bản {current or 'none'}, mã này cần {head}: hãy chạy `civicpay db upgrade`",
+            f"database is at revision {current or 'none'}, this code needs {head}: run `civicpay db upgrade`",
+        )
+        super().__init__(self.text.en)
 
 
 async def ensure_schema_current(engine: AsyncEngine) -> str:
     """Refuse to serve a database behind the newest migration; return its revision."""
     current, head = await current_revision(engine), head_revision()
     if current != head:
-        raise SchemaBehind(
-            f"database is at revision {current or 'none'}, this code needs {head}: run `civicpay db upgrade`"
-        )
+        raise SchemaBehind(current, head)
     return current or ""

@@ -19,7 +19,7 @@ from wallet.ledger.errors import (
     InvalidTransfer,
 )
 from wallet.ledger.holds import expire_holds, hold, post_hold, void_hold
-from wallet.ledger.invariants import check_invariants
+from wallet.ledger.invariants import PROMISES, check_invariants, each_promise
 from wallet.ledger.models import (
     Account,
     AccountKind,
@@ -50,6 +50,7 @@ from wallet.ledger.service import (
 from wallet.ledger.spending import NoBusinessCalendar, sent_so_far
 
 __all__ = [
+    "PROMISES",
     "Account",
     "AccountKind",
     "AccountNotFound",
@@ -82,6 +83,7 @@ __all__ = [
     "bank_account_behind",
     "bank_account_of",
     "check_invariants",
+    "each_promise",
     "expire_holds",
     "fold_increases",
     "hold",

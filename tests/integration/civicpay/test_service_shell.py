@@ -57,13 +57,14 @@ async def test_the_app_refuses_a_database_behind_the_newest_migration(tmp_path: 
             pass
 
 
+@pytest.mark.usefixtures("command_shell")
 def test_serve_says_in_one_line_what_to_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from civicpay.cli import main  # noqa: PLC0415 - imported where the command is exercised
 
+    (tmp_path / "empty.db").touch()  # a database, never migrated
     monkeypatch.setenv("CIVICPAY_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
-    monkeypatch.setenv("CIVICPAY_SECRET_KEY", "cli-test-secret")
     with pytest.raises(SystemExit) as refused:
         main(["serve"])
     assert refused.value.code == 2

@@ -205,12 +205,11 @@ async def test_check_invariants_names_a_balance_that_disagrees_with_its_postings
 
 
 @pytest.mark.breaks_ledger_on_purpose
+@pytest.mark.usefixtures("command_shell")
 @pytest.mark.parametrize(("tamper", "exit_code", "says"), [(False, 0, "ledger sound"), (True, 1, "BREACH")])
 async def test_ledger_verify_command_exits_non_zero_on_a_breach(
     sessions: Sessions,
     clock: FixedClock,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tamper: bool,
     exit_code: int,
@@ -222,8 +221,6 @@ async def test_ledger_verify_command_exits_non_zero_on_a_breach(
     async with sessions.begin() as session:
         if tamper:
             await session.execute(text("UPDATE ledger_account SET debits_posted = 7 WHERE id = :bank"), {"bank": bank})
-    monkeypatch.setenv("CIVICPAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("CIVICPAY_SECRET_KEY", "cli-test-secret")
     # The command runs its own event loop, as it does from a shell.
     with pytest.raises(SystemExit) as verdict:
         await asyncio.to_thread(main, ["ledger", "verify"])
