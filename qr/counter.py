@@ -142,7 +142,7 @@ class CounterDisplayController(Controller):
         """The counter's screen (HTML): the open collection's VietQR, turning to "ĐÃ THANH TOÁN / PAID" live."""
         return Response(await page(session, counter_id, clock.now()), media_type=MediaType.HTML)
 
-    @get("/events", operation_id="counterEvents", exclude_from_auth=True)
+    @get("/events", operation_id="counterEvents", exclude_from_auth=True, errors=[events.TooManyWatchers])
     async def follow(
         self, counter_id: CounterId, request: Request[Any, Any, Any], session: NamedDependency[AsyncSession]
     ) -> ServerSentEvent:
