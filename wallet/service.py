@@ -18,12 +18,12 @@ from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
 from civicpay.clock import BusinessCalendar
 from civicpay.db import MAX_ID
-from civicpay.errors import InvalidField, Text
+from civicpay.errors import InvalidField, Text, may_raise
 from civicpay.money import Category, format_vnd
 from civicpay.settings import Settings
 from wallet import ledger, topup_code
 from wallet import schemas as s
-from wallet.errors import RecipientNotFound, TransferNotFound, WalletNotFound
+from wallet.errors import MonthlyLimitExceeded, RecipientNotFound, StepUpRequired, TransferNotFound, WalletNotFound
 from wallet.limits import LimitPolicy, Spending
 from wallet.models import KycTier, Wallet
 
@@ -154,6 +154,7 @@ class SpendCheck:
     policy: LimitPolicy
 
 
+@may_raise(MonthlyLimitExceeded)  # LimitPolicy.check_monthly_cap
 async def check_spending(
     session: AsyncSession,
     settings: Settings,
@@ -179,6 +180,7 @@ async def check_spending(
     return SpendCheck(locked, spent, policy)
 
 
+@may_raise(StepUpRequired)  # LimitPolicy.step_up_reason's
 async def step_up_if_needed(
     session: AsyncSession,
     settings: Settings,
