@@ -259,6 +259,10 @@ VALIDATION_FAILED = ("validation_failed", Text("Dữ liệu không hợp lệ", 
 VALIDATION_DETAIL = Text("Kiểm tra các trường được nêu trong `errors`.", "Check the fields listed in `errors`.")
 INVALID_JSON = ("invalid_json", Text("Nội dung yêu cầu không phải JSON hợp lệ", "The request body is not valid JSON"))
 INTERNAL_ERROR = ("internal_error", Text("Lỗi hệ thống, vui lòng thử lại", "Internal error, please try again"))
+DATABASE_BUSY = (
+    "busy",
+    Text("Hệ thống đang quá tải, vui lòng thử lại sau giây lát", "The service is busy, try again soon"),
+)
 
 
 def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
@@ -311,8 +315,8 @@ def database_busy_handler(request: Request[Any, Any, Any], exc: sqlalchemy.exc.T
     """
     log.warning("database pool exhausted on %s %s: %s", request.method, request.url.path, exc)
     lang = negotiate_language(request.headers.get("accept-language"))
-    title = Text("Hệ thống đang quá tải, vui lòng thử lại sau giây lát", "The service is busy, try again in a moment")
-    response = _problem_response(request, 503, problem_body(lang, status=503, code="busy", title=title))
+    code, title = DATABASE_BUSY
+    response = _problem_response(request, 503, problem_body(lang, status=503, code=code, title=title))
     response.headers["Retry-After"] = "1"
     return response
 
@@ -338,6 +342,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 }
 
 __all__ = [
+    "DATABASE_BUSY",
     "EXCEPTION_HANDLERS",
     "HTTP_TITLES",
     "INTERNAL_ERROR",

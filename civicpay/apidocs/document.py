@@ -12,7 +12,8 @@ app knows about each route:
 - the per-address rate limit of the sign-in routes: 429;
 - every ``DomainError`` the handler's code raises, read by ``civicpay.apidocs.raises``, and those its
   decorator names with ``errors=[...]``;
-- every route: 500, the logged internal error.
+- every route: 500, the logged internal error; every route that takes a database session: 503 when
+  every pooled connection stayed busy (``civicpay.errors.database_busy_handler``).
 
 Each status is one response whose body is the shared ``Problem`` component, with an example per code
 rendered by the same function that writes the real answers (``civicpay.errors.problem_body``). The
@@ -38,6 +39,7 @@ from litestar.routes import HTTPRoute
 from civicpay.apidocs import examples
 from civicpay.apidocs.raises import raised_by
 from civicpay.errors import (
+    DATABASE_BUSY,
     HTTP_TITLES,
     INTERNAL_ERROR,
     INVALID_JSON,
@@ -97,6 +99,7 @@ NO_SUCH_PATH = Refusal.http(404)
 TOO_LARGE = Refusal.http(413)
 RATE_LIMITED = Refusal.http(429)
 INTERNAL = Refusal(500, *INTERNAL_ERROR)
+BUSY = Refusal(503, *DATABASE_BUSY)
 
 
 def _validation(where: str, message: str) -> Refusal:
@@ -115,6 +118,7 @@ class Route:
     headers: tuple[str, ...]
     has_body: bool
     authenticated: bool
+    uses_database: bool = True
     declared: tuple[type[DomainError], ...] = field(default=())
 
     def refusals(self) -> list[Refusal]:
@@ -136,6 +140,9 @@ class Route:
             found.append(RATE_LIMITED)
         found += [Refusal.of(error) for error in sorted(self.raised(), key=lambda error: error.code)]
         found.append(INTERNAL)
+        # An Idempotency-Key is kept in the database, even by the transfer route, which injects no session.
+        if self.uses_database or _IDEMPOTENCY_HEADER in self.headers:
+            found.append(BUSY)
         unique = {(refusal.status, refusal.code): refusal for refusal in found}
         return sorted(unique.values(), key=lambda refusal: refusal.status)
 
@@ -147,6 +154,10 @@ class Route:
 
 def _is_rate_limit(middleware: Any) -> bool:
     return middleware is RateLimitMiddleware or getattr(middleware, "middleware", None) is RateLimitMiddleware
+
+
+# What a handler takes a pooled connection through (directly, or under its idempotency key).
+_DATABASE_DEPENDENCIES = frozenset({"session", "once"})
 
 
 def routes_of(app: Litestar, unauthenticated: Sequence[str]) -> dict[str, Route]:
@@ -178,6 +189,11 @@ def routes_of(app: Litestar, unauthenticated: Sequence[str]) -> dict[str, Route]
                 has_body="data" in kwargs.expected_reserved_kwargs,
                 authenticated=not handler.opt.get("exclude_from_auth")
                 and not any(pattern.search(path) for pattern in excluded),
+                uses_database=any(
+                    dependency.key in _DATABASE_DEPENDENCIES
+                    for batch in kwargs.dependency_batches
+                    for dependency in batch
+                ),
                 declared=tuple(handler.opt.get("errors", ())),
             )
     return found

@@ -96,12 +96,13 @@ def test_statuses_follow_from_what_the_route_is() -> None:
     wallet = statuses("getWallet")
     assert {"not_found", "wallet_not_found"} <= wallet["404"]  # a path parameter
     assert "413" not in wallet  # a GET reads no body
-    assert set(statuses("getMyWallet")) == {"200", "401", "403", "404", "500"}  # no parameters: no 400
+    assert set(statuses("getMyWallet")) == {"200", "401", "403", "404", "500", "503"}  # no parameters: no 400
 
-    assert set(statuses("listBanks")) == {"200", "500"}  # public, nothing to validate
+    assert set(statuses("listBanks")) == {"200", "500"}  # public, nothing to validate, no database
     assert "bad_signature" in statuses("receiveBankNotification")["401"]  # its hook's refusal
     assert "too_many_watchers" in statuses("counterEvents")["429"]  # named on the route
     assert statuses("health")["503"] == set()  # its own Health body, not a problem
+    assert statuses("createTransfer")["503"] == {"busy"}  # every pooled connection busy: told to retry
 
 
 def test_bodies_and_answers_carry_realistic_examples() -> None:
