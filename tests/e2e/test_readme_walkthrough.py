@@ -309,6 +309,9 @@ def _settings_env(database_url: str, port: int, card_port: int, bank_port: int) 
         "CIVICPAY_BANK_API_SECRET": "readme-walkthrough-bank-api",
         "CIVICPAY_CARD_SECRET_KEY": "sk_test_readme_walkthrough",
         "CIVICPAY_CARD_WEBHOOK_SECRET": "whsec_readme_walkthrough",
+        # Argon2 at its cheapest: the walkthrough is about the steps, not the cost of hashing its passwords.
+        "CIVICPAY_ARGON2_TIME_COST": "1",
+        "CIVICPAY_ARGON2_MEMORY_KIB": "1024",
     }
 
 
