@@ -178,6 +178,17 @@ def needs_terminal(what: Text, option: str) -> None:
         )
 
 
+def unreachable(error: httpx.HTTPError, what: Text) -> Refused:
+    """A server that did not answer, as one line: ``what`` could not be done, why, and the usual cause."""
+    why = " ".join(str(error).split()) or type(error).__name__
+    return Refused(Text(f"{what.vi} ({why}); `make run` đang chạy chưa?", f"{what.en} ({why}); is `make run` serving?"))
+
+
+def civicpay_at(url: str) -> Text:
+    """What ``unreachable`` says when the service itself did not answer."""
+    return Text(f"không kết nối được civicpay ở {url}", f"cannot reach civicpay at {url}")
+
+
 def answer_refused(answer: httpx.Response) -> Refused:
     """A server's refusal as one line: its problem's detail (asked for in the reader's language), and code.
 

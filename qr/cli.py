@@ -13,7 +13,7 @@ from typing import Protocol
 import httpx
 import rich_click as click
 
-from civicpay.command_line import NO, OK, Refused, Shell, answer_refused, needs_terminal
+from civicpay.command_line import NO, OK, Refused, Shell, answer_refused, needs_terminal, unreachable
 from civicpay.db import UnitsOfWork
 from civicpay.errors import Text
 from qr import vietqr
@@ -180,13 +180,9 @@ def create_collection(
                 raise answer_refused(signed_in)
             token = signed_in.json()["access_token"]
             made = http.post("/collections", json=body, headers={"Authorization": f"Bearer {token}"})
-    except httpx.HTTPError as unreachable:
-        why = " ".join(str(unreachable).split()) or type(unreachable).__name__
-        raise Refused(
-            Text(
-                f"không kết nối được civicpay ở {url} ({why}); `make run` đang chạy chưa?",
-                f"cannot reach civicpay at {url} ({why}); is `make run` serving?",
-            )
+    except httpx.HTTPError as error:
+        raise unreachable(
+            error, Text(f"không kết nối được civicpay ở {url}", f"cannot reach civicpay at {url}")
         ) from None
     if not made.is_success:
         raise answer_refused(made)

@@ -16,7 +16,7 @@ import rich_click as click
 
 from civicpay import bootstrap
 from civicpay.clock import SystemClock
-from civicpay.command_line import CommandGroup, Refused, Shell, answer_refused
+from civicpay.command_line import CommandGroup, Refused, Shell, answer_refused, unreachable
 from civicpay.errors import Text
 from civicpay.settings import DEFAULT_WALLET_POOL_ACCOUNT, Settings
 from sandbox import LOOPBACK, bank, bank_notifications, card
@@ -103,13 +103,9 @@ def card_token(shell: Shell, number: str) -> None:
     settings = _settings(shell)
     try:
         click.echo(card.tokenise(settings.card_api_base, settings.card_secret_key, number))
-    except httpx.HTTPError as unreachable:
-        why = " ".join(str(unreachable).split()) or type(unreachable).__name__
-        raise Refused(
-            Text(
-                f"sandbox thẻ không tạo được token ({why}); `make run` đang chạy chưa?",
-                f"the card sandbox did not tokenise ({why}); is `make run` up?",
-            )
+    except httpx.HTTPError as error:
+        raise unreachable(
+            error, Text("sandbox thẻ không tạo được token", "the card sandbox did not tokenise")
         ) from None
 
 
@@ -180,13 +176,9 @@ def bank_transfer(shell: Shell, phone: str | None, code: str | None, amount: int
     note = bank_notifications.notification(code=text, amount_vnd=amount, at=SystemClock().now(), account_number=account)
     try:
         answer = bank_notifications.send(url, note, settings.bank_webhook_secret, language=shell.lang)
-    except httpx.HTTPError as unreachable:
-        why = " ".join(str(unreachable).split()) or type(unreachable).__name__
-        raise Refused(
-            Text(
-                f"không kết nối được civicpay ở {url} ({why}); `make run` đang chạy chưa?",
-                f"cannot reach civicpay at {url} ({why}); is `make run` up?",
-            )
+    except httpx.HTTPError as error:
+        raise unreachable(
+            error, Text(f"không kết nối được civicpay ở {url}", f"cannot reach civicpay at {url}")
         ) from None
     if not answer.is_success:
         raise answer_refused(answer)

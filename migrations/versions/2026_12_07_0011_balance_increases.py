@@ -53,46 +53,20 @@ BEGIN
     END IF;
 END $$"""
 
-# As in 0010, but the credit is an increase beside the receiver's row, which is neither locked nor updated.
-LEDGER_POST_TRANSFER = """
-CREATE FUNCTION ledger_post_transfer(
-    p_debit bigint, p_credit bigint, p_amount bigint, p_category text, p_metadata json,
-    p_description text, p_now timestamptz,
-    p_day_start timestamptz, p_day_end timestamptz, p_month_start timestamptz, p_month_end timestamptz,
-    p_cap_counted boolean
-) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    v_entry bigint;
-    v_transfer bigint;
-    v_counts_spending boolean;
-BEGIN
-    INSERT INTO ledger_entry (description, created_at) VALUES (left(p_description, 200), p_now)
-        RETURNING id INTO v_entry;
-    INSERT INTO ledger_transfer (entry_id, debit_account_id, credit_account_id, amount_vnd, category, metadata,
-                                 created_at)
-        VALUES (v_entry, p_debit, p_credit, p_amount, p_category, p_metadata, p_now)
-        RETURNING id INTO v_transfer;
-    INSERT INTO ledger_posting (entry_id, transfer_id, account_id, side, amount_vnd, category, created_at)
-        VALUES (v_entry, v_transfer, p_debit, 'D', p_amount, p_category, p_now),
-               (v_entry, v_transfer, p_credit, 'C', p_amount, p_category, p_now);
-    UPDATE ledger_account SET debits_posted = debits_posted + p_amount WHERE id = p_debit
-        RETURNING counts_spending INTO v_counts_spending;
-    -- The table's CHECK refuses this if the credit would lower p_credit's balance.
+_BEFORE = importlib.import_module("migrations.versions.2026_12_07_0010_spending_totals")
+
+# As in 0010, but the credit is an increase beside the receiver's row, which is neither locked nor updated;
+# the table's CHECK refuses it if the credit would lower p_credit's balance.
+_CREDIT_ROW = """
+    UPDATE ledger_account SET credits_posted = credits_posted + p_amount WHERE id = p_credit;
+"""
+_CREDIT_WAITS = """
     INSERT INTO ledger_balance_increase (account_id, account_kind, side, amount_vnd)
         SELECT id, kind, 'C', p_amount FROM ledger_account WHERE id = p_credit;
-    -- As wallet.ledger.spending.count: the debit adds to its account's day, and month when cap-counted.
-    IF v_counts_spending THEN
-        INSERT INTO ledger_spending_total AS t (account_id, period, starts_at, ends_at, amount_vnd)
-            SELECT p_debit, 'day', p_day_start, p_day_end, p_amount
-            UNION ALL
-            SELECT p_debit, 'month', p_month_start, p_month_end, p_amount WHERE p_cap_counted
-            ORDER BY 2
-            ON CONFLICT (account_id, period, starts_at) DO UPDATE SET amount_vnd = t.amount_vnd + EXCLUDED.amount_vnd;
-    END IF;
-    RETURN v_transfer;
-END $$"""
+"""
+assert _CREDIT_ROW in _BEFORE.LEDGER_POST_TRANSFER  # noqa: S101 - the one change to 0010's function
+LEDGER_POST_TRANSFER = _BEFORE.LEDGER_POST_TRANSFER.replace(_CREDIT_ROW, _CREDIT_WAITS)
 
-_BEFORE = importlib.import_module("migrations.versions.2026_12_07_0010_spending_totals")
 # As in 0010, but only the payer is locked, and its waiting increases folded in when its row falls short.
 _LOCK_BOTH = """
     PERFORM 1 FROM ledger_account WHERE id IN (v_sender.account_id, v_recipient.account_id)
