@@ -243,6 +243,11 @@ async def test_a_refund_needs_the_money_still_in_the_wallet_and_the_window_open(
 
     assert (spent.status_code, spent.json()["code"]) == (422, "insufficient_funds")
     assert (not_theirs.status_code, not_theirs.json()["code"]) == (404, "card_topup_not_found")
+    missing = await refund(api, minh, topup_id + 1000, "r-4", 10_000)
+    assert missing.json() == not_theirs.json()
+    seen, unseen = [await api.client.get(f"/topups/card/{n}", headers=minh.headers) for n in (topup_id, topup_id + 1)]
+    assert seen.status_code == unseen.status_code == 404
+    assert seen.json() == unseen.json()
     assert (too_late.status_code, too_late.json()["code"]) == (422, "refund_not_allowed")
     assert await pending_of(api, huong) == (50_000, 50_000)
 

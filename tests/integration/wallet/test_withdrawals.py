@@ -190,3 +190,27 @@ async def test_concurrent_withdrawals_never_overdraw(api: Api, bank: Bank) -> No
     assert {answer.json()["code"] for answer in answers if answer.status_code == 422} == {"insufficient_funds"}
     assert await wallet_of(api, huong) == (1_000_000, 0)
     assert len(bank.payouts) == 10
+
+
+async def test_another_citizens_withdrawal_or_bank_account_answers_like_one_that_does_not_exist(
+    api: Api, bank: Bank
+) -> None:
+    huong, minh = await api.register(full_name="Nguyễn Thị Hương"), await api.register()
+    await api.fund(huong, 1_000_000)
+    await api.fund(minh, 1_000_000)
+    account_id = await linked(api, bank, huong)
+    made = await withdraw(api, huong, account_id, 100_000)
+    assert made.status_code == 201, made.text
+    withdrawal_id = made.json()["id"]
+
+    theirs = await api.client.get(f"/withdrawals/{withdrawal_id}", headers=minh.headers)
+    missing = await api.client.get(f"/withdrawals/{withdrawal_id + 1000}", headers=minh.headers)
+    their_account = await withdraw(api, minh, account_id, 100_000, key="w-theirs")
+    no_account = await withdraw(api, minh, account_id + 1000, 100_000, key="w-missing")
+
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() == missing.json()
+    assert their_account.status_code == no_account.status_code == 404
+    assert their_account.json() == no_account.json()
+    assert their_account.json()["errors"][0]["field"] == "bank_account_id"
+    assert await wallet_of(api, minh) == (1_000_000, 1_000_000)
