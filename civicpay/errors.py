@@ -212,6 +212,39 @@ def _field_errors(request: Request[Any, Any, Any], exc: ValidationException, lan
     return errors
 
 
+_AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def split_validation_error(error: msgspec.ValidationError) -> tuple[str, str]:
+    """msgspec's message and the field it names: ``("Expected `int`, got `str`", "amount_vnd")``.
+
+    The field is the path below the value decoded (``items[0].amount_vnd``), empty for the value itself.
+    """
+    text = str(error)
+    at = _AT_PATH.search(text)
+    if at is None:
+        return text, ""
+    return text[: at.start()], at["path"].removeprefix(".")
+
+
+class Malformed(DomainError):
+    """A part of a body that a service reads into its type only later (a webhook's object) does not fit it."""
+
+    code = "validation_failed"
+    status = 400
+    title = Text("Dữ liệu không hợp lệ", "The request data is invalid")
+
+
+def malformed(error: msgspec.ValidationError, *, under: str) -> Malformed:
+    """The refusal of the value at ``under`` in the body, naming the field as the body's own errors do."""
+    message, path = split_validation_error(error)
+    field = ".".join(part for part in (under, path) if part)
+    named = _FIELD_IN_MESSAGE.search(message)
+    if named and named["f"] and ("missing" in message or "unknown" in message):
+        field = f"{field}.{named['f']}" if field else named["f"]
+    return Malformed(Text(_translate(message), message), field=field or "body")
+
+
 def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     lang = negotiate_language(request.headers.get("accept-language"))
     errors = _field_errors(request, exc, lang)
@@ -286,10 +319,13 @@ __all__ = [
     "FieldError",
     "InvalidField",
     "Language",
+    "Malformed",
     "NotFound",
     "Text",
+    "malformed",
     "negotiate_language",
     "problem_body",
     "refuse_nul_characters",
     "render_domain_error",
+    "split_validation_error",
 ]
