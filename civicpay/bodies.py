@@ -99,7 +99,8 @@ class CivicRequest(Request[Any, Any, Any]):
             return decoder.decode(body)
         except msgspec.ValidationError as wrong:
             message, field = split_validation_error(wrong)
-            raise ValidationException(extra=[{"message": message, "key": field, "source": "body"}]) from None
+            located = {"message": message, "key": field or "body", "source": "body", "field_named": True}
+            raise ValidationException(extra=[located]) from None
         except msgspec.DecodeError as malformed:
             # In the words the problem+json mapping knows as invalid_json, a truncated body included.
             said = str(malformed)
