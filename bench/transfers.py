@@ -18,12 +18,13 @@ The modes, run in this order whatever order they are given in:
 
 - ``spread`` (the default): each transfer between two random distinct wallets of all ``--wallets``;
 - ``hot-receiver``: every transfer to one wallet (the last citizen), from random others: what a
-  biller's or a merchant's account sees, and the row lock on its credit side;
+  biller's or a merchant's account sees (its credits wait beside its row, ``ledger.BalanceIncrease``,
+  so they should not queue on its lock);
 - ``long-history``: first ``--history`` prior transfers (default 300) are posted from each of the first
   ``--payers`` wallets, spread over the business month so far, through ``wallet.ledger.post_entry`` in
   bulk (balanced entries, balances and postings kept together, checked by ``check_invariants``); then
-  only those payers send, to random wallets. Each transfer sums its payer's month, so this mode shows a
-  cost that grows with the payer's history; it runs last because its postings stay.
+  only those payers send, to random wallets. Each transfer reads its payer's running spending totals,
+  so the runs must not slow down as history grows; it runs last because its postings stay.
 
 The load generator, the app server and PostgreSQL share this machine, so every figure here is a
 figure of the whole box; the per-run CPU split (ms of CPU per transfer for app, PostgreSQL and the

@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Components, Example, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template import TemplateConfig
 
 import qr
 import wallet
-from civicpay import bootstrap, outbox, worker
+from civicpay import apidocs, bootstrap, outbox, web, worker
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.banks import BankController
 from civicpay.bodies import CivicRequest
 from civicpay.bootstrap import Services
-from civicpay.db import current_revision, ensure_schema_current, provide_session
+from civicpay.db import ensure_schema_current, provide_session
 from civicpay.errors import EXCEPTION_HANDLERS, refuse_nul_characters
+from civicpay.health import Health, read_health
+from civicpay.home import front_page
 from civicpay.settings import Settings
+
+VERSION = importlib.metadata.version("civicpay")
+# Paths the authentication middleware leaves alone (handlers may also opt out with exclude_from_auth).
+PUBLIC_PATHS = ("^/schema", "^/health$")
 
 # What the state holds besides the services object, and which of those handlers may ask for by name.
 _SERVICES = (
@@ -45,23 +52,24 @@ _SERVICES = (
 _INJECTED = ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants", "instructions")
 
 
-class Health(msgspec.Struct):
-    status: str
-    database: str
-    revision: str | None
-    expected_revision: str | None
-
-
-@get("/health", operation_id="health", exclude_from_auth=True, tags=["ops"])
+@get(
+    "/health",
+    operation_id="health",
+    exclude_from_auth=True,
+    tags=["ops"],
+    responses={
+        503: ResponseSpec(
+            Health,
+            description="The database does not answer, or is not at the revision this code expects",
+            generate_examples=False,
+            examples=[Example(id="migration_needed", value=Health("migration_needed", "ok", "0011", "0012"))],
+        )
+    },
+)
 async def health(state: State) -> Response[Health]:
     """Whether the database answers and is at the migration revision this code expects."""
-    expected: str | None = state.expected_revision
-    try:
-        revision = await current_revision(state.engine)  # also proves the database answers
-    except Exception:
-        return Response(Health("unavailable", "unreachable", None, expected), status_code=503)
-    status = "ok" if revision == expected else "migration_needed"
-    return Response(Health(status, "ok", revision, expected), status_code=200 if status == "ok" else 503)
+    answer, status_code = await read_health(state)
+    return Response(answer, status_code=status_code)
 
 
 @asynccontextmanager
@@ -94,11 +102,29 @@ def create_app(services: Services) -> Litestar:
     """Build the HTTP service on ``services`` (``civicpay.bootstrap``); the app closes them when it stops."""
     # Each service under its own name too: handlers inject them by name, and the hot routes read them
     # straight from the state.
-    state = State({"services": services, **{name: getattr(services, name) for name in _SERVICES}})
-    authentication = DefineMiddleware(AuthenticationMiddleware, exclude=["^/schema", "^/health$"])
-    return Litestar(
+    state = State({"services": services, "version": VERSION, **{name: getattr(services, name) for name in _SERVICES}})
+    authentication = DefineMiddleware(AuthenticationMiddleware, exclude=list(PUBLIC_PATHS))
+    openapi = apidocs.CompletedOpenAPIConfig(
+        title="civicpay",
+        version=VERSION,
+        description="Wallets, transfers, VietQR fee collection and the ledger of a provincial cashless-payment app. "
+        "Every error is `application/problem+json` (RFC 9457) with a stable `code`; Vietnamese unless "
+        "`Accept-Language` prefers English.",
+        path="/schema",
+        render_plugins=[apidocs.swagger_render_plugin()],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+            }
+        ),
+        security=[{"bearer": []}, {"apiKey": []}],
+    )
+    app = Litestar(
         route_handlers=[
             health,
+            front_page,
+            apidocs.swagger_assets_router(),
             rate_limited(services.settings, [*SIGN_IN, *wallet.SIGN_UP]),
             ProfileController,
             AdminController,
@@ -119,22 +145,13 @@ def create_app(services: Services) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[running],
         state=state,
-        openapi_config=OpenAPIConfig(
-            title="civicpay",
-            version="0.1.0",
-            description="Wallets, transfers and the ledger of a provincial cashless-payment app.",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
-                }
-            ),
-            security=[{"bearer": []}, {"apiKey": []}],
-        ),
+        openapi_config=openapi,
+        template_config=TemplateConfig(directory=web.TEMPLATES, engine=JinjaTemplateEngine),
         debug=False,
     )
+    # The document is completed from the app's assembled routes, when it is first asked for.
+    openapi.completion = apidocs.documenting(lambda: apidocs.routes_of(app, PUBLIC_PATHS))
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -59,6 +59,7 @@ class Services:
         return [
             Job("card top-up re-query", settings.card_requery_interval_seconds, self.requery_card_topups),
             Job("hold expiry", settings.hold_expiry_interval_seconds, self.expire_holds),
+            Job("ledger fold", settings.ledger_fold_interval_seconds, self.fold_increases),
             Job("merchant settlement", settings.merchant_settlement_interval_seconds, self.settle_merchants),
             Job("treasury sweep", settings.treasury_sweep_interval_seconds, self.sweep_to_treasury),
             Job("sign-in locks", settings.login_lock_sweep_interval_seconds, self.sweep_sign_in_locks),
@@ -77,6 +78,10 @@ class Services:
     async def expire_holds(self) -> list[int]:
         async with self.units() as unit:
             return await ledger.expire_holds(unit.session, now=self.clock.now())
+
+    async def fold_increases(self) -> int:
+        async with self.units() as unit:
+            return await ledger.fold_increases(unit.session)
 
     async def sweep_to_treasury(self) -> qr.SweepReport:
         async with self.units() as unit:

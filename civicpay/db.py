@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
+from civicpay.errors import Text
 from civicpay.settings import Settings
 
 NAMING_CONVENTION = {
@@ -78,12 +79,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# How long a request waits for a pooled connection when every one is busy before it fails (SQLAlchemy's
-# default is 30 s): an overloaded process answers an error within seconds rather than queueing work whose
-# caller has likely given up.
-POOL_TIMEOUT_SECONDS = 10.0
-
-
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         _ensure_sqlite_directory(settings.database_url)
@@ -96,7 +91,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # are returned, so the default is none.
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
-        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_timeout=settings.db_pool_timeout_seconds,
         # No ping per checkout: it would cost a round trip on every request. A connection PostgreSQL has
         # dropped fails its request once, and SQLAlchemy then replaces every connection of the pool.
         pool_pre_ping=False,
@@ -288,14 +283,19 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 class SchemaBehind(Exception):
-    """The database has not been migrated to what this code expects."""
+    """The database has not been migrated to what this code expects; ``text`` says so in both languages."""
+
+    def __init__(self, current: str | None, head: str | None) -> None:
+        self.text = Text(
+            f"cơ sở dữ liệu đang ở phiên bản {current or 'none'}, mã này cần {head}: hãy chạy `civicpay db upgrade`",
+            f"database is at revision {current or 'none'}, this code needs {head}: run `civicpay db upgrade`",
+        )
+        super().__init__(self.text.en)
 
 
 async def ensure_schema_current(engine: AsyncEngine) -> str:
     """Refuse to serve a database behind the newest migration; return its revision."""
     current, head = await current_revision(engine), head_revision()
     if current != head:
-        raise SchemaBehind(
-            f"database is at revision {current or 'none'}, this code needs {head}: run `civicpay db upgrade`"
-        )
+        raise SchemaBehind(current, head)
     return current or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -73,9 +74,20 @@ DEMO_PEOPLE = (
 )
 
 
-async def seed_demo(session: AsyncSession, settings: Settings, hasher: PasswordHasher, clock: Clock) -> bool:
+# What seeding does, one step each (a password is hashed in most): the people, then the office, the merchant.
+DEMO_STEPS = len(DEMO_PEOPLE) + 2
+
+
+async def seed_demo(
+    session: AsyncSession,
+    settings: Settings,
+    hasher: PasswordHasher,
+    clock: Clock,
+    *,
+    step: Callable[[], None] = lambda: None,
+) -> bool:
     """The demo people (each citizen's wallet funded), a one-stop office with a counter and its clerk, and a
-    merchant; False if they already exist."""
+    merchant; False if they already exist. ``step`` is called after each of the ``DEMO_STEPS``."""
     if await session.scalar(select(User.id).where(User.phone == "+84912345678")):
         return False
     now = clock.now()
@@ -104,8 +116,11 @@ async def seed_demo(session: AsyncSession, settings: Settings, hasher: PasswordH
             await create_user(
                 session, hasher, NewUser(person.phone, person.full_name, DEMO_PASSWORD, person.role), now=now
             )
+        step()
     office = await collections.create_office(session, DEMO_OFFICE, now=now)
     await collections.create_counter(session, office.id, qr_schemas.CounterCreate("Quầy 1"), now=now)
     await collections.assign_clerk(session, office.id, qr_schemas.ClerkAssign(DEMO_CLERK_PHONE))
+    step()
     await merchants.register(session, hasher, DEMO_MERCHANT, bank_name=DEMO_MERCHANT_BANK_NAME, now=now)
+    step()
     return True

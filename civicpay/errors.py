@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
+import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
@@ -35,8 +37,32 @@ class Text:
 
 
 class FieldError(msgspec.Struct, frozen=True):
-    field: str
-    message: str
+    field: Annotated[
+        str,
+        msgspec.Meta(
+            description="Where: a body field (`amount_vnd`, `items.0.phone`), or `header.`, `query.`, `path.` and "
+            "the parameter's name as sent (`header.Idempotency-Key`)",
+            examples=["amount_vnd"],
+        ),
+    ]
+    message: Annotated[str, msgspec.Meta(description="What is wrong with it, in the answer's language")]
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """Every error answer: RFC 9457 problem details (``application/problem+json``), written by ``problem_body``.
+
+    Some codes add members of their own (``retry_after_seconds``, ``collection_status``, ``reason`` and
+    ``position``...), so a client reads ``code`` and ignores members it does not know.
+    """
+
+    type: Annotated[str, msgspec.Meta(description="`urn:civicpay:problem:` and the code")]
+    title: Annotated[str, msgspec.Meta(description="What went wrong, for people (Vietnamese unless English is asked)")]
+    status: Annotated[int, msgspec.Meta(description="The HTTP status, repeated")]
+    code: Annotated[str, msgspec.Meta(description="The stable, machine-readable reason: branch on this")]
+    detail: Annotated[str | None, msgspec.Meta(description="More about this occurrence, for people")] = None
+    errors: Annotated[
+        list[FieldError] | None, msgspec.Meta(description="The fields at fault, for validation errors")
+    ] = None
 
 
 class DomainError(Exception):
@@ -54,6 +80,22 @@ class DomainError(Exception):
         self.detail = detail
         self.field = field
         self.extra = extra
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def may_raise(*errors: type[DomainError]) -> Callable[[F], F]:
+    """Name errors a function raises where reading its code cannot see them (through a method of an
+    object, or an error kept in a variable), so the API documentation lists them on every route that
+    calls it (``civicpay.apidocs.raises``)."""
+
+    def declare(function: F) -> F:
+        function.__dict__.setdefault("__may_raise__", ())
+        function.__dict__["__may_raise__"] += errors
+        return function
+
+    return declare
 
 
 class NotFound(DomainError):
@@ -215,6 +257,17 @@ def _field_errors(request: Request[Any, Any, Any], exc: ValidationException, lan
     return errors
 
 
+# The words of the answers the framework's own refusals become; the API documentation quotes them too.
+VALIDATION_FAILED = ("validation_failed", Text("Dữ liệu không hợp lệ", "The request data is invalid"))
+VALIDATION_DETAIL = Text("Kiểm tra các trường được nêu trong `errors`.", "Check the fields listed in `errors`.")
+INVALID_JSON = ("invalid_json", Text("Nội dung yêu cầu không phải JSON hợp lệ", "The request body is not valid JSON"))
+INTERNAL_ERROR = ("internal_error", Text("Lỗi hệ thống, vui lòng thử lại", "Internal error, please try again"))
+DATABASE_BUSY = (
+    "busy",
+    Text("Hệ thống đang quá tải, vui lòng thử lại sau giây lát", "The service is busy, try again soon"),
+)
+
+
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 
 
@@ -251,13 +304,12 @@ def malformed(error: msgspec.ValidationError, *, under: str) -> Malformed:
 def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     lang = negotiate_language(request.headers.get("accept-language"))
     errors = _field_errors(request, exc, lang)
-    title = Text("Dữ liệu không hợp lệ", "The request data is invalid")
-    detail = Text("Kiểm tra các trường được nêu trong `errors`.", "Check the fields listed in `errors`.")
-    body = problem_body(lang, status=400, code="validation_failed", title=title, detail=detail, errors=errors)
+    code, title = VALIDATION_FAILED
+    body = problem_body(lang, status=400, code=code, title=title, detail=VALIDATION_DETAIL, errors=errors)
     return _problem_response(request, 400, body)
 
 
-_HTTP_TITLES: dict[int, tuple[str, Text]] = {
+HTTP_TITLES: dict[int, tuple[str, Text]] = {
     400: ("bad_request", Text("Yêu cầu không hợp lệ", "Bad request")),
     401: ("unauthenticated", Text("Cần đăng nhập", "Authentication required")),
     403: ("forbidden", Text("Không có quyền truy cập", "Forbidden")),
@@ -274,12 +326,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     status = exc.status_code
     if status >= 500:
         return internal_error_handler(request, exc)
-    code, title = _HTTP_TITLES.get(status, ("http_error", Text("Yêu cầu không thành công", "Request failed")))
+    code, title = HTTP_TITLES.get(status, ("http_error", Text("Yêu cầu không thành công", "Request failed")))
     if status == 400 and "JSON is malformed" in exc.detail:
-        code, title = (
-            "invalid_json",
-            Text("Nội dung yêu cầu không phải JSON hợp lệ", "The request body is not valid JSON"),
-        )
+        code, title = INVALID_JSON
     body = problem_body(lang, status=status, code=code, title=title)
     response = _problem_response(request, status, body)
     if exc.headers:
@@ -291,8 +340,21 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     # The traceback goes to the log, never to the caller.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     lang = negotiate_language(request.headers.get("accept-language"))
-    title = Text("Lỗi hệ thống, vui lòng thử lại", "Internal error, please try again")
-    return _problem_response(request, 500, problem_body(lang, status=500, code="internal_error", title=title))
+    code, title = INTERNAL_ERROR
+    return _problem_response(request, 500, problem_body(lang, status=500, code=code, title=title))
+
+
+def database_busy_handler(request: Request[Any, Any, Any], exc: sqlalchemy.exc.TimeoutError) -> Response[bytes]:
+    """Every pooled connection stayed busy for the pool's whole timeout: a load to shed, not a bug.
+
+    503 with Retry-After, so clients and load balancers back off, and one log line, not a traceback.
+    """
+    log.warning("database pool exhausted on %s %s: %s", request.method, request.url.path, exc)
+    lang = negotiate_language(request.headers.get("accept-language"))
+    code, title = DATABASE_BUSY
+    response = _problem_response(request, 503, problem_body(lang, status=503, code=code, title=title))
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 class NulCharacter(DomainError):
@@ -311,12 +373,19 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
+    sqlalchemy.exc.TimeoutError: database_busy_handler,
     Exception: internal_error_handler,
 }
 
 __all__ = [
+    "DATABASE_BUSY",
     "EXCEPTION_HANDLERS",
+    "HTTP_TITLES",
+    "INTERNAL_ERROR",
+    "INVALID_JSON",
     "PROBLEM_JSON",
+    "VALIDATION_DETAIL",
+    "VALIDATION_FAILED",
     "Conflict",
     "DomainError",
     "FieldError",
@@ -324,8 +393,11 @@ __all__ = [
     "Language",
     "Malformed",
     "NotFound",
+    "NulCharacter",
+    "Problem",
     "Text",
     "malformed",
+    "may_raise",
     "negotiate_language",
     "problem_body",
     "refuse_nul_characters",

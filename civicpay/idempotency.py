@@ -198,6 +198,6 @@ def idempotent(status: int, answer: Any, description: str) -> dict[str, Any]:
     ``once`` dependency carrying the protocol, and the answer documented under its status."""
     return {
         "status_code": status,
-        "responses": {status: ResponseSpec(data_container=answer, description=description)},
+        "responses": {status: ResponseSpec(data_container=answer, description=description, generate_examples=False)},
         "dependencies": {"once": Provide(provide_once)},
     }

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from civicpay.errors import Text
 
 Environment = Literal["development", "production", "test"]
 
@@ -36,7 +40,43 @@ _SECRETS = ("secret_key", "bank_webhook_secret", "bank_api_secret", "card_secret
 
 
 class SettingsError(Exception):
-    """The environment does not describe a runnable service."""
+    """The environment does not describe a runnable service; ``text`` says why in both languages."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.en)
+        self.text = text
+
+
+class NotSetUp(SettingsError):
+    """Nothing set up where the settings point: the development database or secrets do not exist there.
+
+    Raised instead of creating them, unless the caller sets the service up (``create_missing``): a
+    command run from the wrong folder must not start a new, empty service beside the real one, nor
+    sign with a secret nobody else knows.
+    """
+
+    def __init__(self, database_url: str, missing: list[Path]) -> None:
+        self.database_url = database_url
+        self.missing = missing
+        database = sqlite_file(database_url)
+        where = shown_url(database_url) + (f" ({database.resolve()})" if database is not None else "")
+        secrets_at = (DEV_SECRET_DIR / "*.txt").resolve()
+        no_database = database is not None and database in missing
+        no_secrets = any(path != database for path in missing)
+        what = Text(
+            " và ".join(["cơ sở dữ liệu"] * no_database + ["khóa bí mật"] * no_secrets),
+            " and ".join(["database"] * no_database + ["secrets"] * no_secrets),
+        )
+        super().__init__(
+            Text(
+                f"chưa thiết lập civicpay ở đây (không có {what.vi}): lệnh này sẽ dùng cơ sở dữ liệu {where} "
+                f"và khóa bí mật {secrets_at}; hãy chạy trong thư mục dự án, đặt CIVICPAY_DATABASE_URL và các "
+                "khóa CIVICPAY_*, hoặc tạo chúng bằng `civicpay db upgrade`",
+                f"nothing set up here (no {what.en}): this command would use database {where} and secrets "
+                f"{secrets_at}; run it from the project folder, set CIVICPAY_DATABASE_URL and the CIVICPAY_* "
+                "secrets, or create them with `civicpay db upgrade`",
+            )
+        )
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,7 +89,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # 0 because a busy process would open and close them constantly (a connection costs PostgreSQL a
     # process fork and authentication): at 32 clients on 2 workers, pool 10 with overflow 10 made 500-671
     # transfers/s, pool 10 with none 968-1405 (README, Benchmarks). A request waits up to
-    # db.POOL_TIMEOUT_SECONDS for a pooled connection instead; no request holds two at once, so waiting
+    # db_pool_timeout_seconds for a pooled connection instead; no request holds two at once, so waiting
     # cannot deadlock. Size it so that, with each app process (every uvicorn worker of every `civicpay
     # serve`) also keeping one connection of its own to LISTEN for announcements (civicpay/events.py):
     #   app processes x (pool + overflow + 1) + `civicpay worker` processes x (pool + overflow)
@@ -61,6 +101,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # than its load has needed at once.
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
     db_pool_overflow: int = DEFAULT_DB_POOL_OVERFLOW
+    # How long a request waits for a pooled connection when every one is busy before it is answered 503
+    # (SQLAlchemy's default is 30 s): an overloaded process sheds load within seconds rather than queueing
+    # work whose caller has likely given up.
+    db_pool_timeout_seconds: float = 10.0
     # Signs access tokens. Never has a production default: see from_env.
     secret_key: str
     access_token_ttl_seconds: int = 3600
@@ -131,6 +175,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often the workers give back the money of holds whose time has passed; 0 leaves it to
     # `civicpay ledger expire-holds`.
     hold_expiry_interval_seconds: int = 60
+    # How often a worker adds the money waiting beside busy receivers' rows to the rows (BalanceIncrease).
+    ledger_fold_interval_seconds: int = 5
     # The outbox (civicpay/outbox.py): a message to an outside party is tried this many times, waiting
     # a random time below base · 2^(tries-1) seconds, at most the cap, between tries; then it is given up
     # and waits for an admin (GET /admin/outbox?status=given_up, `civicpay outbox redeliver`).
@@ -159,12 +205,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     fast_transfers: bool = True
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: dict[str, str] | None = None, *, create_missing: bool = False) -> Settings:
         """Build settings from ``CIVICPAY_*`` variables.
 
-        In development a missing secret is created once under ``var/`` so ``make run`` works on a
-        fresh clone; in production a missing secret stops the service instead of running with a
-        guessable one.
+        Outside production a secret not in the environment is read from ``var/secrets/``, so every
+        process of a development install agrees on it. Only a caller that sets the service up
+        (``create_missing``: ``civicpay db upgrade``, ``civicpay demo``) creates what is missing there,
+        secrets and the SQLite database alike (the latter by migrating it); any other caller gets
+        ``NotSetUp``, naming what it looked for. In production a missing secret stops the service
+        instead of running with a guessable one.
         """
         env = dict(os.environ if environ is None else environ)
         fields: dict[str, object] = {}
@@ -175,17 +224,32 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         production = fields.get("env", "development") == "production"
         for needed in _OWN_BANK_ACCOUNTS:
             if production and needed not in fields:
-                raise SettingsError(f"CIVICPAY_{needed.upper()} must be set in production")
+                raise SettingsError(_must_be_set(needed))
+        missing: list[Path] = []
+        database_url = str(fields.get("database_url", DEFAULT_DATABASE_URL))
+        database = sqlite_file(database_url)
+        if database is not None and not database.exists() and not create_missing:
+            missing.append(database)
         for secret in _SECRETS:
             if secret in fields:
                 continue
             if production:
-                raise SettingsError(f"CIVICPAY_{secret.upper()} must be set in production")
-            fields[secret] = _development_secret(secret)
+                raise SettingsError(_must_be_set(secret))
+            if (value := _development_secret(secret, create_missing=create_missing)) is not None:
+                fields[secret] = value
+            else:
+                missing.append(development_secret_file(secret))
+        if missing:
+            raise NotSetUp(database_url, missing)
         try:
             return msgspec.convert(fields, cls, strict=False)
         except msgspec.ValidationError as exc:
-            raise SettingsError(f"invalid setting: {exc}") from exc
+            raise SettingsError(Text(f"cấu hình không hợp lệ: {exc}", f"invalid setting: {exc}")) from exc
+
+    @property
+    def database_file(self) -> Path | None:
+        """The embedded database's file, or None for a server (PostgreSQL) or an in-memory database."""
+        return sqlite_file(self.database_url)
 
     @property
     def is_sqlite(self) -> bool:
@@ -200,11 +264,49 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _SECRET_PREFIXES = {"card_secret_key": "sk_test_", "card_webhook_secret": "whsec_"}
 
 
-def _development_secret(name: str) -> str:
-    """A random secret kept under var/, so every process of a development install agrees on it."""
-    path = DEV_SECRET_DIR / f"{name}.txt"
+def _must_be_set(name: str) -> Text:
+    variable = f"CIVICPAY_{name.upper()}"
+    return Text(f"cần đặt {variable} trong môi trường production", f"{variable} must be set in production")
+
+
+def database_url_from_env(environ: dict[str, str] | None = None) -> str:
+    """Only the database's URL, read as ``Settings.from_env`` reads it, without looking for secrets."""
+    return (os.environ if environ is None else environ).get("CIVICPAY_DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file a SQLite URL names (relative to the working directory), or None."""
+    if not database_url.startswith("sqlite"):
+        return None
+    path = database_url.split("///", 1)[-1].split("?", 1)[0] if "///" in database_url else ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def shown_url(database_url: str) -> str:
+    """A database URL fit to print: its password masked."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return database_url
+
+
+def development_secret_file(name: str) -> Path:
+    """Where a development install keeps one secret (relative to the working directory)."""
+    return DEV_SECRET_DIR / f"{name}.txt"
+
+
+def _development_secret(name: str, *, create_missing: bool) -> str | None:
+    """A random secret kept under var/, so every process of a development install agrees on it.
+
+    None when it does not exist and may not be created.
+    """
+    path = development_secret_file(name)
     if path.exists():
         return path.read_text().strip()
+    if not create_missing:
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = _SECRET_PREFIXES.get(name, "") + secrets.token_urlsafe(48)
     path.write_text(secret)

@@ -12,7 +12,7 @@ import qr.models  # noqa: F401 - importing the models registers their tables
 import wallet.ledger.models
 import wallet.models  # noqa: F401 - importing the models registers their tables
 from civicpay.db import Base
-from civicpay.settings import Settings
+from civicpay.settings import database_url_from_env
 
 target_metadata = Base.metadata
 
@@ -20,7 +20,7 @@ target_metadata = Base.metadata
 def _url() -> str:
     # `civicpay db upgrade` passes its URL in; the plain `alembic` command reads the environment.
     url: str | None = context.config.attributes.get("database_url")
-    return url or Settings.from_env().database_url
+    return url or database_url_from_env()
 
 
 def _run(connection: Connection) -> None:

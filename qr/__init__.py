@@ -4,7 +4,7 @@ Other rooms use it through what this module exports.
 """
 
 from qr.bank_claims import claim_notification
-from qr.counter import CounterDisplayController
+from qr.counter import CounterDisplayController, CounterScreen, counter_screens
 from qr.merchants import settle as settle_merchants
 from qr.routes import (
     CollectionController,
@@ -34,9 +34,11 @@ __all__ = [
     "INSTRUCTION_KINDS",
     "NOTIFICATION_CLAIMANTS",
     "ROUTE_HANDLERS",
+    "CounterScreen",
     "RemittanceLine",
     "SettlementLine",
     "SweepReport",
+    "counter_screens",
     "remittances",
     "settle_merchants",
     "sweep_and_report",

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import PathParameter
@@ -31,7 +32,7 @@ from civicpay.db import MAX_ID, UnitsOfWork
 from civicpay.money import format_vnd
 from qr import render
 from qr.collections import counter_at, counter_topic, current_status, payment_code, state_message
-from qr.models import CollectionStatus, FeeCollection, Office
+from qr.models import CollectionStatus, Counter, FeeCollection, Office
 
 CounterId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 # Keep idle proxies from closing the stream, and end it now and then so the browser reconnects
@@ -131,6 +132,29 @@ async def _subscribed(
             yield message
 
 
+class CounterScreen(msgspec.Struct, frozen=True):
+    """A counter's public screen, as the front page lists it."""
+
+    counter_id: int
+    counter_name: str
+    office_name: str
+
+    @property
+    def url(self) -> str:
+        return f"/counter/{self.counter_id}"
+
+
+async def counter_screens(session: AsyncSession, limit: int = 100) -> list[CounterScreen]:
+    """Every counter's screen (public, like the screens), by office and counter, at most ``limit``."""
+    rows = await session.execute(
+        select(Counter.id, Counter.name, Office.name)
+        .join(Office, Office.id == Counter.office_id)
+        .order_by(Office.name, Counter.name, Counter.id)
+        .limit(limit)
+    )
+    return [CounterScreen(counter_id, counter_name, office_name) for counter_id, counter_name, office_name in rows]
+
+
 class CounterDisplayController(Controller):
     path = "/counter/{counter_id:int}"
     tags = ["counter display"]
@@ -142,7 +166,7 @@ class CounterDisplayController(Controller):
         """The counter's screen (HTML): the open collection's VietQR, turning to "ĐÃ THANH TOÁN / PAID" live."""
         return Response(await page(session, counter_id, clock.now()), media_type=MediaType.HTML)
 
-    @get("/events", operation_id="counterEvents", exclude_from_auth=True)
+    @get("/events", operation_id="counterEvents", exclude_from_auth=True, errors=[events.TooManyWatchers])
     async def follow(
         self, counter_id: CounterId, request: Request[Any, Any, Any], session: NamedDependency[AsyncSession]
     ) -> ServerSentEvent:

@@ -103,7 +103,6 @@ async def _spend(
         settings,
         calendar,
         payer=payer,
-        other_accounts=[to_account],
         amount_vnd=amount_vnd,
         category=category,
         now=now,

@@ -45,6 +45,7 @@ class OfficeController(Controller):
 
     @get("/", operation_id="listOffices")
     async def list_all(self, session: NamedDependency[AsyncSession]) -> list[s.Office]:
+        """Every one-stop office with its collection account and Treasury account."""
         return await collections.list_offices(session)
 
     @post("/{office_id:int}/counters", operation_id="createCounter", status_code=201)
@@ -55,10 +56,12 @@ class OfficeController(Controller):
         session: NamedDependency[AsyncSession],
         clock: NamedDependency[Clock],
     ) -> s.Counter:
+        """A counter at the office, with the address of its screen."""
         return await collections.create_counter(session, office_id, data, now=clock.now())
 
     @get("/{office_id:int}/counters", operation_id="listCounters")
     async def counters(self, office_id: RowId, session: NamedDependency[AsyncSession]) -> list[s.Counter]:
+        """The office's counters and their screens."""
         return await collections.list_counters(session, office_id)
 
     @post("/{office_id:int}/clerks", operation_id="assignClerk", status_code=204)
@@ -96,6 +99,7 @@ class CollectionController(Controller):
         session: NamedDependency[AsyncSession],
         clock: NamedDependency[Clock],
     ) -> s.Collection:
+        """A fee collection: a clerk sees their office's, a finance officer any."""
         return await collections.get_collection(
             session, user_id=principal.user_id, role=principal.role, collection_id=collection_id, now=clock.now()
         )
@@ -221,6 +225,7 @@ class MerchantController(Controller):
 
     @get("/{merchant_id:int}", operation_id="getMerchant", guards=[requires(Role.ADMIN, Role.FINANCE_OFFICER)])
     async def one(self, merchant_id: RowId, session: NamedDependency[AsyncSession]) -> s.Merchant:
+        """A merchant, its static code and its takings not yet settled."""
         return await merchants.get(session, merchant_id)
 
     @get(
@@ -273,6 +278,7 @@ class TreasuryController(Controller):
 
     @get("/remittances", operation_id="listRemittances")
     async def remittances(self, session: NamedDependency[AsyncSession]) -> list[s.RemittanceLine]:
+        """Every remittance of fees to a Treasury account, newest first, with the bank's outcome."""
         return await treasury.history(session)
 
 

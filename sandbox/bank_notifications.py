@@ -47,6 +47,9 @@ def signed(note: NotificationIn, secret: str) -> tuple[bytes, dict[str, str]]:
     return body, {"Content-Type": "application/json", "X-Signature": sign_body(secret, body)}
 
 
-def send(base_url: str, note: NotificationIn, secret: str) -> httpx.Response:
+def send(base_url: str, note: NotificationIn, secret: str, *, language: str | None = None) -> httpx.Response:
+    """Post the notification, signed; ``language``: the one civicpay should word a refusal in."""
     body, headers = signed(note, secret)
+    if language is not None:
+        headers = {**headers, "Accept-Language": language}
     return httpx.post(base_url.rstrip("/") + WEBHOOK_PATH, content=body, headers=headers, timeout=10)

@@ -7,7 +7,6 @@ for the bank and the acquirer, and sign with the secrets civicpay checks. It ref
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 from urllib.parse import urlsplit
@@ -17,8 +16,9 @@ import rich_click as click
 
 from civicpay import bootstrap
 from civicpay.clock import SystemClock
-from civicpay.errors import DomainError
-from civicpay.settings import DEFAULT_WALLET_POOL_ACCOUNT, Settings, SettingsError
+from civicpay.command_line import CommandGroup, Refused, Shell, answer_refused
+from civicpay.errors import Text
+from civicpay.settings import DEFAULT_WALLET_POOL_ACCOUNT, Settings
 from sandbox import LOOPBACK, bank, bank_notifications, card
 from wallet import topup_code
 from wallet.service import holder_of_user_phone
@@ -26,39 +26,54 @@ from wallet.service import holder_of_user_phone
 DEFAULT_CIVICPAY_URL = "http://127.0.0.1:8000"
 
 
-def _settings() -> Settings:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as problem:
-        raise click.ClickException(str(problem)) from problem
+def _settings(shell: Shell) -> Settings:
+    """civicpay's own settings, so the sandboxes sign with the secrets civicpay checks; never new ones."""
+    settings = shell.settings()
     if settings.env == "production":
-        raise click.ClickException("the sandbox is for development and tests: production talks to the real parties")
+        raise Refused(
+            Text(
+                "sandbox chỉ dùng cho phát triển và kiểm thử: production làm việc với các bên thật",
+                "the sandbox is for development and tests: production talks to the real parties",
+            )
+        )
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="civicpay-sandbox", cls=CommandGroup, services=bootstrap.running)
 def main() -> None:
     """The outside world for development and tests: the bank and the card acquirer (localstripe).
 
     Servers listen on 127.0.0.1 only, at the addresses civicpay's settings give for the bank
-    (CIVICPAY_BANK_API_BASE) and the acquirer (CIVICPAY_CARD_API_BASE). `make run` starts both.
+    (CIVICPAY_BANK_API_BASE) and the acquirer (CIVICPAY_CARD_API_BASE). `make run` starts both. Every
+    command reads civicpay's settings and secrets as `civicpay` does, and like it refuses to run where
+    none are set up rather than sign with a secret civicpay does not know; refusals are one line, exit 2.
+
+    Example: civicpay-sandbox bank transfer --phone 0912345678 --amount 100000
     """
 
 
 @main.group(name="card")
 def card_commands() -> None:
-    """The card acquirer: localstripe, a stateful fake of the Stripe API."""
+    """The card acquirer: localstripe, a stateful fake of the Stripe API.
+
+    Example: civicpay-sandbox card token
+    """
 
 
 @card_commands.command(name="serve")
 @click.option(
     "--webhook-url",
     metavar="URL",
-    help="Where the acquirer sends its signed events (default: this machine's civicpay at /webhooks/card).",
+    help="Where the acquirer sends its signed events.",
+    show_default="this machine's civicpay, at /webhooks/card",
 )
-def card_serve(webhook_url: str | None) -> None:
-    """Run the acquirer's sandbox in the foreground, sending its events to civicpay's webhook."""
-    settings = _settings()
+@click.pass_obj
+def card_serve(shell: Shell, webhook_url: str | None) -> None:
+    """Run the acquirer's sandbox in the foreground, sending its events to civicpay's webhook.
+
+    Example: civicpay-sandbox card serve
+    """
+    settings = _settings(shell)
     port = urlsplit(settings.card_api_base).port or 8420
     # `make run` stops this with SIGTERM; leave through running()'s `finally`, which stops localstripe too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -79,31 +94,49 @@ def card_serve(webhook_url: str | None) -> None:
     show_default=True,
     help="The test card: 4242… pays, 4000…0341 is declined, 4000…3155 waits for 3-D Secure.",
 )
-def card_token(number: str) -> None:
-    """Play the citizen's app: tokenise a test card at the sandbox and print its `pm_…` token."""
-    settings = _settings()
+@click.pass_obj
+def card_token(shell: Shell, number: str) -> None:
+    """Play the citizen's app: tokenise a test card at the sandbox and print its `pm_…` token.
+
+    Example: civicpay-sandbox card token --number 4000000000000341
+    """
+    settings = _settings(shell)
     try:
         click.echo(card.tokenise(settings.card_api_base, settings.card_secret_key, number))
     except httpx.HTTPError as unreachable:
-        raise click.ClickException(f"the card sandbox did not tokenise ({unreachable}); is `make run` up?") from None
+        why = " ".join(str(unreachable).split()) or type(unreachable).__name__
+        raise Refused(
+            Text(
+                f"sandbox thẻ không tạo được token ({why}); `make run` đang chạy chưa?",
+                f"the card sandbox did not tokenise ({why}); is `make run` up?",
+            )
+        ) from None
 
 
 @main.group(name="bank")
 def bank_commands() -> None:
-    """The bank: name inquiries and payouts, its back office, and its notifications of incoming transfers."""
+    """The bank: name inquiries and payouts, its back office, and its notifications of incoming transfers.
+
+    Example: civicpay-sandbox bank transfer --code NAP999999X --amount 70000
+    """
 
 
 @bank_commands.command(name="serve")
 @click.option(
     "--civicpay-url",
     metavar="URL",
-    help="Where the bank sends its notifications and payout results (default: this machine's civicpay).",
+    help="Where the bank sends its notifications and payout results.",
+    show_default="this machine's civicpay",
 )
-def bank_serve(civicpay_url: str | None) -> None:
-    """Run the bank's payout API with the demo people's accounts, calling civicpay back."""
+@click.pass_obj
+def bank_serve(shell: Shell, civicpay_url: str | None) -> None:
+    """Run the bank's payout API with the demo people's accounts, calling civicpay back.
+
+    Example: civicpay-sandbox bank serve
+    """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
-    settings = _settings()
+    settings = _settings(shell)
     civicpay = civicpay_url or f"http://{settings.host}:{settings.port}"
     fake = bank.demo_bank(settings.bank_api_secret, settings.bank_webhook_secret, civicpay)
     port = urlsplit(settings.bank_api_base).port or 8421
@@ -114,40 +147,53 @@ def bank_serve(civicpay_url: str | None) -> None:
 
 
 @bank_commands.command(name="transfer")
-@click.option("--phone", help="The citizen whose top-up code goes into the transfer's description.")
-@click.option("--code", help="Put this text in as the code instead (try a wrong one: it lands in suspense).")
+@click.option(
+    "--phone", help="The citizen whose top-up code goes into the transfer's description.", show_default="none"
+)
+@click.option(
+    "--code", help="Put this text in as the code instead (try a wrong one: it lands in suspense).", show_default="none"
+)
 @click.option("--amount", type=click.IntRange(min=1), required=True, help="The amount in đồng.")
 @click.option(
     "--account",
     default=DEFAULT_WALLET_POOL_ACCOUNT,
-    show_default=True,
     help="Our account that received it: the wallets' escrow, or an office's to pay its fee collection.",
 )
-@click.option("--url", default=DEFAULT_CIVICPAY_URL, show_default=True, help="The running civicpay to notify.")
-def bank_transfer(phone: str | None, code: str | None, amount: int, account: str, url: str) -> None:
+@click.option("--url", default=DEFAULT_CIVICPAY_URL, help="The running civicpay to notify.")
+@click.pass_obj
+def bank_transfer(shell: Shell, phone: str | None, code: str | None, amount: int, account: str, url: str) -> None:
     """Play the bank: notify civicpay of an incoming transfer, signed, with the code among the bank's words.
 
-    Give exactly one of --phone and --code.
+    Give exactly one of --phone and --code. It signs with civicpay's bank webhook secret, found as
+    civicpay finds it: run it from the project folder (or with CIVICPAY_BANK_WEBHOOK_SECRET set).
+
+    Example: civicpay-sandbox bank transfer --phone 0912345678 --amount 100000
     """
     if (phone is None) == (code is None):
-        raise click.UsageError("give exactly one of --phone and --code")
-    settings = _settings()
+        raise Refused(Text("cần đúng một trong --phone và --code", "give exactly one of --phone and --code"))
+    settings = _settings(shell)
+    text = (
+        code
+        if code is not None
+        else shell.run(lambda services: _topup_code_of(services, phone or ""), settings=settings)
+    )
+    note = bank_notifications.notification(code=text, amount_vnd=amount, at=SystemClock().now(), account_number=account)
     try:
-        text = code if code is not None else asyncio.run(_topup_code_of(settings, phone or ""))
-        note = bank_notifications.notification(
-            code=text, amount_vnd=amount, at=SystemClock().now(), account_number=account
-        )
-        answer = bank_notifications.send(url, note, settings.bank_webhook_secret)
-    except DomainError as refusal:
-        raise click.ClickException(str(refusal)) from None
+        answer = bank_notifications.send(url, note, settings.bank_webhook_secret, language=shell.lang)
     except httpx.HTTPError as unreachable:
-        raise click.ClickException(f"cannot reach civicpay at {url} ({unreachable}); is `make run` up?") from None
+        why = " ".join(str(unreachable).split()) or type(unreachable).__name__
+        raise Refused(
+            Text(
+                f"không kết nối được civicpay ở {url} ({why}); `make run` đang chạy chưa?",
+                f"cannot reach civicpay at {url} ({why}); is `make run` up?",
+            )
+        ) from None
     if not answer.is_success:
-        raise click.ClickException(f"{answer.status_code} {answer.text}")
+        raise answer_refused(answer)
     click.echo(f"{answer.status_code} {answer.text}")
 
 
-async def _topup_code_of(settings: Settings, phone: str) -> str:
-    async with bootstrap.running(settings) as services, services.units() as unit:
+async def _topup_code_of(services: bootstrap.Services, phone: str) -> str:
+    async with services.units() as unit:
         holder = await holder_of_user_phone(unit.session, phone)
         return topup_code.encode(holder.wallet_id)

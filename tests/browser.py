@@ -30,7 +30,7 @@ import shutil
 import signal
 import tempfile
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 __all__ = [
+    "OFFLINE",
     "Browser",
     "DevToolsError",
     "JavaScriptError",
@@ -66,6 +67,13 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--remote-debugging-port=0",
+)
+# Everything but this machine's loopback is unreachable: names resolve to nothing, and any other address
+# goes to a proxy on a port nobody listens on. For pages that must work with no network at all.
+OFFLINE = (
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=127.0.0.1",
 )
 LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 # What Chromium answers to an evaluation whose document went away under it (a navigation).
@@ -234,6 +242,8 @@ class Page:
         self.url = "about:blank"
         # Uncaught exceptions and unhandled rejections in the page, for the message of a failed wait.
         self.errors: list[str] = []
+        # Every URL the page asked for (documents, scripts, styles, images, fetches), in order.
+        self.requests: list[str] = []
         self._connection = connection
         self._session_id = session_id
         self._main_frame = target_id
@@ -249,6 +259,8 @@ class Page:
         on(self._session_id, "Runtime.exceptionThrown", self._exception_thrown)
         on(self._session_id, "Page.lifecycleEvent", self._lifecycle)
         on(self._session_id, "Page.frameNavigated", self._frame_navigated)
+        on(self._session_id, "Network.requestWillBeSent", self._request_sent)
+        await self._send("Network.enable")
         await self._send("Page.enable")
         await self._send("Page.setLifecycleEventsEnabled", {"enabled": True})
         tree = await self._send("Page.getFrameTree")
@@ -380,6 +392,9 @@ class Page:
             self._loaded.add(params["loaderId"])
             self._changes.notify()
 
+    def _request_sent(self, params: JSONObject) -> None:
+        self.requests.append(params["request"]["url"])
+
     def _frame_navigated(self, params: JSONObject) -> None:
         frame = params["frame"]
         if frame["id"] == self._main_frame:
@@ -416,8 +431,12 @@ class Browser:
 
 
 @asynccontextmanager
-async def headless_chromium(*, start_timeout: float = START_SECONDS) -> AsyncIterator[Browser]:
+async def headless_chromium(
+    *, start_timeout: float = START_SECONDS, flags: Sequence[str] = ()
+) -> AsyncIterator[Browser]:
     """Run a headless Chromium with a fresh profile for the block; kill it and delete the profile after.
+
+    ``flags`` are added to the usual ones (``OFFLINE``: nothing but loopback is reachable).
 
     It is started in a session of its own, so that stopping it stops its renderer and helper
     processes too. Its endpoint is the one it announces on stderr ("DevTools listening on ws://…"), as
@@ -433,6 +452,7 @@ async def headless_chromium(*, start_timeout: float = START_SECONDS) -> AsyncIte
         process = await asyncio.create_subprocess_exec(
             chromium_path(),
             *FLAGS,
+            *flags,
             f"--user-data-dir={profile}",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,

@@ -45,7 +45,7 @@ from wallet.bank_topups import wallet_pool_account
 from wallet.service import wallet_account_code
 
 # Fixtures of a room's own, kept beside their helpers.
-pytest_plugins = ["tests.desk"]
+pytest_plugins = ["tests.desk", "tests.shell"]
 
 POSTGRES_URL = os.environ.get("CIVICPAY_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
@@ -101,6 +101,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "treasury_sweep_interval_seconds": 0,
         "merchant_settlement_interval_seconds": 0,
         "hold_expiry_interval_seconds": 0,
+        "ledger_fold_interval_seconds": 0,
         "login_lock_sweep_interval_seconds": 0,
         "worker_in_process": False,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.

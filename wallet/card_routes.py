@@ -59,6 +59,7 @@ class CardTopupController(Controller):
     async def one(
         self, topup_id: RowId, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
     ) -> card_topups.CardTopupView:
+        """A card top-up of the caller's: pending, succeeded, failed or canceled, and what was refunded."""
         return await card_topups.get(session, user_id=principal.user_id, topup_id=topup_id)
 
     @post(

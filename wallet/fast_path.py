@@ -6,7 +6,8 @@ balances, release, answer, commit. Measured with ``bench/transfers.py``, Postgre
 work and SQLAlchemy's per-statement Python held throughput under a tenth of pgbench's TPC-B on the
 same server. Here the same transfer is one statement, ``SELECT wallet_p2p_transfer(...)``
 (migration 0003; since 0010 it reads and adds to the ledger's running spending totals as the portable
-path does), sent outside any transaction so that it commits on its own.
+path does; since 0011 it locks only the payer and leaves the credit beside the payee's row, as
+``wallet.ledger`` does), sent outside any transaction so that it commits on its own.
 
 The function only ever posts a transfer the portable path would post without a word: enough money,
 within the monthly cap, no step-up. For anything else (a replayed key, an unknown phone, a refusal, a

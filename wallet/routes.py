@@ -67,6 +67,7 @@ class WalletController(Controller):
         calendar: NamedDependency[BusinessCalendar],
         clock: NamedDependency[Clock],
     ) -> schemas.Wallet:
+        """The caller's wallet: balance, available balance, top-up code and the limits used this month."""
         holder = await service.holder_of_user(session, principal.user_id)
         return await service.wallet_view(session, holder, settings, calendar, clock.now())
 
@@ -80,6 +81,7 @@ class WalletController(Controller):
         calendar: NamedDependency[BusinessCalendar],
         clock: NamedDependency[Clock],
     ) -> schemas.Wallet:
+        """A wallet of the caller's, by id; another's is not found."""
         holder = await service.holder_of_wallet(session, wallet_id, viewer_user_id=principal.user_id)
         return await service.wallet_view(session, holder, settings, calendar, clock.now())
 
@@ -156,6 +158,7 @@ class TransferController(Controller):
     async def one(
         self, transfer_id: RowId, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
     ) -> schemas.Transfer:
+        """A transfer the caller sent or received."""
         return await service.get_transfer(session, transfer_id, viewer_user_id=principal.user_id)
 
 

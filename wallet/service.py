@@ -18,12 +18,12 @@ from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
 from civicpay.clock import BusinessCalendar
 from civicpay.db import MAX_ID
-from civicpay.errors import InvalidField, Text
+from civicpay.errors import InvalidField, Text, may_raise
 from civicpay.money import Category, format_vnd
 from civicpay.settings import Settings
 from wallet import ledger, topup_code
 from wallet import schemas as s
-from wallet.errors import RecipientNotFound, TransferNotFound, WalletNotFound
+from wallet.errors import MonthlyLimitExceeded, RecipientNotFound, StepUpRequired, TransferNotFound, WalletNotFound
 from wallet.limits import LimitPolicy, Spending
 from wallet.models import KycTier, Wallet
 
@@ -147,37 +147,40 @@ async def wallet_view(
 
 @dataclass(frozen=True, slots=True)
 class SpendCheck:
-    """A wallet about to spend: every account of the entry locked, what it has spent, and the rules that apply."""
+    """A wallet about to spend: the accounts it takes from locked, what it has spent, and the rules that apply."""
 
     locked: ledger.LockedBalances
     spent: Spending
     policy: LimitPolicy
 
 
+@may_raise(MonthlyLimitExceeded)  # LimitPolicy.check_monthly_cap
 async def check_spending(
     session: AsyncSession,
     settings: Settings,
     calendar: BusinessCalendar,
     *,
     payer: Holder,
-    other_accounts: Collection[int],
     amount_vnd: int,
     category: Category,
     now: datetime,
+    also_lock: Collection[int] = (),
 ) -> SpendCheck:
     """Lock first, so the totals cannot be raced by a second spend from this wallet; then the monthly cap.
 
-    ``other_accounts`` are every other account the entry will touch (one for a transfer, one per biller
-    for a multi-bill payment): all are locked here with the payer's, in one call and one order, and the
-    entry posted with the result locks nothing more.
+    ``also_lock``: the entry's other accounts whose balance it may lower (the bank account a withdrawal
+    reserves against), locked here with the payer's in one call and one order, so that the entry posted
+    with the result locks nothing more. Accounts it only pays into (the recipient of a transfer, the
+    billers of a multi-bill payment) are not locked at all: see ``ledger.BalanceIncrease``.
     """
-    locked = await ledger.lock_accounts(session, [payer.account_id, *other_accounts])
+    locked = await ledger.lock_accounts(session, [payer.account_id, *also_lock])
     policy = LimitPolicy.from_settings(settings)
     spent = await spending(session, payer.account_id, calendar, now)
     policy.check_monthly_cap(spent, amount_vnd, category)
     return SpendCheck(locked, spent, policy)
 
 
+@may_raise(StepUpRequired)  # LimitPolicy.step_up_reason's
 async def step_up_if_needed(
     session: AsyncSession,
     settings: Settings,
@@ -228,7 +231,6 @@ async def transfer_to_phone(
         settings,
         calendar,
         payer=sender,
-        other_accounts=[recipient.account_id],
         amount_vnd=data.amount_vnd,
         category=Category.P2P,
         now=now,

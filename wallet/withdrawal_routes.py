@@ -40,6 +40,7 @@ class BankAccountController(Controller):
     async def mine(
         self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
     ) -> list[withdrawals.BankAccountView]:
+        """The bank accounts the caller has linked, to withdraw to."""
         return await withdrawals.linked_accounts(session, user_id=principal.user_id)
 
 
@@ -76,6 +77,7 @@ class WithdrawalController(Controller):
     async def one(
         self, withdrawal_id: RowId, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
     ) -> withdrawals.WithdrawalView:
+        """A withdrawal of the caller's: queued, sent, confirmed by the bank, or rejected (money back)."""
         return await withdrawals.get(session, user_id=principal.user_id, withdrawal_id=withdrawal_id)
 
 

@@ -219,7 +219,7 @@ async def withdraw(
         settings,
         calendar,
         payer=holder,
-        other_accounts=[pool],
+        also_lock=[pool],
         amount_vnd=data.amount_vnd,
         category=Category.WITHDRAWAL,
         now=now,

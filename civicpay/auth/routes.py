@@ -80,6 +80,7 @@ class ProfileController(Controller):
 
     @get("/me", operation_id="whoAmI", guards=[requires(*ANY_CALLER)])
     async def me(self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]) -> Me:
+        """Who is calling: the signed-in person, or the biller's system an API key belongs to."""
         if principal.kind == "api_key":
             key = await session.get(ApiKey, principal.id)
             if key is None:
@@ -167,6 +168,7 @@ class AdminController(Controller):
 
     @get("/staff", operation_id="listStaff")
     async def list_staff(self, session: NamedDependency[AsyncSession]) -> list[Staff]:
+        """Everyone who is not a citizen: clerks, merchants, officers and admins, oldest first."""
         users = await session.scalars(select(User).where(User.role != Role.CITIZEN.value).order_by(User.id))
         return [Staff(id=u.id, phone=u.phone, full_name=u.full_name, role=Role(u.role)) for u in users]
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
+from pathlib import Path
 from string import Template
+
+# The folder of the pages' templates, for Litestar's Jinja engine (the front page).
+TEMPLATES = Path(__file__).parent
 
 
 @functools.cache

@@ -51,7 +51,12 @@ async def test_every_read_of_all_balances_sums_to_the_same_total(
         while not done.is_set() and len(reads) < 20_000:
             async with sessions() as session:
                 rows = await session.execute(
-                    text("SELECT credits_posted - debits_posted FROM ledger_account WHERE id = ANY(:ids)"),
+                    # A balance is its row and the increases waiting beside it (ledger.BalanceIncrease).
+                    text(
+                        "SELECT a.credits_posted - a.debits_posted + COALESCE((SELECT SUM(i.amount_vnd)"
+                        " FROM ledger_balance_increase i WHERE i.account_id = a.id), 0)"
+                        " FROM ledger_account a WHERE a.id = ANY(:ids)"
+                    ),
                     {"ids": accounts},
                 )
                 reads.append([row[0] for row in rows])

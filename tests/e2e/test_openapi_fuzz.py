@@ -7,7 +7,8 @@ coverage phase (boundary values, missing and mistyped parameters) and then hypot
 and invalid requests, a share of them pointed at the data that exists. Whatever is sent:
 
 - the answer is never a 5xx, and every error is problem+json whose ``status`` is the HTTP status;
-- a 2xx body matches the response schema the operation documents;
+- the status is one the operation documents, and the body matches what it documents for that status
+  (the 4xx and 5xx ones, the shared problem+json component);
 - without valid credentials a protected operation answers 401; with the wrong role, never a 2xx;
 - a transfer that was made replays the same answer for the same ``Idempotency-Key``;
 - money is conserved: the wallets together hold exactly what was funded, the ledger's own report
@@ -39,7 +40,7 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from schemathesis import Case, GenerationMode, Response
 from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -361,6 +362,8 @@ class Fuzz:
         self.server_errors = _ServerErrors()
         self.failures: list[str] = []
         self.statuses: dict[int, int] = {}
+        # Whether each answer's status must be one the operation documents (not for methods it lacks).
+        self.documented_statuses_only = True
 
     def __enter__(self) -> Fuzz:
         logging.getLogger("civicpay").addHandler(self.server_errors)
@@ -383,7 +386,20 @@ class Fuzz:
             self.failures.append("5xx: " + _describe(case, response, server_log))
         elif response.status_code >= 400:
             self._check_problem(case, response, server_log)
+        if self.documented_statuses_only:
+            self._check_status_documented(case, response)
         return response
+
+    def _check_status_documented(self, case: Case[Any], response: Response) -> None:
+        """The operation documents the status, and an error's body is the problem+json it documents."""
+        checks = [status_code_conformance]
+        if response.status_code >= 400 and response.request.method != "HEAD":
+            checks.append(response_schema_conformance)
+        try:
+            case.validate_response(response, checks=checks)
+        except FailureGroup as group:
+            titles = sorted({failure.title for failure in group.exceptions})
+            self.failures.append(f"not as documented {titles}: {_describe(case, response, [])}")
 
     def _check_problem(self, case: Case[Any], response: Response, server_log: list[str]) -> None:
         if response.request.method == "HEAD":
@@ -540,6 +556,7 @@ def test_methods_a_path_does_not_have(operation_id: str, live_server: str) -> No
     operation = schema.find_operation_by_id(operation_id)
     started = time.monotonic()
     with Fuzz(live_server) as fuzz:
+        fuzz.documented_statuses_only = False  # a method the path lacks has no documented answers
         cases = [case for case in _coverage_cases(operation) if case.method.upper() != documented.method]
         for case in cases:
             fuzz.send(case, None)

@@ -19,10 +19,11 @@ from wallet.ledger.errors import (
     InvalidTransfer,
 )
 from wallet.ledger.holds import expire_holds, hold, post_hold, void_hold
-from wallet.ledger.invariants import check_invariants
+from wallet.ledger.invariants import PROMISES, check_invariants, each_promise
 from wallet.ledger.models import (
     Account,
     AccountKind,
+    BalanceIncrease,
     BankAccount,
     BankAccountPurpose,
     Entry,
@@ -40,18 +41,22 @@ from wallet.ledger.service import (
     TransferSpec,
     account_id,
     balances,
+    fold_increases,
     lock_accounts,
     open_account,
     post_entry,
+    session_info,
 )
-from wallet.ledger.spending import NoBusinessCalendar, sent_so_far, session_info
+from wallet.ledger.spending import NoBusinessCalendar, sent_so_far
 
 __all__ = [
+    "PROMISES",
     "Account",
     "AccountKind",
     "AccountNotFound",
     "AccountsNotLocked",
     "Balance",
+    "BalanceIncrease",
     "BankAccount",
     "BankAccountBalance",
     "BankAccountPurpose",
@@ -78,7 +83,9 @@ __all__ = [
     "bank_account_behind",
     "bank_account_of",
     "check_invariants",
+    "each_promise",
     "expire_holds",
+    "fold_increases",
     "hold",
     "lock_accounts",
     "open_account",

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.db import insert_ignoring_conflict, table_of
 from civicpay.errors import Conflict, Text
 from wallet.ledger.models import Account, AccountKind, BankAccount, BankAccountPurpose
-from wallet.ledger.service import open_account
+from wallet.ledger.service import CREDITS_POSTED, DEBITS_POSTED, open_account
 
 _bank = table_of(BankAccount)
 _account = table_of(Account)
@@ -131,8 +131,8 @@ async def bank_account_balances(session: AsyncSession) -> list[BankAccountBalanc
             _bank.c.holder_name,
             _bank.c.purpose,
             _account.c.id,
-            _account.c.debits_posted,
-            _account.c.credits_posted,
+            DEBITS_POSTED,
+            CREDITS_POSTED,
             _account.c.credits_pending,
         )
         .select_from(_account.outerjoin(_bank, _bank.c.account_id == _account.c.id))

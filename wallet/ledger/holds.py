@@ -26,6 +26,7 @@ from wallet.ledger.service import (
     _check_limits,
     _Delta,
     _lock_for,
+    _Locks,
     _validate,
     _write_entry,
     counting,
@@ -47,7 +48,8 @@ async def hold(
         spec.debit_account_id: _Delta(debits_pending=spec.amount_vnd),
         spec.credit_account_id: _Delta(credits_pending=spec.amount_vnd),
     }
-    touched = await _lock_for(session, deltas, locked)
+    # A hold changes pending totals, never only raising a balance, so both its accounts are locked.
+    touched = (await _lock_for(session, deltas, locked)).locked
     _check_limits(touched, deltas)
     hold_id: int = (
         await session.execute(
@@ -69,7 +71,7 @@ async def hold(
     ).scalar_one()
     await _apply(session, deltas)
     sent = spending.Sent(spec.debit_account_id, spec.amount_vnd, spec.category.value, now)
-    await spending.count(session, counting(touched), [sent])
+    await spending.count(session, counting(touched, deltas), [sent])
     return hold_id
 
 
@@ -122,7 +124,7 @@ async def post_hold(
     deltas = _release([found])
     deltas[found.debit_account_id].debits_posted += amount
     deltas[found.credit_account_id].credits_posted += amount
-    locked = await lock_accounts(session, deltas)
+    locks = _Locks(await lock_accounts(session, deltas), raised={})
     spec = TransferSpec(
         debit_account_id=found.debit_account_id,
         credit_account_id=found.credit_account_id,
@@ -138,7 +140,7 @@ async def post_hold(
         description=f"post hold {hold_id}",
         hold_id=hold_id,
         deltas=deltas,
-        locked=locked,
+        locks=locks,
         released=_stop_counting([found]),
     )
     found.status, found.posted_vnd, found.resolved_at = HoldStatus.POSTED.value, amount, now
@@ -151,7 +153,7 @@ async def _end_holds(session: AsyncSession, holds: Sequence[Hold], status: HoldS
     deltas = _release(holds)
     locked = await lock_accounts(session, deltas)
     await _apply(session, deltas)
-    await spending.count(session, counting(locked), _stop_counting(holds))
+    await spending.count(session, counting(locked, deltas), _stop_counting(holds))
     for found in holds:
         found.status, found.resolved_at = status.value, now
     await session.flush()

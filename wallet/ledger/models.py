@@ -1,8 +1,10 @@
 """Ledger tables. Money rows (entries, transfers, postings) are append-only.
 
 Balances live on the account row, next to the CHECK that keeps a no-overdraft account from going
-below zero, so the database refuses an overdraft even if Python has a bug. ``check_invariants``
-proves that every balance equals the sum of its postings.
+below zero, so the database refuses an overdraft even if Python has a bug. Money that can only raise
+a balance may wait beside the row in ``ledger_balance_increase`` (see ``BalanceIncrease``), so a busy
+receiver is not one row lock. ``check_invariants`` proves that every balance, row and waiting
+increases together, equals the sum of its postings.
 """
 
 from __future__ import annotations
@@ -11,7 +13,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
@@ -39,6 +50,8 @@ class HoldStatus(StrEnum):
 class Account(Base):
     __tablename__ = "ledger_account"
     __table_args__ = (
+        # What a BalanceIncrease's foreign key names, so the database knows the kind of the account it raises.
+        Index("uq_ledger_account_id_kind", "id", "kind", unique=True),
         CheckConstraint("debits_posted >= 0 AND credits_posted >= 0", name="posted_non_negative"),
         CheckConstraint("debits_pending >= 0 AND credits_pending >= 0", name="pending_non_negative"),
         CheckConstraint(
@@ -65,6 +78,45 @@ class Account(Base):
     debits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
     credits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BalanceIncrease(Base):
+    """A posting that raised its account's balance, not yet added to the account row.
+
+    A credit to a wallet, a biller's payable or a collection account (or a debit to an asset, such as
+    the bank account a top-up arrives in) cannot break an overdraft rule, so the ledger need not lock
+    the receiver to write it: it inserts one of these instead of updating the row, and every payment
+    to one busy account no longer waits on that account's row lock. Whoever next locks the account to
+    take money out of it (``lock_accounts``), or the worker's periodic fold, deletes these rows and adds
+    them to the row in the same transaction, so each is added exactly once.
+
+    The database keeps the promise that these only ever raise a balance: the composite foreign key
+    copies the account's kind here and the CHECK allows only its normal side (credit for a liability,
+    revenue or equity; debit for an asset or expense). So the row's balance never exceeds the true one
+    on the side an overdraft rule watches, and the row's no-overdraft CHECK still guards every debit.
+    """
+
+    __tablename__ = "ledger_balance_increase"
+    __table_args__ = (
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        CheckConstraint(
+            "(side = 'C' AND account_kind IN ('liability', 'revenue', 'equity'))"
+            " OR (side = 'D' AND account_kind IN ('asset', 'expense'))",
+            name="raises_balance",
+        ),
+        ForeignKeyConstraint(
+            ["account_id", "account_kind"],
+            ["ledger_account.id", "ledger_account.kind"],
+            name="fk_ledger_balance_increase_account",
+        ),
+        Index("ix_ledger_balance_increase_account_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigIntPK)  # the type of ledger_account.id
+    account_kind: Mapped[str] = mapped_column(String(16))
+    side: Mapped[str] = mapped_column(String(1))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
 
 
 class BankAccountPurpose(StrEnum):

@@ -1,26 +1,31 @@
 """Entries and balances: with holds.py beside it, the only code that writes balances.
 
 One exception, kept to the same rules: on PostgreSQL the everyday wallet transfer posts through
-``ledger_post_transfer`` (migrations 0003 and 0010), the same write of one transfer in SQL, spending
-totals too, called by ``wallet_p2p_transfer`` after it has locked both accounts as ``lock_accounts`` does.
+``ledger_post_transfer`` (migrations 0003, 0010 and 0011), the same write of one transfer in SQL,
+spending totals too, called by ``wallet_p2p_transfer`` after it has locked the payer as
+``lock_accounts`` does.
 
-Every change follows lock, re-check, transition: the touched account rows are locked in primary-key
-order (so two entries over the same accounts can never deadlock), the rule is checked against the
-locked numbers, and only then are rows written. The database's CHECK constraints and, on
-PostgreSQL, a deferred trigger that every entry balances stand behind these checks.
+Every change that can lower a balance follows lock, re-check, transition: those account rows are
+locked in primary-key order (so two entries over the same accounts can never deadlock), the rule is
+checked against the locked numbers, and only then are rows written. A change that can only raise a
+balance (a credit to a wallet or a payable, a debit to an asset) takes no lock: it waits beside the
+row as a ``BalanceIncrease`` until the account is next locked or the worker folds it, so payments to
+one busy receiver do not queue on its row. The database's CHECK constraints and, on PostgreSQL, a
+deferred trigger that every entry balances stand behind these checks.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import BigInteger, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from civicpay.clock import BusinessCalendar
 from civicpay.db import insert_ignoring_conflict, table_of
 from civicpay.errors import Text
 from civicpay.money import Category, format_vnd
@@ -31,9 +36,10 @@ from wallet.ledger.errors import (
     InsufficientFunds,
     InvalidTransfer,
 )
-from wallet.ledger.models import CREDIT_NORMAL, Account, AccountKind, Entry, Posting, Transfer
+from wallet.ledger.models import CREDIT_NORMAL, Account, AccountKind, BalanceIncrease, Entry, Posting, Transfer
 
 _account = table_of(Account)
+_increase = table_of(BalanceIncrease)
 _entry = table_of(Entry)
 _transfer = table_of(Transfer)
 _posting = table_of(Posting)
@@ -70,6 +76,15 @@ class Balance:
             return self.posted_vnd - self.debits_pending
         return self.posted_vnd - self.credits_pending
 
+    def plus(self, delta: _Delta) -> Balance:
+        return replace(
+            self,
+            debits_posted=self.debits_posted + delta.debits_posted,
+            credits_posted=self.credits_posted + delta.credits_posted,
+            debits_pending=self.debits_pending + delta.debits_pending,
+            credits_pending=self.credits_pending + delta.credits_pending,
+        )
+
 
 class LockedBalances(dict[int, Balance]):
     """Balances read under ``FOR UPDATE`` in this transaction: the only kind ``post_entry`` may trust."""
@@ -100,6 +115,20 @@ class _Delta:
     debits_pending: int = 0
     credits_pending: int = 0
 
+    def only_raises(self, kind: AccountKind) -> bool:
+        """Whether this change can only raise the balance of an account of ``kind``: posted money on its normal side."""
+        if self.debits_pending or self.credits_pending:
+            return False
+        if kind in CREDIT_NORMAL:
+            return self.debits_posted == 0
+        return self.credits_posted == 0
+
+    def add(self, side: str, amount_vnd: int) -> None:
+        if side == "D":
+            self.debits_posted += amount_vnd
+        else:
+            self.credits_posted += amount_vnd
+
 
 def _balance(row: Any) -> Balance:
     return Balance(
@@ -126,9 +155,36 @@ _BALANCE_COLUMNS = (
 )
 
 
+def _waiting(side: str) -> Any:
+    """What the account's ``BalanceIncrease`` rows on ``side`` add to its row."""
+    return (
+        # Cast: PostgreSQL sums bigints as numeric, which would reach Python as a Decimal.
+        select(cast(func.coalesce(func.sum(_increase.c.amount_vnd), 0), BigInteger))
+        .where(_increase.c.account_id == _account.c.id, _increase.c.side == side)
+        .scalar_subquery()
+    )
+
+
+# An account's posted totals in full, its row and the increases waiting beside it: what any reader shows.
+DEBITS_POSTED = (_account.c.debits_posted + _waiting("D")).label("debits_posted")
+CREDITS_POSTED = (_account.c.credits_posted + _waiting("C")).label("credits_posted")
+
+_IDS = _account.c.id.in_(bindparam("ids", expanding=True))
 # Built once: the hot path binds values into these instead of building statements per call.
-_BALANCES = select(*_BALANCE_COLUMNS).where(_account.c.id.in_(bindparam("ids", expanding=True)))
-_LOCK_IN_ORDER = _BALANCES.order_by(_account.c.id).with_for_update()
+_BALANCES = select(
+    *_BALANCE_COLUMNS[:4], DEBITS_POSTED, CREDITS_POSTED, _account.c.debits_pending, _account.c.credits_pending
+).where(_IDS)
+# FOR NO KEY UPDATE: it still serialises every writer of the row, but not the foreign-key checks of
+# postings and increases that name the account (FOR KEY SHARE), which FOR UPDATE would block.
+_LOCK_IN_ORDER = select(*_BALANCE_COLUMNS).where(_IDS).order_by(_account.c.id).with_for_update(key_share=True)
+_KINDS_OF = select(_account.c.id, _account.c.kind).where(_IDS)
+_FOLD = (
+    delete(_increase)
+    .where(_increase.c.account_id.in_(bindparam("ids", expanding=True)))
+    .returning(_increase.c.account_id, _increase.c.side, _increase.c.amount_vnd)
+)
+_INSERT_INCREASES = insert(_increase)
+_WAITING_ACCOUNTS = select(_increase.c.account_id).distinct().limit(bindparam("most"))
 _APPLY = (
     update(_account)
     .where(_account.c.id == bindparam("account"))
@@ -184,32 +240,87 @@ async def account_id(session: AsyncSession, code: str) -> int:
 
 
 async def balances(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, Balance]:
-    """Read balances without locking: for display, never for a decision that writes."""
+    """Read balances, the increases waiting beside the rows included, without locking: for display,
+    never for a decision that writes."""
     rows = await session.execute(_BALANCES, {"ids": list(set(account_ids))})
     return {row.id: _balance(row) for row in rows}
 
 
 async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> LockedBalances:
-    """Lock every account an entry touches, at once and in primary-key order, and return their balances.
+    """Lock the accounts an entry may lower, at once and in primary-key order, and return their balances.
 
-    The one way accounts are locked: ``SELECT … FOR UPDATE ORDER BY id`` on PostgreSQL (SQLite already
-    serialises writers with ``BEGIN IMMEDIATE``). Taking every lock in one statement, in one order, is
-    what keeps two entries over overlapping accounts from deadlocking; so a caller that must check a
-    rule of its own first (a spending limit, say) locks the entry's whole set here, checks, and hands
-    the result to ``post_entry`` or ``hold``, which then lock nothing more.
+    The one way accounts are locked: ``SELECT … FOR NO KEY UPDATE ORDER BY id`` on PostgreSQL (SQLite
+    already serialises writers with ``BEGIN IMMEDIATE``). Taking every lock in one statement, in one
+    order, is what keeps two entries over overlapping accounts from deadlocking; so a caller that must
+    check a rule of its own first (a spending limit, say) locks the entry's set here, checks, and hands
+    the result to ``post_entry`` or ``hold``, which then lock nothing more. Accounts the entry only
+    raises need no lock (``_lock_for``).
+
+    The balances returned are whole: the increases waiting beside the locked rows are folded into them
+    first, in this transaction (see ``BalanceIncrease``).
     """
     wanted = sorted(set(account_ids))
+    if not wanted:
+        return LockedBalances()
     rows = await session.execute(_LOCK_IN_ORDER, {"ids": wanted})
-    found = LockedBalances((row.id, _balance(row)) for row in rows)
+    found = {row.id: _balance(row) for row in rows}
     missing = [account for account in wanted if account not in found]
     if missing:
         raise AccountNotFound(Text(f"Không có tài khoản #{missing[0]}", f"No account #{missing[0]}"))
-    return found
+    folded: dict[int, _Delta] = defaultdict(_Delta)
+    for row in await session.execute(_FOLD, {"ids": wanted}):
+        folded[row.account_id].add(row.side, row.amount_vnd)
+    if folded:
+        await _apply(session, folded)
+    return LockedBalances(
+        (account, balance.plus(folded[account]) if account in folded else balance) for account, balance in found.items()
+    )
 
 
-def counting(locked: Mapping[int, Balance]) -> dict[int, bool]:
-    """Which of the locked accounts keep spending totals."""
-    return {account: balance.counts_spending for account, balance in locked.items()}
+async def fold_increases(session: AsyncSession, *, most_accounts: int = 1000) -> int:
+    """Add the increases waiting beside up to ``most_accounts`` accounts to their rows; returns how many accounts.
+
+    The worker runs it now and then, so the rows stay close to the truth and the waiting rows few, even
+    for an account that only ever receives. It locks the accounts first, as any writer does, so it
+    cannot deadlock with an entry that locks and folds the same accounts.
+    """
+    waiting = (await session.scalars(_WAITING_ACCOUNTS, {"most": most_accounts})).all()
+    await lock_accounts(session, waiting)
+    return len(waiting)
+
+
+# Kinds never change, so a session factory's sessions share those already read (a dict in its ``info``).
+_KINDS = "civicpay.ledger.kinds"
+
+
+def session_info(calendar: BusinessCalendar) -> dict[str, Any]:
+    """What a session factory's ``info`` needs for the ledger: the business calendar, a place for kinds."""
+    return {**spending.session_info(calendar), _KINDS: {}}
+
+
+async def _kinds(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, AccountKind]:
+    """The kinds of accounts, from those known or else read.
+
+    A kind is only ever a guide here: the database refuses an increase on the wrong side of its account
+    whatever Python believed (``BalanceIncrease``), so a stale entry could make a write fail, never
+    make it wrong.
+    """
+    known: dict[int, AccountKind] = session.info.setdefault(_KINDS, {})
+    wanted = set(account_ids)
+    if unknown := wanted - known.keys():
+        rows = await session.execute(_KINDS_OF, {"ids": list(unknown)})
+        known.update((row.id, AccountKind(row.kind)) for row in rows)
+        if missing := sorted(unknown - known.keys()):
+            raise AccountNotFound(Text(f"Không có tài khoản #{missing[0]}", f"No account #{missing[0]}"))
+    return {account: known[account] for account in wanted}
+
+
+def counting(locked: Mapping[int, Balance], account_ids: Iterable[int]) -> dict[int, bool]:
+    """Which of an entry's accounts keep spending totals.
+
+    Only a locked account can: totals are kept for wallets, and a wallet is locked whenever it sends.
+    """
+    return {account: account in locked and locked[account].counts_spending for account in account_ids}
 
 
 def _check_limits(locked: Mapping[int, Balance], deltas: Mapping[int, _Delta]) -> None:
@@ -217,17 +328,7 @@ def _check_limits(locked: Mapping[int, Balance], deltas: Mapping[int, _Delta]) -
         balance = locked[account]
         if not balance.no_overdraft:
             continue
-        after = Balance(
-            account_id=account,
-            kind=balance.kind,
-            no_overdraft=True,
-            counts_spending=balance.counts_spending,
-            debits_posted=balance.debits_posted + delta.debits_posted,
-            credits_posted=balance.credits_posted + delta.credits_posted,
-            debits_pending=balance.debits_pending + delta.debits_pending,
-            credits_pending=balance.credits_pending + delta.credits_pending,
-        )
-        if after.available_vnd < 0:
+        if balance.plus(delta).available_vnd < 0:
             raise InsufficientFunds(
                 Text(
                     f"Số dư khả dụng là {format_vnd(balance.available_vnd)}, không đủ cho giao dịch.",
@@ -238,6 +339,8 @@ def _check_limits(locked: Mapping[int, Balance], deltas: Mapping[int, _Delta]) -
 
 
 async def _apply(session: AsyncSession, deltas: Mapping[int, _Delta]) -> None:
+    if not deltas:
+        return
     await session.execute(
         _APPLY,
         [
@@ -262,17 +365,40 @@ def _validate(spec: TransferSpec) -> None:
         raise InvalidTransfer(Text("Không thể chuyển cho chính tài khoản đó", "Debit and credit accounts are the same"))
 
 
-async def _lock_for(
-    session: AsyncSession, account_ids: Iterable[int], locked: LockedBalances | None
-) -> Mapping[int, Balance]:
-    wanted = set(account_ids)
+@dataclass(frozen=True, slots=True)
+class _Locks:
+    """How an entry writes each account: in its locked row, or as an increase beside an unlocked one."""
+
+    locked: Mapping[int, Balance]
+    raised: Mapping[int, AccountKind]
+
+    def write(self, deltas: Mapping[int, _Delta]) -> tuple[dict[int, _Delta], list[dict[str, Any]]]:
+        """The row updates and the ``BalanceIncrease`` rows that make ``deltas``."""
+        in_rows = {account: delta for account, delta in deltas.items() if account not in self.raised}
+        increases = [
+            {
+                "account_id": account,
+                "account_kind": kind.value,
+                "side": "C" if kind in CREDIT_NORMAL else "D",
+                "amount_vnd": deltas[account].credits_posted + deltas[account].debits_posted,
+            }
+            for account, kind in sorted(self.raised.items())
+        ]
+        return in_rows, increases
+
+
+async def _lock_for(session: AsyncSession, deltas: Mapping[int, _Delta], locked: LockedBalances | None) -> _Locks:
+    """Lock the accounts whose change could lower a balance (or take ``locked``, the caller's); the rest only rise."""
+    kinds = await _kinds(session, deltas)
+    rising = {account for account, delta in deltas.items() if delta.only_raises(kinds[account])}
     if locked is None:
-        return await lock_accounts(session, wanted)
-    if not wanted <= locked.keys():
+        locked = await lock_accounts(session, deltas.keys() - rising)
+    elif unlocked := deltas.keys() - rising - locked.keys():
         # Locking the rest now would take locks out of id order after the first set: a deadlock waiting
-        # to happen. The caller must lock the entry's every account in its one call to lock_accounts.
-        raise AccountsNotLocked(sorted(wanted - locked.keys()))
-    return locked
+        # to happen. The caller must lock the entry's every such account in its one call to lock_accounts.
+        raise AccountsNotLocked(sorted(unlocked))
+    # An account the caller locked anyway is written in its row.
+    return _Locks(locked, {account: kinds[account] for account in rising - locked.keys()})
 
 
 async def post_entry(
@@ -295,10 +421,10 @@ async def post_entry(
         _validate(spec)
         deltas[spec.debit_account_id].debits_posted += spec.amount_vnd
         deltas[spec.credit_account_id].credits_posted += spec.amount_vnd
-    touched = await _lock_for(session, deltas, locked)
-    _check_limits(touched, deltas)
+    locks = await _lock_for(session, deltas, locked)
+    _check_limits(locks.locked, {account: deltas[account] for account in locks.locked.keys() & deltas.keys()})
     return await _write_entry(
-        session, transfers, now=now, description=description, hold_id=None, deltas=deltas, locked=touched
+        session, transfers, now=now, description=description, hold_id=None, deltas=deltas, locks=locks
     )
 
 
@@ -310,7 +436,7 @@ async def _write_entry(
     description: str,
     hold_id: int | None,
     deltas: Mapping[int, _Delta],
-    locked: Mapping[int, Balance],
+    locks: _Locks,
     released: Iterable[spending.Sent] = (),
 ) -> PostedEntry:
     """The entry's rows and its accounts' balances and spending totals (less what ``released`` stops counting)."""
@@ -347,7 +473,10 @@ async def _write_entry(
                 }
             )
     await session.execute(_INSERT_POSTINGS, posting_rows)
-    await _apply(session, deltas)
+    in_rows, increases = locks.write(deltas)
+    await _apply(session, in_rows)
+    if increases:
+        await session.execute(_INSERT_INCREASES, increases)
     sent = [spending.Sent(spec.debit_account_id, spec.amount_vnd, spec.category.value, now) for spec in transfers]
-    await spending.count(session, counting(locked), [*released, *sent])
+    await spending.count(session, counting(locks.locked, deltas), [*released, *sent])
     return PostedEntry(entry_id=entry_id, transfer_ids=transfer_ids)

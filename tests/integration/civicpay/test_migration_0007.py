@@ -74,19 +74,29 @@ async def url_at_0006(tmp_path: Any) -> AsyncIterator[str]:
         await admin.dispose()
 
 
-async def _lend_0010(engine: AsyncEngine, *, lend: bool) -> None:
-    """Today's ledger writes what revision 0006 had not (which accounts keep spending totals, and the totals).
+async def _lend_today(engine: AsyncEngine, *, lend: bool) -> None:
+    """Today's ledger writes what revision 0006 had not: which accounts keep spending totals, the totals
+    (0010), and increases waiting beside the rows (0011).
 
-    Lent while the old money is booked with today's code and taken back before the upgrade, so the upgrade
-    is checked on what 0010 itself adds and back-fills.
+    Lent while the old money is booked with today's code and taken back before the upgrade (the waiting
+    increases folded into their rows first, where 0006 kept all money), so the upgrade is checked on what
+    0010 itself adds and back-fills.
     """
-    totals = table_of(ledger.SpendingTotal)
+    totals, increases = table_of(ledger.SpendingTotal), table_of(ledger.BalanceIncrease)
+    by_kind = next(index for index in table_of(ledger.Account).indexes if index.name == "uq_ledger_account_id_kind")
     async with engine.begin() as connection:
         if lend:
             flag = "ALTER TABLE ledger_account ADD COLUMN counts_spending BOOLEAN NOT NULL DEFAULT false"
             await connection.execute(text(flag))
             await connection.run_sync(totals.create)
+            await connection.run_sync(by_kind.create)
+            await connection.run_sync(increases.create)
         else:
+            async with AsyncSession(connection) as session:
+                while await ledger.fold_increases(session):
+                    pass
+            await connection.run_sync(increases.drop)
+            await connection.run_sync(by_kind.drop)
             await connection.run_sync(totals.drop)
             await connection.execute(text("ALTER TABLE ledger_account DROP COLUMN counts_spending"))
 
@@ -301,13 +311,13 @@ async def test_0007_keeps_every_balance_and_moves_the_old_accounts_money_to_its_
     calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
     sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine, ledger.session_info(calendar))
     try:
-        await _lend_0010(engine, lend=True)
+        await _lend_today(engine, lend=True)
         async with sessions.begin() as session:
             ids = await _old_state(session, settings)
         async with sessions() as session:
             wallets_before = {name: (await _posted(session, ids[name])).posted_vnd for name in ("huong", "minh")}
             assets_before = await _bank_assets(session)
-        await _lend_0010(engine, lend=False)
+        await _lend_today(engine, lend=False)
 
         await asyncio.to_thread(command.upgrade, alembic_config(url_at_0006), "head")
 

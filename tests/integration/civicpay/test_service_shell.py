@@ -57,13 +57,14 @@ async def test_the_app_refuses_a_database_behind_the_newest_migration(tmp_path: 
             pass
 
 
+@pytest.mark.usefixtures("command_shell")
 def test_serve_says_in_one_line_what_to_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from civicpay.cli import main  # noqa: PLC0415 - imported where the command is exercised
 
+    (tmp_path / "empty.db").touch()  # a database, never migrated
     monkeypatch.setenv("CIVICPAY_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
-    monkeypatch.setenv("CIVICPAY_SECRET_KEY", "cli-test-secret")
     with pytest.raises(SystemExit) as refused:
         main(["serve"])
     assert refused.value.code == 2
@@ -200,3 +201,21 @@ async def test_work_after_commit_runs_once_committed_and_never_for_what_was_roll
 
     assert before_the_commit == []
     assert ran == ["kept"]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    "settings_overrides", [{"db_pool_size": 1, "db_pool_overflow": 0, "db_pool_timeout_seconds": 0.2}]
+)
+async def test_a_request_that_finds_every_pooled_connection_busy_is_told_to_retry(
+    engine: AsyncEngine, client: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with engine.connect() as busy:  # the pool's only connection
+        await busy.execute(text("SELECT 1"))
+        citizen = {"phone": "0912345678", "citizen_id": "046000000001", "full_name": "Lê Văn Tám", "password": "x" * 12}
+        answer = await client.post("/citizens", json=citizen)
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
+    assert answer.json()["code"] == "busy"
+    assert "pool exhausted" in caplog.text
+    assert "Traceback" not in caplog.text

@@ -20,21 +20,19 @@ from civicpay.periodic import Job
 from civicpay.settings import Settings
 from civicpay.worker import Worker
 from sandbox.bank import Bank
-from tests.conftest import BANK_API_SECRET, Api
+from tests.conftest import Api
 from tests.integration.qr.test_qr_commands import run
 from tests.integration.wallet.test_withdrawals import linked, withdraw
+from tests.shell import SECRETS_ENVIRONMENT
 
 # Far beyond any wait a process could need to start or stop; reached only when something is wrong.
 PROCESS_SECONDS = 60
 
 
 @pytest.fixture
-def shell(database_url: str, bank_server: tuple[str, Bank], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The operator's environment: this test's database and bank; development secrets under a scratch ./var."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CIVICPAY_DATABASE_URL", database_url)
+def shell(command_shell: Path, bank_server: tuple[str, Bank], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's environment (``command_shell``) with this test's bank."""
     monkeypatch.setenv("CIVICPAY_BANK_API_BASE", bank_server[0])
-    monkeypatch.setenv("CIVICPAY_BANK_API_SECRET", BANK_API_SECRET)
 
 
 @pytest.mark.usefixtures("shell")
@@ -63,7 +61,7 @@ async def test_an_operator_lists_what_was_given_up_and_redelivers_it(
         again[: len(f"{message_id} delivered payout.send")],
     )
     assert list(bank.payouts) == [made["payout_id"]]
-    assert twice_status == 1
+    assert twice_status == 2
     assert "given-up" in twice
 
 
@@ -93,7 +91,7 @@ async def test_a_worker_told_to_stop_finishes_the_job_under_way(
 
 
 async def test_the_worker_command_stops_gracefully_on_sigterm(database_url: str, tmp_path: Path) -> None:
-    environment = {**os.environ, "CIVICPAY_DATABASE_URL": database_url, "CIVICPAY_ENV": "test"}
+    environment = {**os.environ, **SECRETS_ENVIRONMENT, "CIVICPAY_DATABASE_URL": database_url, "CIVICPAY_ENV": "test"}
     worker = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "civicpay", "worker"],
         cwd=tmp_path,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +13,7 @@ from click.testing import CliRunner, Result
 from litestar import Litestar
 
 from sandbox.cli import main
-from tests.conftest import BANK_WEBHOOK_SECRET, Api
+from tests.conftest import Api
 from tests.servers import serving
 
 
@@ -28,15 +27,7 @@ def said(result: Result) -> str:
     return " ".join(result.output.replace("│", " ").split())
 
 
-@pytest.fixture
-def shell(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's environment: this test's database and the bank's key; anything else under a scratch ./var."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CIVICPAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("CIVICPAY_BANK_WEBHOOK_SECRET", BANK_WEBHOOK_SECRET)
-
-
-@pytest.mark.usefixtures("shell")
+@pytest.mark.usefixtures("command_shell")
 async def test_the_bank_tops_up_a_wallet_found_by_phone(app_for_a_thread: Litestar, api: Api) -> None:
     citizen = await api.register()
     # A server of its own (the test's app already runs in the test's event loop), as `make run` would be.
@@ -48,7 +39,7 @@ async def test_the_bank_tops_up_a_wallet_found_by_phone(app_for_a_thread: Litest
     assert await api.balance(citizen) == 70_000
 
 
-@pytest.mark.usefixtures("shell")
+@pytest.mark.usefixtures("command_shell")
 @pytest.mark.parametrize("whose", [[], ["--phone", "0912345678", "--code", "NAP999999X"]])
 async def test_a_transfer_names_exactly_one_payee(whose: list[str]) -> None:
     refused = await run(["bank", "transfer", *whose, "--amount", "70000"])
@@ -57,7 +48,7 @@ async def test_a_transfer_names_exactly_one_payee(whose: list[str]) -> None:
     assert "exactly one of --phone and --code" in said(refused)
 
 
-@pytest.mark.usefixtures("shell")
+@pytest.mark.usefixtures("command_shell")
 async def test_the_sandbox_will_not_play_a_party_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIVICPAY_ENV", "production")
     for secret in ("SECRET_KEY", "BANK_API_SECRET", "CARD_SECRET_KEY", "CARD_WEBHOOK_SECRET"):
@@ -68,7 +59,7 @@ async def test_the_sandbox_will_not_play_a_party_in_production(monkeypatch: pyte
 
     refused = await run(["bank", "transfer", "--code", "NAP999999X", "--amount", "70000"])
 
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert "production talks to the real parties" in said(refused)
 
 
@@ -96,7 +87,7 @@ def test_the_card_sandbox_answers_on_loopback_only(card_sandbox: str) -> None:
             socket.create_connection((address, port), timeout=5).close()
 
 
-@pytest.mark.usefixtures("shell")
+@pytest.mark.usefixtures("command_shell")
 def test_the_bank_sandbox_listens_on_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bank sandbox names 127.0.0.1 to uvicorn itself, as the card sandbox does to aiohttp (tested above)."""
     asked: dict[str, object] = {}

@@ -10,8 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from civicpay.bootstrap import Services
 from civicpay.clock import FixedClock
 from civicpay.money import Category
+from tests.conftest import Api
 from wallet import ledger
 from wallet.ledger import AccountKind, TransferSpec
 
@@ -203,12 +205,11 @@ async def test_check_invariants_names_a_balance_that_disagrees_with_its_postings
 
 
 @pytest.mark.breaks_ledger_on_purpose
+@pytest.mark.usefixtures("command_shell")
 @pytest.mark.parametrize(("tamper", "exit_code", "says"), [(False, 0, "ledger sound"), (True, 1, "BREACH")])
 async def test_ledger_verify_command_exits_non_zero_on_a_breach(
     sessions: Sessions,
     clock: FixedClock,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tamper: bool,
     exit_code: int,
@@ -220,8 +221,6 @@ async def test_ledger_verify_command_exits_non_zero_on_a_breach(
     async with sessions.begin() as session:
         if tamper:
             await session.execute(text("UPDATE ledger_account SET debits_posted = 7 WHERE id = :bank"), {"bank": bank})
-    monkeypatch.setenv("CIVICPAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("CIVICPAY_SECRET_KEY", "cli-test-secret")
     # The command runs its own event loop, as it does from a shell.
     with pytest.raises(SystemExit) as verdict:
         await asyncio.to_thread(main, ["ledger", "verify"])
@@ -247,3 +246,68 @@ async def test_an_entry_of_many_parties_takes_its_locks_once_and_never_one_outsi
 
     assert (await balance(sessions, a)).posted_vnd == 350_000
     assert (await balance(sessions, b)).posted_vnd == 100_000
+
+
+async def test_money_that_only_raises_a_balance_waits_beside_its_row_and_is_added_once(
+    sessions: Sessions, clock: FixedClock
+) -> None:
+    bank, a, b = await open_accounts(sessions, clock, fund_a=1_000)
+    await post(sessions, clock, TransferSpec(a, b, 300, Category.P2P))
+    async with sessions() as session:
+        waiting = await session.execute(text("SELECT account_id, side, amount_vnd FROM ledger_balance_increase"))
+    # The top-up raised the bank account and the transfer b: neither row was locked or written.
+    assert sorted(map(tuple, waiting)) == sorted([(bank, "D", 1_000), (b, "C", 300)])
+    assert (await balance(sessions, b)).posted_vnd == 300  # every reader counts them
+
+    await post(sessions, clock, TransferSpec(b, a, 300, Category.P2P))  # b's lock adds its 300 to its row first
+    assert (await balance(sessions, b)).posted_vnd == 0
+    async with sessions.begin() as session:
+        assert await ledger.fold_increases(session) == 2  # the bank's 1,000 and a's 300 back
+    async with sessions.begin() as session:
+        assert await ledger.fold_increases(session) == 0
+        rows = await session.execute(
+            text("SELECT id, debits_posted, credits_posted FROM ledger_account WHERE id IN (:bank, :a, :b)"),
+            {"bank": bank, "a": a, "b": b},
+        )
+        assert sorted(map(tuple, rows)) == sorted([(bank, 1_000, 0), (a, 300, 1_300), (b, 300, 300)])
+        assert await ledger.check_invariants(session) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "side"),
+    [("liability", "D"), ("asset", "D")],
+    ids=["a debit beside a wallet", "a wallet passed off as an asset"],
+)
+async def test_the_database_refuses_a_waiting_increase_that_would_lower_a_balance(
+    sessions: Sessions, clock: FixedClock, kind: str, side: str
+) -> None:
+    _, a, _ = await open_accounts(sessions, clock, fund_a=100)
+    with pytest.raises(IntegrityError):
+        async with sessions.begin() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO ledger_balance_increase (account_id, account_kind, side, amount_vnd)"
+                    " VALUES (:a, :kind, :side, 500)"
+                ),
+                {"a": a, "kind": kind, "side": side},
+            )
+    assert (await balance(sessions, a)).posted_vnd == 100
+
+
+async def test_the_workers_fold_adds_what_waits_beside_an_account_that_only_receives(
+    services: Services, api: Api, sessions: Sessions
+) -> None:
+    payer, shop = await api.register(), await api.register(full_name="Quán Cơm Bà Tư")
+    await api.fund(payer, 90_000)
+    for amount in (10_000, 20_000, 30_000):
+        assert (await api.transfer(payer, shop, amount)).status_code == 201
+    fold = next(job for job in services.jobs if job.name == "ledger fold")
+
+    assert await fold.run() == 2  # the shop's three credits and the bank account the top-up reached
+    async with sessions() as session:
+        assert await session.scalar(text("SELECT COUNT(*) FROM ledger_balance_increase")) == 0
+        row = await session.scalar(
+            text("SELECT credits_posted FROM ledger_account WHERE id = :a"), {"a": shop.account_id}
+        )
+    assert row == 60_000
+    assert await api.balance(shop) == 60_000

@@ -166,6 +166,7 @@ async def test_a_wallets_spending_is_not_written_through_a_session_without_the_b
 
 
 @pytest.mark.breaks_ledger_on_purpose
+@pytest.mark.usefixtures("command_shell")
 @pytest.mark.parametrize(
     ("tamper", "promise"),
     [
@@ -177,8 +178,6 @@ async def test_a_wallets_spending_is_not_written_through_a_session_without_the_b
 async def test_a_corrupted_total_is_a_breach_and_ledger_verify_exits_1(
     sessions: Sessions,
     clock: FixedClock,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tamper: str,
     promise: str,
@@ -193,8 +192,6 @@ async def test_a_corrupted_total_is_a_breach_and_ledger_verify_exits_1(
         breaches = await ledger.check_invariants(session)
     assert [breach for breach in breaches if breach.startswith(promise)], breaches
 
-    monkeypatch.setenv("CIVICPAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("CIVICPAY_SECRET_KEY", "cli-test-secret")
     with pytest.raises(SystemExit) as verdict:
         await asyncio.to_thread(main, ["ledger", "verify"])
     assert verdict.value.code == 1

@@ -13,6 +13,8 @@ SECRETS = {
     "CIVICPAY_CARD_SECRET_KEY": "sk_live_x",
     "CIVICPAY_CARD_WEBHOOK_SECRET": "whsec_x",
 }
+# Production's database is a server's: an embedded one's file would have to exist already.
+DATABASE = {"CIVICPAY_DATABASE_URL": "postgresql+asyncpg://civicpay@db.internal/civicpay"}
 OWN_ACCOUNTS = {
     "CIVICPAY_WALLET_POOL_BANK_BIN": "970415",
     "CIVICPAY_WALLET_POOL_ACCOUNT_NUMBER": "118000123456",
@@ -23,7 +25,7 @@ OWN_ACCOUNTS = {
 
 @pytest.mark.parametrize("missing", sorted(OWN_ACCOUNTS))
 def test_production_refuses_to_book_against_the_sandboxs_bank_accounts(missing: str) -> None:
-    environ = {"CIVICPAY_ENV": "production", **SECRETS, **OWN_ACCOUNTS}
+    environ = {"CIVICPAY_ENV": "production", **DATABASE, **SECRETS, **OWN_ACCOUNTS}
     del environ[missing]
 
     with pytest.raises(SettingsError, match=f"{missing} must be set in production"):
@@ -31,7 +33,7 @@ def test_production_refuses_to_book_against_the_sandboxs_bank_accounts(missing: 
 
 
 def test_production_with_its_own_accounts_starts_on_them() -> None:
-    settings = Settings.from_env({"CIVICPAY_ENV": "production", **SECRETS, **OWN_ACCOUNTS})
+    settings = Settings.from_env({"CIVICPAY_ENV": "production", **DATABASE, **SECRETS, **OWN_ACCOUNTS})
 
     assert (settings.wallet_pool_bank_bin, settings.wallet_pool_account_number) == ("970415", "118000123456")
     assert settings.card_settlement_account_number == "118000654321"

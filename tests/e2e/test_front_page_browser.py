@@ -1,0 +1,64 @@
+"""The front page in headless Chromium: it renders, and its links lead to the screens, the docs and /health."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from civicpay.auth.models import Role
+from civicpay.clock import FixedClock
+from civicpay.settings import Settings
+from tests.browser import OFFLINE, headless_chromium, require_chromium
+from tests.conftest import PASSWORD, create_staff
+from tests.desk import OFFICE
+from tests.servers import serving
+
+
+@pytest.fixture
+def served(app_for_a_thread: Litestar) -> Iterator[str]:
+    with serving(app_for_a_thread) as url:
+        yield url
+
+
+async def test_the_front_page_renders_and_its_links_work(
+    served: str, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock
+) -> None:
+    require_chromium()
+    admin_phone = await create_staff(sessions, settings, clock, Role.ADMIN, "Phạm Quốc Bảo")
+    async with httpx.AsyncClient(base_url=served) as http:
+        token = (await http.post("/auth/login", json={"phone": admin_phone, "password": PASSWORD})).json()
+        admin = {"Authorization": f"Bearer {token['access_token']}"}
+        office = (await http.post("/offices", json=OFFICE, headers=admin)).json()
+        counter = (await http.post(f"/offices/{office['id']}/counters", json={"name": "Quầy 1"}, headers=admin)).json()
+
+    async with headless_chromium(flags=OFFLINE) as browser:
+        page = await browser.open(served)
+        front = await page.text()
+        title = await page.evaluate("document.title")
+
+        await page.click(f'a[href="/counter/{counter["id"]}"]')
+        await page.wait_for_text("Mời quý khách chờ / Please wait")
+        on_screen = page.url
+
+        await page.goto(served)
+        await page.click("#health-link")
+        await page.wait_for_text('"expected_revision"')
+        on_health = page.url
+
+        await page.goto(served)
+        await page.click("#docs")
+        await page.wait_for_text("Send money to another citizen's wallet by phone number", timeout=10)
+        on_docs = page.url
+
+    assert title.startswith("civicpay")
+    assert "Trạng thái / Status" in front
+    assert "Hoạt động bình thường / OK" in front
+    assert f"Quầy 1 · {OFFICE['name']}" in front
+    assert on_screen == f"{served}/counter/{counter['id']}"
+    assert on_health == f"{served}/health"
+    assert on_docs == f"{served}/schema"
+    assert not page.errors
