@@ -1,7 +1,7 @@
 """Sign-in failures counted per phone and client address, and per address; the service's own audit lines.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 
 ``auth_login_throttle`` counted failed sign-ins per phone number, so anyone anywhere could lock a citizen
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -69,9 +69,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # A line with no actor cannot be given one, nor removed from an append-only log: refuse, rather than
-    # leave the column looser than 0010 says or rewrite the record.
+    # leave the column looser than 0011 says or rewrite the record.
     if op.get_bind().execute(sa.text("SELECT count(*) FROM audit_log WHERE actor_user_id IS NULL")).scalar():
-        raise RuntimeError("audit_log holds lines written by the service itself (no actor); 0010 cannot hold them")
+        raise RuntimeError("audit_log holds lines written by the service itself (no actor); 0011 cannot hold them")
     _actor_nullable(False)
     op.create_table(
         "auth_login_throttle",
