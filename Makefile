@@ -6,12 +6,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint bench install clean
 
+# Made again whenever pyproject.toml changes; the first time it downloads every package, which takes minutes.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "civicpay needs Python 3.11 or newer (set PYTHON=python3.x)")'
+	@echo "== make: installing civicpay and its development tools into $(VENV), as pyproject.toml lists them (the first time takes a few minutes)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[dev]'
 	@touch $(STAMP)
+	@echo "== make: installed into $(VENV)"
 
 install: $(STAMP)
 
