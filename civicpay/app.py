@@ -22,6 +22,7 @@ from civicpay import apidocs, bootstrap, outbox, web, worker
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.banks import BankController
+from civicpay.bodies import CivicRequest
 from civicpay.bootstrap import Services
 from civicpay.db import ensure_schema_current, provide_session
 from civicpay.errors import EXCEPTION_HANDLERS, refuse_nul_characters
@@ -138,6 +139,8 @@ def create_app(services: Services) -> Litestar:
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         middleware=[authentication],
+        # Every JSON body is read by it: refused past a sane nesting depth, decoded strictly (civicpay/bodies.py).
+        request_class=CivicRequest,
         before_request=refuse_nul_characters,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[running],

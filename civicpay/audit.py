@@ -1,4 +1,8 @@
-"""An append-only record of every manual decision: who, when, what, on what, and why."""
+"""An append-only record of every manual decision: who, when, what, on what, and why.
+
+Also of the few decisions the service takes about people on its own (a sign-in lock and its lifting,
+``civicpay.auth.throttle``): those lines have no actor.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ class AuditEntry(Base):
     __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    actor_user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id"))
+    # None: the service itself decided (migration 0012).
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("auth_user.id"))
     action: Mapped[str] = mapped_column(String(64))
     subject_type: Mapped[str] = mapped_column(String(64))
     subject_id: Mapped[str] = mapped_column(String(64))
@@ -29,7 +34,7 @@ class AuditEntry(Base):
 async def record(
     session: AsyncSession,
     *,
-    actor_user_id: int,
+    actor_user_id: int | None,
     action: str,
     subject_type: str,
     subject_id: str | int,

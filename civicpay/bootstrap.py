@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import qr
 import wallet
 from civicpay import events, outbox
+from civicpay.auth import throttle
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import BusinessCalendar, Clock, SystemClock
 from civicpay.db import UnitsOfWork, create_engine, create_session_factory
@@ -61,6 +62,7 @@ class Services:
             Job("ledger fold", settings.ledger_fold_interval_seconds, self.fold_increases),
             Job("merchant settlement", settings.merchant_settlement_interval_seconds, self.settle_merchants),
             Job("treasury sweep", settings.treasury_sweep_interval_seconds, self.sweep_to_treasury),
+            Job("sign-in locks", settings.login_lock_sweep_interval_seconds, self.sweep_sign_in_locks),
         ]
 
     def worker(self) -> Worker:
@@ -69,6 +71,9 @@ class Services:
 
     async def requery_card_topups(self) -> Sequence[wallet.CardTopupView]:
         return await wallet.requery_card_topups(self.units, self.acquirer, self.settings, now=self.clock.now())
+
+    async def sweep_sign_in_locks(self) -> int:
+        return await throttle.sweep(self.units, self.settings, now=self.clock.now())
 
     async def expire_holds(self) -> list[int]:
         async with self.units() as unit:

@@ -238,6 +238,9 @@ def _field_errors(request: Request[Any, Any, Any], exc: ValidationException, lan
             continue
         message = str(item.get("message", ""))
         key = str(item.get("key") or "")
+        if item.get("field_named"):  # the body's decoder named the field itself (civicpay.bodies)
+            errors.append(FieldError(key or "body", message if lang == "en" else _translate(message)))
+            continue
         named = _FIELD_IN_MESSAGE.search(message)
         if named and named["p"]:
             message = message.split(" for path ", maxsplit=1)[0]
@@ -263,6 +266,39 @@ DATABASE_BUSY = (
     "busy",
     Text("Hệ thống đang quá tải, vui lòng thử lại sau giây lát", "The service is busy, try again soon"),
 )
+
+
+_AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def split_validation_error(error: msgspec.ValidationError, *, under: str = "") -> tuple[str, str]:
+    """msgspec's message and the field it is about: ``("Expected `int`, got `str`", "amount_vnd")``.
+
+    The field is the path from the body (``items[0].amount_vnd``; ``under`` when the value decoded sits there in
+    the body), with the name of a missing or unknown field added; empty for the body itself.
+    """
+    text = str(error)
+    at = _AT_PATH.search(text)
+    message, path = (text, "") if at is None else (text[: at.start()], at["path"].removeprefix("."))
+    field = ".".join(part for part in (under, path) if part)
+    named = _FIELD_IN_MESSAGE.search(message)
+    if named and named["f"] and ("missing" in message or "unknown" in message):
+        field = f"{field}.{named['f']}" if field else named["f"]
+    return message, field
+
+
+class Malformed(DomainError):
+    """A part of a body that a service reads into its type only later (a webhook's object) does not fit it."""
+
+    code = "validation_failed"
+    status = 400
+    title = Text("Dữ liệu không hợp lệ", "The request data is invalid")
+
+
+def malformed(error: msgspec.ValidationError, *, under: str) -> Malformed:
+    """The refusal of the value at ``under`` in the body, naming the field as the body's own errors do."""
+    message, field = split_validation_error(error, under=under)
+    return Malformed(Text(_translate(message), message), field=field or "body")
 
 
 def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
@@ -355,13 +391,16 @@ __all__ = [
     "FieldError",
     "InvalidField",
     "Language",
+    "Malformed",
     "NotFound",
     "NulCharacter",
     "Problem",
     "Text",
+    "malformed",
     "may_raise",
     "negotiate_language",
     "problem_body",
     "refuse_nul_characters",
     "render_domain_error",
+    "split_validation_error",
 ]

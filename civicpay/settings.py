@@ -118,7 +118,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # ... or when the day's total would pass this.
     stepup_daily_vnd: int = 20_000_000
     business_timezone: str = "Asia/Ho_Chi_Minh"
+    # Sign-in throttling (civicpay/auth/throttle.py), per (phone, client address): after each failure past
+    # the first the next try waits 1, 2, 4… seconds, and this many failures within the window lock that
+    # phone from that address for lockout_seconds; a stranger elsewhere never locks the owner out.
     login_max_failures: int = 5
+    # Failures from one address, whatever the phones, within the window that lock the address for
+    # lockout_seconds: wide, since many people share an address behind a carrier's NAT or an office's.
+    login_address_max_failures: int = 50
+    # How long a failure is remembered: the counts start again once the window since the first has passed.
+    login_failure_window_seconds: int = 900
+    # How often the workers write the lifting of sign-in locks that have ended to the audit log and forget
+    # what is past its window (an attempt after a lock has ended also writes its lifting); 0: never.
+    login_lock_sweep_interval_seconds: int = 60
     otp_max_failures: int = 5
     lockout_seconds: int = 900
     # Requests a minute one client address may make to the sign-in and OTP endpoints.

@@ -262,8 +262,14 @@ async def announce(session: AsyncSession, collection: FeeCollection, now: dateti
     await events.announce(session, counter_topic(collection.counter_id), state_message(collection, now))
 
 
+async def _office_of_clerk(session: AsyncSession, clerk_user_id: int) -> int | None:
+    """The office a clerk is placed at; None for a clerk placed nowhere yet."""
+    office_id: int | None = await session.scalar(select(Clerk.office_id).where(Clerk.user_id == clerk_user_id))
+    return office_id
+
+
 async def _clerk_office(session: AsyncSession, clerk_user_id: int) -> int:
-    office_id = await session.scalar(select(Clerk.office_id).where(Clerk.user_id == clerk_user_id))
+    office_id = await _office_of_clerk(session, clerk_user_id)
     if office_id is None:
         raise NotYourOffice()
     return office_id
@@ -319,9 +325,13 @@ def expire_if_due(collection: FeeCollection, now: datetime) -> None:
 async def _clerks_collection(
     session: AsyncSession, *, user_id: int, role: Role, collection_id: int, lock: bool
 ) -> tuple[FeeCollection, Office]:
-    """A collection of the caller's office (finance officers see every office's); others' answer 404."""
+    """A collection of the caller's office (finance officers see every office's).
+
+    Another office's collection answers 404 exactly as one that does not exist, also to a clerk placed at
+    no office: a 403 there would tell which ids exist.
+    """
     found = await locked_collection(session, collection_id) if lock else await session.get(FeeCollection, collection_id)
-    if found is None or (role == Role.CLERK and found.office_id != await _clerk_office(session, user_id)):
+    if found is None or (role == Role.CLERK and found.office_id != await _office_of_clerk(session, user_id)):
         raise CollectionNotFound()
     return found, await _office(session, found.office_id)
 

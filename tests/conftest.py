@@ -102,6 +102,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "merchant_settlement_interval_seconds": 0,
         "hold_expiry_interval_seconds": 0,
         "ledger_fold_interval_seconds": 0,
+        "login_lock_sweep_interval_seconds": 0,
         "worker_in_process": False,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import msgspec
 
 CURRENCY = "vnd"
 
@@ -34,6 +35,24 @@ class AcquirerError(Exception):
         return self.status is not None and 400 <= self.status < 500 and self.status not in {401, 409, 429}
 
 
+class PaymentError(msgspec.Struct):
+    """A PaymentIntent's ``last_payment_error``, of which we read the code (``card_declined``, …)."""
+
+    code: str | None = None
+
+
+class PaymentIntentObject(msgspec.Struct):
+    """A PaymentIntent as the acquirer sends it, in its answers and in its webhooks' ``data.object``: the
+    fields we read, each of its type (an amount is an integer, nothing else); the rest is ignored."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    client_secret: str | None = None
+    last_payment_error: PaymentError | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentIntent:
     """What we read of a PaymentIntent (Stripe's word for one attempt to take money from a card)."""
@@ -46,15 +65,16 @@ class PaymentIntent:
     failure_code: str | None
 
     @classmethod
-    def of(cls, body: dict[str, Any]) -> PaymentIntent:
-        error = body.get("last_payment_error") or {}
+    def of(cls, body: object) -> PaymentIntent:
+        """Read a PaymentIntent; ``msgspec.ValidationError`` names the field when it is not one."""
+        wire = msgspec.convert(body, PaymentIntentObject, strict=True)
         return cls(
-            id=str(body["id"]),
-            status=str(body["status"]),
-            amount_vnd=int(body["amount"]),
-            currency=str(body["currency"]).lower(),
-            client_secret=body.get("client_secret"),
-            failure_code=error.get("code"),
+            id=wire.id,
+            status=wire.status,
+            amount_vnd=wire.amount,
+            currency=wire.currency.lower(),
+            client_secret=wire.client_secret,
+            failure_code=wire.last_payment_error.code if wire.last_payment_error else None,
         )
 
     @property
@@ -101,6 +121,15 @@ class CardAcquirer:
             )
         return body
 
+    async def _intent(
+        self, method: str, path: str, form: dict[str, str] | None = None, *, idempotency_key: str | None = None
+    ) -> PaymentIntent:
+        body = await self._call(method, path, form, idempotency_key=idempotency_key)
+        try:
+            return PaymentIntent.of(body)
+        except msgspec.ValidationError as error:
+            raise AcquirerError(f"the acquirer answered a malformed PaymentIntent: {error}") from error
+
     async def create(
         self, *, amount_vnd: int, payment_method: str, metadata: dict[str, str], idempotency_key: str
     ) -> PaymentIntent:
@@ -111,18 +140,18 @@ class CardAcquirer:
             "payment_method": payment_method,
             **{f"metadata[{name}]": value for name, value in metadata.items()},
         }
-        return PaymentIntent.of(await self._call("POST", "/v1/payment_intents", form, idempotency_key=idempotency_key))
+        return await self._intent("POST", "/v1/payment_intents", form, idempotency_key=idempotency_key)
 
     async def confirm(self, intent_id: str, *, idempotency_key: str) -> PaymentIntent:
         """Charge the card: the step that moves money at the acquirer (once per key, however often asked)."""
         path = f"/v1/payment_intents/{intent_id}/confirm"
-        return PaymentIntent.of(await self._call("POST", path, idempotency_key=idempotency_key))
+        return await self._intent("POST", path, idempotency_key=idempotency_key)
 
     async def payment_intent(self, intent_id: str) -> PaymentIntent:
-        return PaymentIntent.of(await self._call("GET", f"/v1/payment_intents/{intent_id}"))
+        return await self._intent("GET", f"/v1/payment_intents/{intent_id}")
 
     async def cancel(self, intent_id: str) -> PaymentIntent:
-        return PaymentIntent.of(await self._call("POST", f"/v1/payment_intents/{intent_id}/cancel"))
+        return await self._intent("POST", f"/v1/payment_intents/{intent_id}/cancel")
 
     async def refund(self, *, intent_id: str, amount_vnd: int, idempotency_key: str) -> str:
         """Give money back to the card; returns the acquirer's refund id. The key is kept on the refund."""

@@ -23,6 +23,13 @@ class Locked(ProofNeeded):
     title = Text("Tạm khoá do nhập sai nhiều lần", "Temporarily locked after repeated failures")
 
 
+class SlowedDown(Locked):
+    """Not locked yet: after several wrong passwords the next try must wait a few seconds (Retry-After)."""
+
+    code = "sign_in_slowed_down"
+    title = Text("Đã nhập sai nhiều lần, vui lòng chờ rồi thử lại", "Several wrong attempts; wait, then try again")
+
+
 class OtpRequired(ProofNeeded):
     code = "otp_required"
     status = 401

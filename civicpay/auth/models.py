@@ -61,15 +61,21 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class LoginThrottle(Base):
-    """Failed sign-ins per phone number, registered or not.
+class SignInThrottle(Base):
+    """Failed sign-ins per phone number tried (registered or not) and client address; see civicpay.auth.throttle.
 
-    Keyed by the number tried rather than by user, so an unknown number locks exactly like a real
-    one and lockout cannot be used to learn who has an account.
+    Keyed by the number tried rather than by user, so an unknown number slows down and locks exactly like a
+    real one and cannot be used to learn who has an account; and by the address tried from, so a stranger
+    elsewhere cannot lock the owner out. The row with an empty ``phone`` counts every number tried from the
+    address.
     """
 
-    __tablename__ = "auth_login_throttle"
+    __tablename__ = "auth_sign_in_throttle"
 
     phone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
+    # The failures counted are those since first_failure_at, within the window (login_failure_window_seconds).
+    first_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from argon2 import PasswordHasher
-from litestar import Controller, Router, get, post
+from litestar import Controller, Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth import secrets as sec
-from civicpay.auth import service
+from civicpay.auth import service, throttle
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import ApiKey, Role, User
 from civicpay.auth.schemas import (
@@ -46,15 +47,27 @@ class SessionController(Controller):
     @post("/login", operation_id="login", exclude_from_auth=True, status_code=200)
     async def login(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[LoginCreate],
         session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         hasher: NamedDependency[PasswordHasher],
         clock: NamedDependency[Clock],
     ) -> Token:
-        """Sign in with phone and password, plus the OTP code once TOTP is set up."""
+        """Sign in with phone and password, plus the OTP code once TOTP is set up.
+
+        Wrong passwords slow down, then lock, that number from the caller's address (429 with Retry-After);
+        many numbers tried from one address lock the address.
+        """
         token = await service.login(
-            session, settings, hasher, phone=data.phone, password=data.password, otp=data.otp, now=clock.now()
+            session,
+            settings,
+            hasher,
+            phone=data.phone,
+            password=data.password,
+            otp=data.otp,
+            address=throttle.address_of(request),
+            now=clock.now(),
         )
         return Token(access_token=token.token, expires_in=token.expires_in)
 
@@ -93,6 +106,7 @@ class TotpController(Controller):
     @post("/", operation_id="startTotpEnrolment", status_code=201)
     async def start(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[TotpEnrolmentCreate],
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
@@ -102,7 +116,13 @@ class TotpController(Controller):
     ) -> TotpEnrolment:
         """Create a TOTP seed (the password is asked again); scan its QR into an authenticator app, then confirm."""
         uri = await service.start_totp_enrolment(
-            session, settings, hasher, principal.user_id, data.password, now=clock.now()
+            session,
+            settings,
+            hasher,
+            principal.user_id,
+            data.password,
+            address=throttle.address_of(request),
+            now=clock.now(),
         )
         return TotpEnrolment(provisioning_uri=uri, qr_png_base64=base64.b64encode(sec.qr_png(uri)).decode())
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth import secrets as sec
+from civicpay.auth import throttle
 from civicpay.auth.errors import (
     AlreadyRegistered,
     InvalidCredentials,
@@ -25,8 +25,8 @@ from civicpay.auth.errors import (
     TotpNotEnrolled,
 )
 from civicpay.auth.identity import is_citizen_id, normalise_name, normalise_phone
-from civicpay.auth.models import ApiKey, LoginThrottle, Role, User
-from civicpay.db import KeptAction, insert_ignoring_conflict, keep_after_rollback, table_of
+from civicpay.auth.models import ApiKey, Role, User
+from civicpay.db import KeptAction, keep_after_rollback
 from civicpay.errors import InvalidField, NotFound, Text
 from civicpay.settings import Settings
 
@@ -115,58 +115,18 @@ def _check_lock(until: datetime | None, now: datetime) -> None:
         raise Locked(Text(f"Thử lại sau {wait} giây", f"Try again in {wait} seconds"), retry_after_seconds=wait)
 
 
-async def _count_failure(
-    session: AsyncSession,
-    model: type[User] | type[LoginThrottle],
-    where: Any,
-    failures: Any,
-    locked_until: Any,
-    *,
-    limit: int,
-    settings: Settings,
-    now: datetime,
-) -> None:
-    count = await session.scalar(update(model).where(where).values({failures: failures + 1}).returning(failures))
+async def _count_failure(session: AsyncSession, user_id: int, *, limit: int, settings: Settings, now: datetime) -> None:
+    count = await session.scalar(
+        update(User).where(User.id == user_id).values(otp_failures=User.otp_failures + 1).returning(User.otp_failures)
+    )
     if count is not None and count >= limit:
         until = now + timedelta(seconds=settings.lockout_seconds)
-        await session.execute(update(model).where(where).values({failures: 0, locked_until: until}))
-
-
-def _login_failure(settings: Settings, phone_key: str, now: datetime) -> KeptAction:
-    """Count a failed sign-in for the number tried, in a transaction that survives the refusal."""
-
-    async def record(session: AsyncSession) -> None:
-        await session.execute(
-            insert_ignoring_conflict(session.get_bind().dialect.name, table_of(LoginThrottle), ("phone",)),
-            {"phone": phone_key, "failures": 0},
-        )
-        throttle = LoginThrottle.phone == phone_key
-        await _count_failure(
-            session,
-            LoginThrottle,
-            throttle,
-            LoginThrottle.failures,
-            LoginThrottle.locked_until,
-            limit=settings.login_max_failures,
-            settings=settings,
-            now=now,
-        )
-
-    return record
+        await session.execute(update(User).where(User.id == user_id).values(otp_failures=0, otp_locked_until=until))
 
 
 def _otp_failure(settings: Settings, user_id: int, now: datetime) -> KeptAction:
     async def record(session: AsyncSession) -> None:
-        await _count_failure(
-            session,
-            User,
-            User.id == user_id,
-            User.otp_failures,
-            User.otp_locked_until,
-            limit=settings.otp_max_failures,
-            settings=settings,
-            now=now,
-        )
+        await _count_failure(session, user_id, limit=settings.otp_max_failures, settings=settings, now=now)
 
     return record
 
@@ -179,14 +139,16 @@ async def login(
     phone: str,
     password: str,
     otp: str | None,
+    address: str,
     now: datetime,
 ) -> sec.AccessToken:
+    """Sign in from ``address`` (``throttle.address_of``): failures slow down and lock per number and address."""
     normalised = normalise_phone(phone)
     user = None
     if normalised is not None:
         user = await session.scalar(select(User).where(User.phone == normalised).with_for_update())
-    phone_key = normalised or f"unparsed:{phone.strip()[:54]}"
-    user = await _password_checked(session, settings, hasher, phone_key, user, password, now=now)
+    attempt = throttle.Attempt(normalised or f"unparsed:{phone.strip()[:54]}", address)
+    user = await _password_checked(session, settings, hasher, attempt, user, password, now=now)
     if user.totp_secret is not None:
         if otp is None:
             raise OtpRequired(field="otp")
@@ -198,23 +160,22 @@ async def _password_checked(
     session: AsyncSession,
     settings: Settings,
     hasher: PasswordHasher,
-    phone_key: str,
+    attempt: throttle.Attempt,
     user: User | None,
     password: str,
     *,
     now: datetime,
     field: str | None = None,
 ) -> User:
-    """The lockout for this number first, then the password; a wrong one is counted, even as the request fails."""
-    throttle = await session.get(LoginThrottle, phone_key)
-    _check_lock(throttle.locked_until if throttle else None, now)
+    """The throttle for this number from this address first, then the password; a wrong one is counted, even
+    as the request fails."""
+    await throttle.refuse_while_held(session, settings, attempt, now)
     if user is None:
         await sec.spend_like_a_verification(hasher, password)
     if user is None or not await sec.password_matches(hasher, user.password_hash, password):
-        keep_after_rollback(session, _login_failure(settings, phone_key, now))
+        keep_after_rollback(session, throttle.failed(settings, attempt, now))
         raise InvalidCredentials(field=field)
-    if throttle is not None:
-        throttle.failures = 0
+    await throttle.succeeded(session, attempt, now)
     return user
 
 
@@ -240,15 +201,24 @@ async def verify_step_up(session: AsyncSession, settings: Settings, user_id: int
 
 
 async def start_totp_enrolment(
-    session: AsyncSession, settings: Settings, hasher: PasswordHasher, user_id: int, password: str, *, now: datetime
+    session: AsyncSession,
+    settings: Settings,
+    hasher: PasswordHasher,
+    user_id: int,
+    password: str,
+    *,
+    address: str,
+    now: datetime,
 ) -> str:
     """Create a pending seed and return its provisioning URI; confirming with a code activates it.
 
     The password is asked again: a stolen access token alone must not be able to tie the account
-    to someone else's authenticator app. Wrong passwords here count towards the sign-in lockout.
+    to someone else's authenticator app. Wrong passwords here count as failed sign-ins of the caller's
+    number from the caller's address: a thief elsewhere cannot lock the owner out with them.
     """
     user = await _locked_user(session, user_id)
-    await _password_checked(session, settings, hasher, user.phone, user, password, now=now, field="password")
+    attempt = throttle.Attempt(user.phone, address)
+    await _password_checked(session, settings, hasher, attempt, user, password, now=now, field="password")
     if user.totp_secret is not None:
         raise TotpAlreadyEnrolled()
     user.totp_pending_secret = sec.new_totp_secret()

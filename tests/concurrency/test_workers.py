@@ -33,6 +33,7 @@ def settings_overrides() -> dict[str, Any]:
         "ledger_fold_interval_seconds": 5,
         "merchant_settlement_interval_seconds": 3600,
         "treasury_sweep_interval_seconds": 3600,
+        "login_lock_sweep_interval_seconds": 60,
     }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.auth.models import User
+from civicpay.auth.throttle import MAX_SLOW_DOWN_SECONDS
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from tests.conftest import PASSWORD, TOTP_STEP, Api, Citizen, enrol, new_phone, wrong_code
@@ -32,6 +33,10 @@ async def login(api: Api, phone: str, password: str = PASSWORD, otp: str | None 
     if otp is not None:
         body["otp"] = otp
     return await api.client.post("/auth/login", json=body)
+
+
+# Long enough for the slow-down after any number of failures in a row (civicpay.auth.throttle).
+PAUSE = timedelta(seconds=MAX_SLOW_DOWN_SECONDS)
 
 
 def problem(response: Response, status: int, code: str) -> dict[str, Any]:
@@ -169,6 +174,7 @@ async def test_repeated_failures_lock_the_account_until_the_lockout_ends(
 
     max_failures = settings.login_max_failures if factor == "password" else settings.otp_max_failures
     for _ in range(max_failures):
+        clock.advance(PAUSE)  # each wrong password makes the next try wait a little longer first
         problem(await login(api, citizen.phone, **attempt(right=False)), 401, failure_code)
 
     refused = await login(api, citizen.phone, **attempt(right=True))
@@ -187,11 +193,13 @@ async def test_repeated_failures_lock_the_account_until_the_lockout_ends(
     assert (await login(api, citizen.phone, **attempt(right=True))).status_code == 200
 
 
-async def test_a_success_resets_the_failure_count(api: Api, settings: Settings) -> None:
+async def test_a_success_resets_the_failure_count(api: Api, settings: Settings, clock: FixedClock) -> None:
     citizen = await api.register()
 
     for _ in range(settings.login_max_failures - 1):
+        clock.advance(PAUSE)
         problem(await login(api, citizen.phone, password="wrong-password-123"), 401, "invalid_credentials")
+    clock.advance(PAUSE)
     assert (await login(api, citizen.phone)).status_code == 200
     problem(await login(api, citizen.phone, password="wrong-password-123"), 401, "invalid_credentials")
 
@@ -233,25 +241,29 @@ async def test_unknown_phone_and_wrong_password_get_the_same_answer(api: Api) ->
     assert unknown_phone.headers["content-type"] == wrong_password.headers["content-type"]
 
 
-async def test_an_unknown_phone_locks_like_a_registered_one(api: Api, settings: Settings) -> None:
+async def test_an_unknown_phone_locks_like_a_registered_one(api: Api, settings: Settings, clock: FixedClock) -> None:
     citizen = await api.register()
     unknown = new_phone()
 
     answers: dict[str, Response] = {}
     for phone in (citizen.phone, unknown):
         for _ in range(settings.login_max_failures):
+            clock.advance(PAUSE)
             await login(api, phone, password="wrong-password-123")
         answers[phone] = await login(api, phone, password="wrong-password-123")
 
     assert problem(answers[citizen.phone], 429, "locked") == problem(answers[unknown], 429, "locked")
 
 
-async def test_writing_the_number_another_way_does_not_dodge_the_lockout(api: Api, settings: Settings) -> None:
+async def test_writing_the_number_another_way_does_not_dodge_the_lockout(
+    api: Api, settings: Settings, clock: FixedClock
+) -> None:
     citizen = await api.register()
     local = citizen.phone
     spellings = [local, "+84" + local[1:], "84" + local[1:], f"{local[:4]} {local[4:7]} {local[7:]}"]
 
     for attempt in range(settings.login_max_failures):
+        clock.advance(PAUSE)
         wrong = await login(api, spellings[attempt % len(spellings)], password="wrong-password-123")
         problem(wrong, 401, "invalid_credentials")
 
@@ -386,11 +398,14 @@ async def test_registering_a_taken_phone_or_citizen_id_conflicts_and_changes_not
     problem(await login(api, second["phone"], password=second["password"]), 401, "invalid_credentials")
 
 
-async def test_enrolment_asks_for_the_password_again_and_counts_wrong_ones(api: Api, settings: Settings) -> None:
+async def test_enrolment_asks_for_the_password_again_and_counts_wrong_ones(
+    api: Api, settings: Settings, clock: FixedClock
+) -> None:
     """A stolen access token alone cannot tie the account to someone else's authenticator app."""
     citizen = await api.register()
 
     for _ in range(settings.login_max_failures):
+        clock.advance(PAUSE)
         refused = await api.client.post(
             "/auth/totp/enrolment/", json={"password": "not-my-password"}, headers=citizen.headers
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -71,7 +72,7 @@ async def test_a_wallet_not_found_is_said_in_the_language_asked_for(api: Api) ->
 
 
 async def test_a_wrong_password_is_the_servers_problem_in_one_line_in_the_language_asked_for(
-    app_for_a_thread: Litestar, desk: Desk, nowhere: Path
+    app_for_a_thread: Litestar, desk: Desk, nowhere: Path, clock: FixedClock
 ) -> None:
     clerk = ["--counter", str(desk.counter["id"]), "--amount", "30000", "--phone", desk.phones[1]]
     with serving(app_for_a_thread) as url:
@@ -79,6 +80,7 @@ async def test_a_wrong_password_is_the_servers_problem_in_one_line_in_the_langua
             lang: await run(["--lang", lang, "collections", "create", *clerk, "--password", "wrong", "--url", url])
             for lang in ("vi", "en")
         }
+        clock.advance(timedelta(seconds=1))  # two wrong passwords in a row: the next try waits a second
         made = await run(["collections", "create", *clerk, "--password", PASSWORD, "--url", url])
 
     assert {said.exit_code for said in refused.values()} == {2}

@@ -6,15 +6,17 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
+import pytest
 from httpx import Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from qr import vietqr
 from qr.collections import office_account_code
 from qr.models import COLLECTION
-from tests.conftest import Api, account_balance, finance_officer, notify
+from tests.conftest import Api, account_balance, create_staff, finance_officer, notify, signed_in
 from tests.desk import OFFICE, Desk, open_office, pay_by_bank
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -272,6 +274,37 @@ async def test_a_clerk_works_only_at_their_own_office(desk: Desk, api: Api) -> N
     assert (elsewhere.status_code, elsewhere.json()["code"]) == (403, "not_your_office")
     assert elsewhere.json()["errors"][0]["field"] == "counter_id"
     assert stranger.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/collections/{id}"),
+        ("GET", "/collections/{id}/qr"),
+        ("GET", "/collections/{id}/receipt"),
+        ("POST", "/collections/{id}/cancel"),
+    ],
+)
+@pytest.mark.parametrize("clerk", ["placed nowhere", "at another office"])
+async def test_another_offices_collection_answers_like_one_that_does_not_exist(
+    desk: Desk, api: Api, sessions: Sessions, settings: Settings, clock: FixedClock, method: str, path: str, clerk: str
+) -> None:
+    """Not yours and not there are one answer, or a clerk could learn which collection ids exist."""
+    phone = await create_staff(sessions, settings, clock, Role.CLERK, "Lê Văn Khác")
+    if clerk == "at another office":
+        other = await open_office(api, desk.admin, code="THUANHOA", account_number="0161009999999", agency_code="UBND")
+        placed = await api.client.post(f"/offices/{other['id']}/clerks", json={"phone": phone}, headers=desk.admin)
+        assert placed.status_code == 204, placed.text
+    stranger = await signed_in(api, phone)
+    mine = await desk.collect(10_000)
+
+    theirs = await api.client.request(method, path.format(id=mine["id"]), headers=stranger)
+    missing = await api.client.request(method, path.format(id=mine["id"] + 1000), headers=stranger)
+
+    assert theirs.status_code == missing.status_code == 404, theirs.text
+    assert theirs.json() == missing.json()
+    assert theirs.json()["code"] == "collection_not_found"
+    assert (await desk.collection(mine["id"]))["status"] == "open"
 
 
 async def test_bad_input_names_the_field_and_creates_nothing(desk: Desk, api: Api) -> None:

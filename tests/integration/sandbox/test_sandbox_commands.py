@@ -8,6 +8,7 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
 from click.testing import CliRunner, Result
 from litestar import Litestar
 
@@ -84,3 +85,15 @@ def test_the_card_sandbox_answers_on_loopback_only(card_sandbox: str) -> None:
     for address in others:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((address, port), timeout=5).close()
+
+
+@pytest.mark.usefixtures("command_shell")
+def test_the_bank_sandbox_listens_on_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bank sandbox names 127.0.0.1 to uvicorn itself, as the card sandbox does to aiohttp (tested above)."""
+    asked: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: asked.update(options))
+
+    served = CliRunner().invoke(main, ["bank", "serve"])
+
+    assert served.exit_code == 0, served.output
+    assert asked["host"] == "127.0.0.1"

@@ -5,7 +5,10 @@ The ledger invariants are checked after every test (conftest).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
-from tests.card_sandbox import CARD_3DS, CARD_DECLINED, CARD_OK, SECRET_KEY, Delivery, WebhookInbox, tokenise
+from tests.card_sandbox import (
+    CARD_3DS,
+    CARD_DECLINED,
+    CARD_OK,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    Delivery,
+    WebhookInbox,
+    tokenise,
+)
 from tests.conftest import Api, Citizen
 from wallet import card_topups, ledger
 from wallet.models import CardTopup
@@ -139,6 +151,57 @@ async def test_forged_tampered_or_stale_webhooks_are_refused_and_change_nothing(
     assert await pending_of(api, huong) == (0, 0)
 
 
+def signed_as_the_acquirer(body: bytes, clock: FixedClock) -> Delivery:
+    """A body signed with the acquirer's webhook secret, as its real webhooks are: the signature is not the problem."""
+    timestamp = int(clock.now().timestamp())
+    mac = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return Delivery(body, f"t={timestamp},v1={mac}")
+
+
+@pytest.mark.parametrize(
+    ("spoil", "field"),
+    [
+        pytest.param(lambda event: event["data"].update(object=[1, 2]), "data.object", id="object-an-array"),
+        pytest.param(
+            lambda event: event["data"]["object"].update(last_payment_error="card_declined"),
+            "data.object.last_payment_error",
+            id="error-a-string",
+        ),
+        pytest.param(
+            lambda event: event["data"]["object"].update(amount="300000"), "data.object.amount", id="amount-a-string"
+        ),
+        pytest.param(lambda event: event["data"]["object"].pop("status"), "data.object.status", id="no-status"),
+        pytest.param(lambda event: event["data"].pop("object"), "data.object", id="no-object"),
+        pytest.param(lambda event: event.update(data="x"), "data", id="data-a-string"),
+    ],
+)
+async def test_a_signed_but_malformed_webhook_is_a_400_naming_the_field_and_changes_nothing(
+    api: Api,
+    card_sandbox: str,
+    inbox: WebhookInbox,
+    clock: FixedClock,
+    spoil: Callable[[dict[str, Any]], object],
+    field: str,
+) -> None:
+    huong = await api.register()
+    topup = (await top_up(api, huong, tokenise(card_sandbox, CARD_OK), 300_000)).json()
+    paid = await inbox.next("payment_intent.succeeded")
+    event = json.loads(paid.body)
+    spoil(event)
+
+    refused = await deliver(api, signed_as_the_acquirer(json.dumps(event).encode(), clock))
+
+    assert refused.status_code == 400, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "validation_failed"
+    assert [error["field"] for error in refused.json()["errors"]] == [field]
+    assert await status_of(api, huong, topup["id"]) == "pending"
+    assert await pending_of(api, huong) == (0, 0)
+    # The acquirer's own event still goes through.
+    assert (await deliver(api, paid)).json()["status"] == "succeeded"
+    assert await pending_of(api, huong) == (300_000, 300_000)
+
+
 async def test_a_late_webhook_is_recovered_by_asking_the_acquirer(
     api: Api,
     app: Litestar,
@@ -245,6 +308,11 @@ async def test_a_refund_needs_the_money_still_in_the_wallet_and_the_window_open(
 
     assert (spent.status_code, spent.json()["code"]) == (422, "insufficient_funds")
     assert (not_theirs.status_code, not_theirs.json()["code"]) == (404, "card_topup_not_found")
+    missing = await refund(api, minh, topup_id + 1000, "r-4", 10_000)
+    assert missing.json() == not_theirs.json()
+    seen, unseen = [await api.client.get(f"/topups/card/{n}", headers=minh.headers) for n in (topup_id, topup_id + 1)]
+    assert seen.status_code == unseen.status_code == 404
+    assert seen.json() == unseen.json()
     assert (too_late.status_code, too_late.json()["code"]) == (422, "refund_not_allowed")
     assert await pending_of(api, huong) == (50_000, 50_000)
 

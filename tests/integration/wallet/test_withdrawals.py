@@ -9,15 +9,25 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import msgspec
 import pytest
 from httpx import Response
 from litestar import Litestar
 
+from civicpay.auth.secrets import sign_body
 from civicpay.clock import FixedClock
 from civicpay.outbox import Dispatcher
 from civicpay.settings import Settings
 from sandbox.bank import AccountOpen, Bank
-from tests.conftest import Api, Citizen, bank_settles, enrol
+from tests.conftest import (
+    BANK_WEBHOOK_SECRET,
+    Api,
+    Citizen,
+    bank_decides,
+    bank_settles,
+    deliver_callback,
+    enrol,
+)
 
 VCB = "970436"
 ACCOUNT = "0011001234567"
@@ -190,3 +200,54 @@ async def test_concurrent_withdrawals_never_overdraw(api: Api, bank: Bank) -> No
     assert {answer.json()["code"] for answer in answers if answer.status_code == 422} == {"insufficient_funds"}
     assert await wallet_of(api, huong) == (1_000_000, 0)
     assert len(bank.payouts) == 10
+
+
+async def test_another_citizens_withdrawal_or_bank_account_answers_like_one_that_does_not_exist(
+    api: Api, bank: Bank
+) -> None:
+    huong, minh = await api.register(full_name="Nguyễn Thị Hương"), await api.register()
+    await api.fund(huong, 1_000_000)
+    await api.fund(minh, 1_000_000)
+    account_id = await linked(api, bank, huong)
+    made = await withdraw(api, huong, account_id, 100_000)
+    assert made.status_code == 201, made.text
+    withdrawal_id = made.json()["id"]
+
+    theirs = await api.client.get(f"/withdrawals/{withdrawal_id}", headers=minh.headers)
+    missing = await api.client.get(f"/withdrawals/{withdrawal_id + 1000}", headers=minh.headers)
+    their_account = await withdraw(api, minh, account_id, 100_000, key="w-theirs")
+    no_account = await withdraw(api, minh, account_id + 1000, 100_000, key="w-missing")
+
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() == missing.json()
+    assert their_account.status_code == no_account.status_code == 404
+    assert their_account.json() == no_account.json()
+    assert their_account.json()["errors"][0]["field"] == "bank_account_id"
+    assert await wallet_of(api, minh) == (1_000_000, 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "field"),
+    [
+        pytest.param({"status": 1}, "status", id="status-a-number"),
+        pytest.param({"status": "maybe"}, "status", id="status-unknown"),
+        pytest.param({"payout_id": ["RUT"]}, "payout_id", id="id-an-array"),
+        pytest.param({"settled_vnd": 100_000}, "settled_vnd", id="unknown-field"),
+    ],
+)
+async def test_a_signed_but_malformed_payout_callback_is_a_400_naming_the_field_and_changes_nothing(
+    api: Api, bank: Bank, bank_server: tuple[str, Bank], spoil: dict[str, object], field: str
+) -> None:
+    huong = await api.register(full_name="Nguyễn Thị Hương")
+    await api.fund(huong, 1_000_000)
+    made = (await withdraw(api, huong, await linked(api, bank, huong), 300_000)).json()
+    callback = await bank_decides(bank_server[0], made["payout_id"], "confirmed")
+    body = msgspec.json.encode({**msgspec.json.decode(callback["body"]), **spoil})
+
+    refused = await deliver_callback(api, {"body": body.decode(), "signature": sign_body(BANK_WEBHOOK_SECRET, body)})
+
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["code"] == "validation_failed"
+    assert [error["field"] for error in refused.json()["errors"]] == [field]
+    assert await wallet_of(api, huong) == (1_000_000, 700_000)
+    assert (await deliver_callback(api, callback)).json()["status"] == "confirmed"
