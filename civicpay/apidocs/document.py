@@ -5,7 +5,8 @@ app knows about each route:
 
 - authentication (the middleware, unless the route or its path is excluded): 401;
 - guards: 403;
-- a body, a parameter or a header: 400 (``validation_failed``; ``invalid_json`` for a body); any POST,
+- a body, a parameter or a header: 400 (``validation_failed``; ``invalid_json`` and ``body_too_deep``
+  for a body, ``civicpay.bodies``); any POST,
   PUT or PATCH also 400 ``nul_character`` and 413;
 - an ``Idempotency-Key``: 409 ``idempotency_key_reused``;
 - a path parameter: 404 (the id names nothing; or it is not a number, and no route matches);
@@ -38,6 +39,7 @@ from litestar.routes import HTTPRoute
 
 from civicpay.apidocs import examples
 from civicpay.apidocs.raises import raised_by
+from civicpay.bodies import BodyTooDeep
 from civicpay.errors import (
     DATABASE_BUSY,
     HTTP_TITLES,
@@ -125,7 +127,7 @@ class Route:
         """Every refusal the route can answer with, in status order, one per code."""
         found: list[Refusal] = []
         if self.has_body:
-            found.append(INVALID_JSON_BODY)
+            found += [INVALID_JSON_BODY, Refusal.of(BodyTooDeep)]
         if self.method in _BODY_METHODS:
             found += [Refusal.of(NulCharacter), TOO_LARGE]
         if self.authenticated:

@@ -81,7 +81,7 @@ def test_no_litestar_error_shape_is_left() -> None:
 
 def test_statuses_follow_from_what_the_route_is() -> None:
     transfer = statuses("createTransfer")
-    assert {"validation_failed", "invalid_json", "nul_character"} <= transfer["400"]
+    assert {"validation_failed", "invalid_json", "body_too_deep", "nul_character"} <= transfer["400"]
     assert "unauthenticated" in transfer["401"]  # signed in
     assert {"forbidden", "step_up_required"} <= transfer["403"]  # citizens only; Decision 2345's OTP
     assert "recipient_not_found" in transfer["404"]  # the use case's own
