@@ -219,7 +219,8 @@ def describe(document: dict[str, Any], routes: dict[str, Route]) -> dict[str, An
 
 def _words(route: Route) -> dict[str, str]:
     # The function's own docstring: inspect.getdoc would fall back to the controller attribute's (Litestar's).
-    doc = inspect.cleandoc(inspect.unwrap(route.handler.fn).__doc__ or "")
+    # Docstrings quote code as reStructuredText (``x``); the document is Markdown (`x`).
+    doc = inspect.cleandoc(inspect.unwrap(route.handler.fn).__doc__ or "").replace("``", "`")
     if not doc:
         raise UndocumentedRoute(f"{route.method} {route.path}: its handler needs a docstring (the operation's summary)")
     summary, _, rest = doc.partition("\n")

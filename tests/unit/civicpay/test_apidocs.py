@@ -54,6 +54,7 @@ def test_every_operation_has_an_id_a_summary_and_a_tag() -> None:
     for name, operation in operations().items():
         assert operation.get("summary"), name
         assert not operation["summary"].endswith("Route Decorator"), name  # Litestar's fallback, not ours
+        assert "``" not in operation["summary"] + operation.get("description", ""), name  # Markdown, not RST
         assert operation.get("tags"), name
 
 
