@@ -1,0 +1,116 @@
+"""Bills pushed by a biller's system (``POST /biller-api/bills``): idempotent by the biller's own bill id.
+
+The same bill again changes nothing; a changed bill is an amendment, and ``"status": "cancelled"`` a
+cancellation, each a new version with its row in ``billing_bill_revision``. A paid or cancelled bill
+cannot be changed: that bill is refused with a stable code, and the rest of the request still applies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import schemas as s
+from billing.models import Bill, Biller, BillRevision, BillStatus
+from civicpay.errors import Text
+
+_CHUNK = 500  # bill ids per look-up, well within SQLite's bound parameters
+_PAID = Text("Hóa đơn đã được thanh toán, không thể sửa hay hủy", "The bill is paid; it cannot be amended or cancelled")
+_CANCELLED = Text("Hóa đơn đã bị hủy, không thể sửa", "The bill is cancelled; it cannot be amended")
+_UNKNOWN = Text("Không có hóa đơn này để hủy", "There is no such bill to cancel")
+
+
+def _content(bill: s.BillIn) -> dict[str, Any]:
+    return {
+        "customer_code": bill.customer_code,
+        "customer_name": bill.customer_name,
+        "period": bill.period,
+        "amount_vnd": bill.amount_vnd,
+        "due_date": bill.due_date,
+        "lines": msgspec.to_builtins(bill.lines),
+        "status": bill.status,
+    }
+
+
+def _same(row: Bill, content: dict[str, Any]) -> bool:
+    return all(getattr(row, name) == value for name, value in content.items())
+
+
+def _revision(bill: Bill, now: datetime) -> BillRevision:
+    return BillRevision(
+        bill_id=bill.id,
+        version=bill.version,
+        customer_name=bill.customer_name,
+        period=bill.period,
+        amount_vnd=bill.amount_vnd,
+        due_date=bill.due_date,
+        lines=bill.lines,
+        status=bill.status,
+        received_at=now,
+    )
+
+
+async def _known(session: AsyncSession, biller_id: int, external_ids: list[str]) -> dict[str, Bill]:
+    """The biller's bills with these ids, locked (in id order) against a payment deciding at the same time."""
+    found: dict[str, Bill] = {}
+    for start in range(0, len(external_ids), _CHUNK):
+        chunk = external_ids[start : start + _CHUNK]
+        rows = await session.scalars(
+            select(Bill)
+            .where(Bill.biller_id == biller_id, Bill.external_id.in_(chunk))
+            .order_by(Bill.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        found.update((row.external_id, row) for row in rows)
+    return found
+
+
+async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: datetime) -> s.PushResult:
+    known = await _known(session, biller.id, sorted({bill.bill_id for bill in data.bills}))
+    accepted: list[tuple[s.BillIn, Bill, s.Outcome]] = []
+    refused: list[s.BillRefused] = []
+    created: list[Bill] = []
+    changed: list[Bill] = []
+    for incoming in data.bills:
+        content = _content(incoming)
+        row = known.get(incoming.bill_id)
+        if row is not None and _same(row, content):
+            accepted.append((incoming, row, "unchanged"))
+        elif row is None and incoming.status == "cancelled":
+            refused.append(s.BillRefused(incoming.bill_id, "bill_not_found", _UNKNOWN.en))
+        elif row is None:
+            row = Bill(biller_id=biller.id, external_id=incoming.bill_id, version=1, created_at=now, updated_at=now)
+            for name, value in content.items():
+                setattr(row, name, value)
+            known[incoming.bill_id] = row
+            created.append(row)
+            accepted.append((incoming, row, "created"))
+        elif row.status == BillStatus.PAID:
+            refused.append(s.BillRefused(incoming.bill_id, "bill_already_paid", _PAID.en))
+        elif row.status == BillStatus.CANCELLED:
+            refused.append(s.BillRefused(incoming.bill_id, "bill_cancelled", _CANCELLED.en))
+        else:
+            for name, value in content.items():
+                setattr(row, name, value)
+            row.version += 1
+            row.updated_at = now
+            if row not in created and row not in changed:
+                changed.append(row)
+            outcome: s.Outcome = "cancelled" if incoming.status == "cancelled" else "amended"
+            accepted.append((incoming, row, outcome))
+    session.add_all(created)
+    await session.flush()
+    # One revision per version: a bill created and changed in the same request keeps its last version.
+    session.add_all(_revision(row, now) for row in [*created, *changed])
+    await session.flush()
+    return s.PushResult(
+        accepted=[
+            s.BillAccepted(incoming.bill_id, row.id, row.version, outcome) for incoming, row, outcome in accepted
+        ],
+        refused=refused,
+    )
