@@ -71,6 +71,9 @@ async def _known(session: AsyncSession, biller_id: int, external_ids: list[str])
 
 
 async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: datetime) -> s.PushResult:
+    # One push at a time per biller: two pushes of the same new bill would otherwise race on its unique key.
+    # Payments lock bills, never the biller, so they do not wait for a push of other bills.
+    await session.execute(select(Biller.id).where(Biller.id == biller.id).with_for_update())
     known = await _known(session, biller.id, sorted({bill.bill_id for bill in data.bills}))
     accepted: list[tuple[s.BillIn, Bill, s.Outcome]] = []
     refused: list[s.BillRefused] = []

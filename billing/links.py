@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
@@ -35,14 +36,13 @@ async def create(session: AsyncSession, *, user_id: int, data: s.LinkCreate, now
     user = await session.get(User, user_id)
     if user is None or folded_name(user.full_name) != folded_name(name):
         raise CustomerNameMismatch(field="customer_code")
-    taken = select(BillLink.id).where(
-        BillLink.user_id == user_id, BillLink.biller_id == biller.id, BillLink.customer_code == data.customer_code
-    )
-    if await session.scalar(taken) is not None:
-        raise AlreadyLinked(field="customer_code")
     link = BillLink(user_id=user_id, biller_id=biller.id, customer_code=data.customer_code, created_at=now)
-    session.add(link)
-    await session.flush()
+    try:
+        # The UNIQUE constraint decides, so two taps of "link" at once cannot both win.
+        async with session.begin_nested():
+            session.add(link)
+    except IntegrityError:
+        raise AlreadyLinked(field="customer_code") from None
     return s.Link(link.id, biller.id, biller.name, link.customer_code, name)
 
 

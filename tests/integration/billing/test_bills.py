@@ -233,3 +233,17 @@ async def test_two_bills_are_paid_in_one_entry_and_one_bad_bill_fails_the_whole_
     assert balances[accounts[water["id"]]].posted_vnd == 60_000
     assert [amount for _, amount in payments] == [180_000]  # one payment, one ledger entry, two allocations
     assert items == 2
+
+
+async def test_ten_thousand_bills_go_in_one_push_and_again_change_nothing(biller_desk: BillerDesk) -> None:
+    evn = await biller_desk.biller()
+    bills = [bill(f"N{number:05d}", code=f"PC03BB{number:07d}") for number in range(10_000)]
+    first = await biller_desk.push(evn, *bills)
+    again = await biller_desk.push(evn, *bills)
+    too_many = await biller_desk.push(evn, *bills, bill("N10000"))
+
+    assert first.status_code == 200, first.text[:500]
+    assert {line["outcome"] for line in first.json()["accepted"]} == {"created"}
+    assert len(first.json()["accepted"]) == 10_000
+    assert {line["outcome"] for line in again.json()["accepted"]} == {"unchanged"}
+    assert too_many.status_code == 400
