@@ -40,18 +40,18 @@ def _same(row: Bill, content: dict[str, Any]) -> bool:
     return all(getattr(row, name) == value for name, value in content.items())
 
 
-def _revision(bill: Bill, now: datetime) -> BillRevision:
-    return BillRevision(
-        bill_id=bill.id,
-        version=bill.version,
-        customer_name=bill.customer_name,
-        period=bill.period,
-        amount_vnd=bill.amount_vnd,
-        due_date=bill.due_date,
-        lines=bill.lines,
-        status=bill.status,
-        received_at=now,
-    )
+def _revision(bill: Bill, now: datetime) -> dict[str, Any]:
+    """The bill as it stands now, for its revision row (written once the new bills have their ids)."""
+    return {
+        "version": bill.version,
+        "customer_name": bill.customer_name,
+        "period": bill.period,
+        "amount_vnd": bill.amount_vnd,
+        "due_date": bill.due_date,
+        "lines": bill.lines,
+        "status": bill.status,
+        "received_at": now,
+    }
 
 
 async def _known(session: AsyncSession, biller_id: int, external_ids: list[str]) -> dict[str, Bill]:
@@ -75,15 +75,16 @@ async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: 
     # Payments lock bills, never the biller, so they do not wait for a push of other bills.
     await session.execute(select(Biller.id).where(Biller.id == biller.id).with_for_update())
     known = await _known(session, biller.id, sorted({bill.bill_id for bill in data.bills}))
-    accepted: list[tuple[s.BillIn, Bill, s.Outcome]] = []
+    accepted: list[tuple[s.BillIn, Bill, int, s.Outcome]] = []
     refused: list[s.BillRefused] = []
     created: list[Bill] = []
-    changed: list[Bill] = []
+    # Every version made by this request, even two of one bill (created, then amended further down).
+    revisions: list[tuple[Bill, dict[str, Any]]] = []
     for incoming in data.bills:
         content = _content(incoming)
         row = known.get(incoming.bill_id)
         if row is not None and _same(row, content):
-            accepted.append((incoming, row, "unchanged"))
+            accepted.append((incoming, row, row.version, "unchanged"))
         elif row is None and incoming.status == "cancelled":
             refused.append(s.BillRefused(incoming.bill_id, "bill_not_found", _UNKNOWN.en))
         elif row is None:
@@ -92,7 +93,8 @@ async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: 
                 setattr(row, name, value)
             known[incoming.bill_id] = row
             created.append(row)
-            accepted.append((incoming, row, "created"))
+            revisions.append((row, _revision(row, now)))
+            accepted.append((incoming, row, row.version, "created"))
         elif row.status == BillStatus.PAID:
             refused.append(s.BillRefused(incoming.bill_id, "bill_already_paid", _PAID.en))
         elif row.status == BillStatus.CANCELLED:
@@ -102,18 +104,16 @@ async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: 
                 setattr(row, name, value)
             row.version += 1
             row.updated_at = now
-            if row not in created and row not in changed:
-                changed.append(row)
+            revisions.append((row, _revision(row, now)))
             outcome: s.Outcome = "cancelled" if incoming.status == "cancelled" else "amended"
-            accepted.append((incoming, row, outcome))
+            accepted.append((incoming, row, row.version, outcome))
     session.add_all(created)
     await session.flush()
-    # One revision per version: a bill created and changed in the same request keeps its last version.
-    session.add_all(_revision(row, now) for row in [*created, *changed])
+    session.add_all(BillRevision(bill_id=row.id, **fields) for row, fields in revisions)
     await session.flush()
     return s.PushResult(
         accepted=[
-            s.BillAccepted(incoming.bill_id, row.id, row.version, outcome) for incoming, row, outcome in accepted
+            s.BillAccepted(incoming.bill_id, row.id, version, outcome) for incoming, row, version, outcome in accepted
         ],
         refused=refused,
     )

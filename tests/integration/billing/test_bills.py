@@ -41,6 +41,7 @@ async def test_a_push_is_idempotent_keeps_amendments_and_cancellations_and_refus
         bill("B9", status="cancelled"),
     )
     after_cancel = await biller_desk.push(evn, bill("B2"))
+    twice_in_one = await biller_desk.push(evn, bill("B5"), bill("B5", amount_vnd=160_000))
 
     assert first.status_code == 200, first.text
     assert [line["outcome"] for line in first.json()["accepted"]] == ["created"] * 3
@@ -62,9 +63,15 @@ async def test_a_push_is_idempotent_keeps_amendments_and_cancellations_and_refus
     assert await revisions(sessions, ids["B1"]) == [(1, 150_000, "open"), (2, 175_000, "open")]
     assert await revisions(sessions, ids["B2"]) == [(1, 150_000, "open"), (2, 150_000, "cancelled")]
     assert await revisions(sessions, ids["B3"]) == [(1, 150_000, "open")]
+    assert [(line["outcome"], line["version"]) for line in twice_in_one.json()["accepted"]] == [
+        ("created", 1),
+        ("amended", 2),
+    ]
+    b5 = twice_in_one.json()["accepted"][0]["id"]
+    assert await revisions(sessions, b5) == [(1, 150_000, "open"), (2, 160_000, "open")]
     mine = (await api.client.get("/bills", headers=citizen.headers)).json()
-    assert [b["biller_bill_id"] for g in mine["billers"][0]["due_dates"] for b in g["bills"]] == ["B4", "B1"]
-    assert mine["total_vnd"] == 325_000
+    assert [b["biller_bill_id"] for g in mine["billers"][0]["due_dates"] for b in g["bills"]] == ["B4", "B5", "B1"]
+    assert mine["total_vnd"] == 485_000
 
 
 async def test_a_push_needs_a_billers_key_and_refuses_a_malformed_bill(biller_desk: BillerDesk, api: Api) -> None:
