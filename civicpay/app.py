@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, Example, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
+import billing
 import qr
 import wallet
 from civicpay import apidocs, bootstrap, outbox, web, worker
@@ -132,6 +133,7 @@ def create_app(services: Services) -> Litestar:
             BankController,
             *wallet.ROUTE_HANDLERS,
             *qr.ROUTE_HANDLERS,
+            *billing.ROUTE_HANDLERS,
         ],
         dependencies={
             "session": Provide(provide_session),

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import billing.models  # noqa: F401 - importing the models registers their tables
 import qr.models  # noqa: F401 - importing the models registers their tables
 import wallet.ledger.models
 import wallet.models  # noqa: F401 - importing the models registers their tables

@@ -122,7 +122,7 @@ async def test_the_same_phone_written_another_way_is_the_same_request(api: Api) 
 # POSTs that move no money: signing up and in, staff and office set-up, a collection opened or cancelled
 # (money moves when it is paid), a bank account linked, and the outside parties' signed messages, which
 # are made idempotent by the sender's own ids instead; an outbox message redelivered by an admin carries its
-# own key to the other side, which acts on it once.
+# own key to the other side, which acts on it once. A biller's push is idempotent by its own bill ids.
 MOVES_NO_MONEY = {
     "redeliverOutboxMessage",
     "login",
@@ -141,6 +141,9 @@ MOVES_NO_MONEY = {
     "cancelCollection",
     "createCollection",
     "registerMerchant",
+    "createBiller",
+    "pushBills",
+    "linkCustomerCode",
 }
 
 

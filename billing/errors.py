@@ -1,0 +1,56 @@
+"""Typed refusals of the billing room; each becomes problem+json in Vietnamese and English."""
+
+from __future__ import annotations
+
+from civicpay.errors import Conflict, DomainError, NotFound, Text
+
+
+class BillerNotFound(NotFound):
+    code = "biller_not_found"
+    title = Text("Không tìm thấy đơn vị thu", "Biller not found")
+
+
+class BillNotFound(NotFound):
+    """Unknown, or not on the caller's links: the two answer alike."""
+
+    code = "bill_not_found"
+    title = Text("Không tìm thấy hóa đơn", "Bill not found")
+
+
+class LinkNotFound(NotFound):
+    code = "bill_link_not_found"
+    title = Text("Không tìm thấy mã khách hàng đã liên kết", "Customer link not found")
+
+
+class CustomerCodeUnknown(DomainError):
+    code = "customer_code_unknown"
+    status = 422
+    title = Text(
+        "Đơn vị thu chưa có hóa đơn nào cho mã khách hàng này", "The biller has no bill for this customer code yet"
+    )
+
+
+class CustomerNameMismatch(DomainError):
+    code = "customer_name_mismatch"
+    status = 422
+    title = Text(
+        "Tên khách hàng tại đơn vị thu không khớp với họ tên của bạn",
+        "The customer name at the biller does not match your full name",
+    )
+
+
+class AlreadyLinked(Conflict):
+    code = "bill_link_exists"
+    title = Text("Bạn đã liên kết mã khách hàng này", "You have already linked this customer code")
+
+
+class BillNotOpen(Conflict):
+    """The bill cannot be paid: cancelled, or paid already; ``bill_id`` and ``bill_status`` say which."""
+
+    code = "bill_not_open"
+    title = Text("Hóa đơn không còn mở để thanh toán", "The bill is no longer open for payment")
+
+
+class BillAlreadyPaid(BillNotOpen):
+    code = "bill_already_paid"
+    title = Text("Hóa đơn này đã được thanh toán", "This bill has already been paid")

@@ -1,0 +1,119 @@
+"""Bills pushed by a biller's system (``POST /biller-api/bills``): idempotent by the biller's own bill id.
+
+The same bill again changes nothing; a changed bill is an amendment, and ``"status": "cancelled"`` a
+cancellation, each a new version with its row in ``billing_bill_revision``. A paid or cancelled bill
+cannot be changed: that bill is refused with a stable code, and the rest of the request still applies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import schemas as s
+from billing.models import Bill, Biller, BillRevision, BillStatus
+from civicpay.errors import Text
+
+_CHUNK = 500  # bill ids per look-up, well within SQLite's bound parameters
+_PAID = Text("Hóa đơn đã được thanh toán, không thể sửa hay hủy", "The bill is paid; it cannot be amended or cancelled")
+_CANCELLED = Text("Hóa đơn đã bị hủy, không thể sửa", "The bill is cancelled; it cannot be amended")
+_UNKNOWN = Text("Không có hóa đơn này để hủy", "There is no such bill to cancel")
+
+
+def _content(bill: s.BillIn) -> dict[str, Any]:
+    return {
+        "customer_code": bill.customer_code,
+        "customer_name": bill.customer_name,
+        "period": bill.period,
+        "amount_vnd": bill.amount_vnd,
+        "due_date": bill.due_date,
+        "lines": msgspec.to_builtins(bill.lines),
+        "status": bill.status,
+    }
+
+
+def _same(row: Bill, content: dict[str, Any]) -> bool:
+    return all(getattr(row, name) == value for name, value in content.items())
+
+
+def _revision(bill: Bill, now: datetime) -> dict[str, Any]:
+    """The bill as it stands now, for its revision row (written once the new bills have their ids)."""
+    return {
+        "version": bill.version,
+        "customer_name": bill.customer_name,
+        "period": bill.period,
+        "amount_vnd": bill.amount_vnd,
+        "due_date": bill.due_date,
+        "lines": bill.lines,
+        "status": bill.status,
+        "received_at": now,
+    }
+
+
+async def _known(session: AsyncSession, biller_id: int, external_ids: list[str]) -> dict[str, Bill]:
+    """The biller's bills with these ids, locked (in id order) against a payment deciding at the same time."""
+    found: dict[str, Bill] = {}
+    for start in range(0, len(external_ids), _CHUNK):
+        chunk = external_ids[start : start + _CHUNK]
+        rows = await session.scalars(
+            select(Bill)
+            .where(Bill.biller_id == biller_id, Bill.external_id.in_(chunk))
+            .order_by(Bill.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        found.update((row.external_id, row) for row in rows)
+    return found
+
+
+async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: datetime) -> s.PushResult:
+    # One push at a time per biller: two pushes of the same new bill would otherwise race on its unique key.
+    # Payments lock bills, never the biller, so they do not wait for a push of other bills.
+    await session.execute(select(Biller.id).where(Biller.id == biller.id).with_for_update())
+    known = await _known(session, biller.id, sorted({bill.bill_id for bill in data.bills}))
+    accepted: list[tuple[s.BillIn, Bill, int, s.Outcome]] = []
+    refused: list[s.BillRefused] = []
+    created: list[Bill] = []
+    # Every version made by this request, even two of one bill (created, then amended further down).
+    revisions: list[tuple[Bill, dict[str, Any]]] = []
+    for incoming in data.bills:
+        content = _content(incoming)
+        row = known.get(incoming.bill_id)
+        if row is not None and _same(row, content):
+            accepted.append((incoming, row, row.version, "unchanged"))
+        elif row is None and incoming.status == "cancelled":
+            refused.append(s.BillRefused(incoming.bill_id, "bill_not_found", _UNKNOWN.en))
+        elif row is None:
+            row = Bill(biller_id=biller.id, external_id=incoming.bill_id, version=1, created_at=now, updated_at=now)
+            for name, value in content.items():
+                setattr(row, name, value)
+            known[incoming.bill_id] = row
+            created.append(row)
+            revisions.append((row, _revision(row, now)))
+            accepted.append((incoming, row, row.version, "created"))
+        elif row.status == BillStatus.PAID:
+            refused.append(s.BillRefused(incoming.bill_id, "bill_already_paid", _PAID.en))
+        elif row.status == BillStatus.CANCELLED:
+            refused.append(s.BillRefused(incoming.bill_id, "bill_cancelled", _CANCELLED.en))
+        else:
+            for name, value in content.items():
+                setattr(row, name, value)
+            row.version += 1
+            row.updated_at = now
+            revisions.append((row, _revision(row, now)))
+            outcome: s.Outcome = "cancelled" if incoming.status == "cancelled" else "amended"
+            accepted.append((incoming, row, row.version, outcome))
+    session.add_all(created)
+    await session.flush()
+    session.add_all(BillRevision(bill_id=row.id, **fields) for row, fields in revisions)
+    await session.flush()
+    return s.PushResult(
+        accepted=[
+            s.BillAccepted(incoming.bill_id, row.id, version, outcome) for incoming, row, version, outcome in accepted
+        ],
+        refused=refused,
+    )

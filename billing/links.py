@@ -1,0 +1,73 @@
+"""Customer links (liên kết mã khách hàng): a citizen's customer code at a biller, checked against the name the
+biller has for it, diacritics and case aside. One code may be linked by several citizens: a household."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import schemas as s
+from billing.errors import AlreadyLinked, BillerNotFound, CustomerCodeUnknown, CustomerNameMismatch, LinkNotFound
+from billing.models import Bill, Biller, BillLink
+from civicpay.auth.identity import folded_name
+from civicpay.auth.models import User
+
+
+async def _customer_name(session: AsyncSession, biller_id: int, customer_code: str) -> str | None:
+    """The name on the biller's latest bill for the code."""
+    return await session.scalar(
+        select(Bill.customer_name)
+        .where(Bill.biller_id == biller_id, Bill.customer_code == customer_code)
+        .order_by(Bill.id.desc())
+        .limit(1)
+    )
+
+
+async def create(session: AsyncSession, *, user_id: int, data: s.LinkCreate, now: datetime) -> s.Link:
+    biller = await session.get(Biller, data.biller_id)
+    if biller is None:
+        raise BillerNotFound(field="biller_id")
+    name = await _customer_name(session, biller.id, data.customer_code)
+    if name is None:
+        raise CustomerCodeUnknown(field="customer_code")
+    user = await session.get(User, user_id)
+    if user is None or folded_name(user.full_name) != folded_name(name):
+        raise CustomerNameMismatch(field="customer_code")
+    link = BillLink(user_id=user_id, biller_id=biller.id, customer_code=data.customer_code, created_at=now)
+    try:
+        # The UNIQUE constraint decides, so two taps of "link" at once cannot both win.
+        async with session.begin_nested():
+            session.add(link)
+    except IntegrityError:
+        raise AlreadyLinked(field="customer_code") from None
+    return s.Link(link.id, biller.id, biller.name, link.customer_code, name)
+
+
+async def list_mine(session: AsyncSession, *, user_id: int) -> list[s.Link]:
+    rows = await session.execute(
+        select(BillLink, Biller.name)
+        .join(Biller, Biller.id == BillLink.biller_id)
+        .where(BillLink.user_id == user_id)
+        .order_by(BillLink.id)
+    )
+    return [
+        s.Link(
+            link.id,
+            link.biller_id,
+            biller_name,
+            link.customer_code,
+            await _customer_name(session, link.biller_id, link.customer_code) or "",
+        )
+        for link, biller_name in rows.all()
+    ]
+
+
+async def delete(session: AsyncSession, *, user_id: int, link_id: int) -> None:
+    link = await session.get(BillLink, link_id)
+    if link is None or link.user_id != user_id:
+        raise LinkNotFound()
+    await session.delete(link)
+    await session.flush()

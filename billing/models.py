@@ -1,0 +1,158 @@
+"""Tables of the billing room: billers, their bills and each bill's history, citizens' links, bill payments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from civicpay.db import Base, BigIntPK, UtcDateTime
+
+
+class BillerCategory(StrEnum):
+    """What a biller collects for; each is a ``civicpay.money.Category`` of the same name (``other`` counts)."""
+
+    ELECTRICITY = "electricity"
+    WATER = "water"
+    SANITATION = "sanitation"
+    TUITION = "tuition"
+    PUBLIC_SERVICE_FEE = "public_service_fee"
+    TELECOM = "telecom"
+    HOSPITAL = "hospital"
+    OTHER = "other"
+
+
+class PaymentPolicy(StrEnum):
+    """What the biller accepts besides the exact amount due; only ``refuse`` is applied so far."""
+
+    REFUSE = "refuse"
+    ALLOW_PARTIAL = "allow_partial"
+    KEEP_CREDIT = "keep_credit"
+
+
+class BillStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class Biller(Base):
+    """A company or agency whose bills citizens pay (đơn vị thu hộ): its system's API key and its payable."""
+
+    __tablename__ = "billing_biller"
+    __table_args__ = (
+        CheckConstraint(
+            "category IN ('electricity', 'water', 'sanitation', 'tuition', 'public_service_fee', 'telecom',"
+            " 'hospital', 'other')",
+            name="category_known",
+        ),
+        CheckConstraint("payment_policy IN ('refuse', 'allow_partial', 'keep_credit')", name="policy_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(24))
+    # Where its money is settled to, and the name the bank gave for that account.
+    bank_bin: Mapped[str] = mapped_column(String(6))
+    account_number: Mapped[str] = mapped_column(String(19))
+    account_holder: Mapped[str] = mapped_column(String(100))
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("auth_api_key.id"), unique=True)
+    webhook_url: Mapped[str] = mapped_column(String(300))
+    webhook_secret: Mapped[str] = mapped_column(String(128))
+    payment_policy: Mapped[str] = mapped_column(String(16))
+    # Bills paid and not yet settled to the biller: a liability of ours to it.
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Bill(Base):
+    """One bill as the biller sent it last; ``version`` counts its amendments (``BillRevision`` keeps each)."""
+
+    __tablename__ = "billing_bill"
+    __table_args__ = (
+        UniqueConstraint("biller_id", "external_id"),
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("status IN ('open', 'paid', 'cancelled')", name="status_known"),
+        CheckConstraint("status != 'paid' OR paid_at IS NOT NULL", name="paid_has_time"),
+        Index("ix_billing_bill_customer", "biller_id", "customer_code", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    biller_id: Mapped[int] = mapped_column(ForeignKey("billing_biller.id"))
+    # The biller's own id for the bill: what makes a push idempotent.
+    external_id: Mapped[str] = mapped_column(String(64))
+    customer_code: Mapped[str] = mapped_column(String(40))
+    customer_name: Mapped[str] = mapped_column(String(100))
+    period: Mapped[str] = mapped_column(String(20))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    due_date: Mapped[date] = mapped_column(Date)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class BillRevision(Base):
+    """Each version of a bill as it was received: the first push, every amendment, the cancellation."""
+
+    __tablename__ = "billing_bill_revision"
+    __table_args__ = (UniqueConstraint("bill_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    bill_id: Mapped[int] = mapped_column(ForeignKey("billing_bill.id"))
+    version: Mapped[int]
+    customer_name: Mapped[str] = mapped_column(String(100))
+    period: Mapped[str] = mapped_column(String(20))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    due_date: Mapped[date] = mapped_column(Date)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BillLink(Base):
+    """A citizen's customer code at a biller; several citizens of a household may link the same code."""
+
+    __tablename__ = "billing_link"
+    __table_args__ = (
+        UniqueConstraint("user_id", "biller_id", "customer_code"),
+        Index("ix_billing_link_code", "biller_id", "customer_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id"), index=True)
+    biller_id: Mapped[int] = mapped_column(ForeignKey("billing_biller.id"))
+    customer_code: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BillPayment(Base):
+    """One payment of one or more bills from a wallet: one ledger entry."""
+
+    __tablename__ = "billing_payment"
+    __table_args__ = (CheckConstraint("amount_vnd > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id"), index=True)
+    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallet.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BillPaymentItem(Base):
+    """What a payment paid on one bill (the allocation): a bill is paid by one allocation, never two."""
+
+    __tablename__ = "billing_payment_item"
+    __table_args__ = (CheckConstraint("amount_vnd > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("billing_payment.id"), index=True)
+    bill_id: Mapped[int] = mapped_column(ForeignKey("billing_bill.id"), unique=True)
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfer.id"), unique=True)

@@ -1,0 +1,130 @@
+"""Paying bills from the wallet (thanh toán hóa đơn): several bills, one ledger entry, all or nothing.
+
+The bills are locked ``FOR UPDATE`` in id order before any money moves, so two devices paying the same
+bill at once queue on its row: the first pays it, the second finds it paid (``bill_already_paid``,
+409). One allocation row per bill, unique by bill, is the last word should anything slip past the lock.
+A bill that cannot be paid (unknown, not on the payer's links, cancelled, paid) fails the whole
+payment and names itself. The exact amount due is paid: the ``refuse`` policy; the others are stored
+on the biller for later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import schemas as s
+from billing.errors import BillAlreadyPaid, BillNotFound, BillNotOpen
+from billing.models import Bill, Biller, BillerCategory, BillLink, BillPayment, BillPaymentItem, BillStatus
+from civicpay.clock import BusinessCalendar
+from civicpay.money import CAP_EXEMPT, Category, format_vnd
+from civicpay.settings import Settings
+from wallet import check_spending, holder_of_user, ledger, step_up_if_needed
+
+# A biller's category is the movement's category; ``other`` counts towards the monthly cap as a purchase does.
+CATEGORIES = {
+    BillerCategory.ELECTRICITY: Category.ELECTRICITY,
+    BillerCategory.WATER: Category.WATER,
+    BillerCategory.SANITATION: Category.SANITATION,
+    BillerCategory.TUITION: Category.TUITION,
+    BillerCategory.PUBLIC_SERVICE_FEE: Category.PUBLIC_SERVICE_FEE,
+    BillerCategory.TELECOM: Category.TELECOM,
+    BillerCategory.HOSPITAL: Category.HOSPITAL,
+    BillerCategory.OTHER: Category.MERCHANT_PAYMENT,
+}
+
+
+async def _payable_bills(session: AsyncSession, user_id: int, bill_ids: list[int]) -> list[tuple[Bill, Biller]]:
+    """The bills, locked in id order, each checked: on the payer's links and open; else the whole payment fails."""
+    locked = await session.scalars(
+        select(Bill)
+        .where(Bill.id.in_(bill_ids))
+        .order_by(Bill.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    bills = {bill.id: bill for bill in locked}
+    linked = {
+        (biller_id, code)
+        for biller_id, code in await session.execute(
+            select(BillLink.biller_id, BillLink.customer_code)
+            .join(Bill, and_(Bill.biller_id == BillLink.biller_id, Bill.customer_code == BillLink.customer_code))
+            .where(BillLink.user_id == user_id, Bill.id.in_(bill_ids))
+        )
+    }
+    billers = {
+        biller.id: biller
+        for biller in await session.scalars(select(Biller).where(Biller.id.in_({b.biller_id for b in bills.values()})))
+    }
+    found: list[tuple[Bill, Biller]] = []
+    for bill_id in bill_ids:
+        bill = bills.get(bill_id)
+        if bill is None or (bill.biller_id, bill.customer_code) not in linked:
+            raise BillNotFound(field="bill_ids", bill_id=bill_id)
+        if bill.status == BillStatus.PAID:
+            raise BillAlreadyPaid(field="bill_ids", bill_id=bill_id, bill_status=bill.status)
+        if bill.status != BillStatus.OPEN:
+            raise BillNotOpen(field="bill_ids", bill_id=bill_id, bill_status=bill.status)
+        found.append((bill, billers[bill.biller_id]))
+    return found
+
+
+async def pay_bills(
+    session: AsyncSession,
+    settings: Settings,
+    calendar: BusinessCalendar,
+    *,
+    user_id: int,
+    data: s.BillPaymentCreate,
+    otp: str | None,
+    now: datetime,
+) -> s.BillPaid:
+    bill_ids = sorted(set(data.bill_ids))
+    payer = await holder_of_user(session, user_id)
+    bills = await _payable_bills(session, user_id, bill_ids)
+    total = sum(bill.amount_vnd for bill, _ in bills)
+    categories = [CATEGORIES[BillerCategory(biller.category)] for _, biller in bills]
+    # The monthly cap weighs only what it does not exempt (Circular 40/2024); step-up weighs everything.
+    capped = sum(
+        bill.amount_vnd for (bill, _), category in zip(bills, categories, strict=True) if category not in CAP_EXEMPT
+    )
+    check = await check_spending(
+        session,
+        settings,
+        calendar,
+        payer=payer,
+        amount_vnd=capped or total,
+        category=Category.MERCHANT_PAYMENT if capped else categories[0],
+        now=now,
+    )
+    specs = [
+        ledger.TransferSpec(
+            payer.account_id,
+            biller.account_id,
+            bill.amount_vnd,
+            category,
+            bill.external_id,
+            {"memo": f"{biller.name}: {bill.customer_code} {bill.period}", "bill_id": bill.id},
+        )
+        for (bill, biller), category in zip(bills, categories, strict=True)
+    ]
+    posted = await ledger.post_entry(session, specs, now=now, description="bill payment", locked=check.locked)
+    await step_up_if_needed(session, settings, check, user_id=user_id, amount_vnd=total, otp=otp, now=now)
+    payment = BillPayment(
+        user_id=user_id, wallet_id=payer.wallet_id, entry_id=posted.entry_id, amount_vnd=total, created_at=now
+    )
+    session.add(payment)
+    await session.flush()
+    paid: list[s.PaidBill] = []
+    for (bill, biller), transfer_id in zip(bills, posted.transfer_ids, strict=True):
+        session.add(
+            BillPaymentItem(payment_id=payment.id, bill_id=bill.id, amount_vnd=bill.amount_vnd, transfer_id=transfer_id)
+        )
+        bill.status = BillStatus.PAID
+        bill.paid_at = now
+        bill.updated_at = now
+        paid.append(s.PaidBill(bill.id, biller.id, bill.amount_vnd, transfer_id))
+    await session.flush()
+    return s.BillPaid(payment.id, total, format_vnd(total), now, paid)

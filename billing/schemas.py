@@ -1,0 +1,184 @@
+"""msgspec Structs at the billing room's edge: what admins, billers' systems and citizens send and see."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from billing.models import BillerCategory, BillStatus, PaymentPolicy
+from civicpay.db import MAX_ID
+from civicpay.money import AmountVnd
+
+Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+Bin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="NAPAS BIN (GET /banks)")]
+AccountNumber = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6,19}$")]
+CustomerCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$",
+        description="The biller's customer code: electricity customer code, water contract, student id, dossier",
+    ),
+]
+MAX_BILLS_PER_PUSH = 10_000
+
+
+class BillerCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+    category: BillerCategory
+    bank_bin: Bin
+    account_number: AccountNumber
+    webhook_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,290}$", max_length=300)]
+    webhook_secret: Annotated[str, msgspec.Meta(min_length=16, max_length=128)]
+    payment_policy: PaymentPolicy = PaymentPolicy.REFUSE
+
+
+class Biller(msgspec.Struct):
+    id: int
+    name: str
+    category: BillerCategory
+    bank_bin: str
+    account_number: str
+    account_holder: Annotated[str, msgspec.Meta(description="The bank's name for the settlement account")]
+    webhook_url: str
+    payment_policy: PaymentPolicy
+    api_key_id: int
+
+
+class BillerCreated(Biller):
+    api_key: Annotated[str, msgspec.Meta(description="Shown once; the biller's system sends it as X-API-Key.")]
+
+
+class BillLine(msgspec.Struct, forbid_unknown_fields=True):
+    description: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    amount_vnd: int
+    quantity: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+
+
+class BillIn(msgspec.Struct, forbid_unknown_fields=True):
+    bill_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="The biller's own id for the bill")]
+    customer_code: CustomerCode
+    customer_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    period: Annotated[str, msgspec.Meta(min_length=1, max_length=20, examples=["2026-11"])]
+    amount_vnd: AmountVnd
+    due_date: date
+    lines: Annotated[list[BillLine], msgspec.Meta(max_length=100)] = []
+    status: Literal["open", "cancelled"] = "open"
+
+
+class BillPush(msgspec.Struct, forbid_unknown_fields=True):
+    bills: Annotated[list[BillIn], msgspec.Meta(min_length=1, max_length=MAX_BILLS_PER_PUSH)]
+
+
+Outcome = Literal["created", "unchanged", "amended", "cancelled"]
+
+
+class BillAccepted(msgspec.Struct):
+    bill_id: str
+    id: int
+    version: int
+    outcome: Outcome
+
+
+class BillRefused(msgspec.Struct):
+    bill_id: str
+    code: str
+    detail: str
+
+
+class PushResult(msgspec.Struct):
+    accepted: list[BillAccepted]
+    refused: list[BillRefused]
+
+
+class LinkCreate(msgspec.Struct, forbid_unknown_fields=True):
+    biller_id: Id
+    customer_code: CustomerCode
+
+
+class Link(msgspec.Struct):
+    id: int
+    biller_id: int
+    biller_name: str
+    customer_code: str
+    customer_name: str
+
+
+class Bill(msgspec.Struct):
+    id: int
+    biller_id: int
+    biller_bill_id: str
+    customer_code: str
+    customer_name: str
+    period: str
+    amount_vnd: Annotated[int, msgspec.Meta(description="Still due")]
+    amount_display: str
+    due_date: date
+    overdue: bool
+    status: BillStatus
+    status_label: str
+
+
+class DueDateGroup(msgspec.Struct):
+    due_date: date
+    overdue: bool
+    label: str
+    total_vnd: int
+    total_display: str
+    bills: list[Bill]
+
+
+class BillerGroup(msgspec.Struct):
+    biller_id: int
+    biller_name: str
+    category: BillerCategory
+    category_label: str
+    total_vnd: int
+    total_display: str
+    due_dates: list[DueDateGroup]
+
+
+class MyBills(msgspec.Struct):
+    total_vnd: int
+    total_display: str
+    overdue_vnd: int
+    bill_count: int
+    billers: list[BillerGroup]
+
+
+class BillLineOut(msgspec.Struct):
+    description: str
+    amount_vnd: int
+    quantity: str | None = None
+
+
+class BillPaymentLine(msgspec.Struct):
+    payment_id: int
+    amount_vnd: int
+    paid_at: datetime
+
+
+class BillDetail(Bill):
+    version: int
+    lines: list[BillLineOut]
+    payments: list[BillPaymentLine]
+
+
+class BillPaymentCreate(msgspec.Struct, forbid_unknown_fields=True):
+    bill_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)]
+
+
+class PaidBill(msgspec.Struct):
+    bill_id: int
+    biller_id: int
+    amount_vnd: int
+    transfer_id: int
+
+
+class BillPaid(msgspec.Struct):
+    id: int
+    amount_vnd: int
+    amount_display: str
+    paid_at: datetime
+    bills: list[PaidBill]
