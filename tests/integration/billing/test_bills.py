@@ -254,3 +254,22 @@ async def test_ten_thousand_bills_go_in_one_push_and_again_change_nothing(biller
     assert len(first.json()["accepted"]) == 10_000
     assert {line["outcome"] for line in again.json()["accepted"]} == {"unchanged"}
     assert too_many.status_code == 400
+
+
+async def test_a_refused_bill_is_explained_in_vietnamese_unless_english_is_asked_for(biller_desk: BillerDesk) -> None:
+    evn = await biller_desk.biller()
+    cancel_unknown = {"bills": [bill("B9", status="cancelled")]}
+    key = {"X-API-Key": evn["api_key"]}
+
+    vietnamese = await biller_desk.api.client.post("/biller-api/bills", json=cancel_unknown, headers=key)
+    english = await biller_desk.api.client.post(
+        "/biller-api/bills", json=cancel_unknown, headers={**key, "Accept-Language": "en-US,en;q=0.9,vi;q=0.5"}
+    )
+
+    assert vietnamese.json()["refused"] == [
+        {"bill_id": "B9", "code": "bill_not_found", "detail": "Không có hóa đơn này để hủy"}
+    ]
+    assert english.json()["refused"] == [
+        {"bill_id": "B9", "code": "bill_not_found", "detail": "There is no such bill to cancel"}
+    ]
+
