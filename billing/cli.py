@@ -14,6 +14,7 @@ corrected file imported again changes only the rows that were wrong.
 from __future__ import annotations
 
 import csv
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,8 @@ CHUNK = min(500, MAX_BILLS_PER_PUSH)
 # The table printed shows this many refused rows at most; --report has them all.
 SHOWN = 50
 OUTCOMES = ("created", "unchanged", "amended", "cancelled")
+
+logger = logging.getLogger(__name__)
 
 
 class BillingServices(Protocol):
@@ -119,7 +122,10 @@ def import_bills(shell: Shell, file: Path, biller_id: int, report: Path | None) 
             console.print(more + (f" (all in {report})" if report else " (--report FILE lists them all)"))
     summary = ", ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
     rows = len(read.bills) + len(read.errors)
-    click.echo(f"{file.name}: {rows} row(s): {summary}, {len(refused)} refused")
+    line = f"{file.name}: {rows} row(s): {summary}, {len(refused)} refused"
+    # Bills entered by hand rather than by the biller's own system: the service's log says so, and where from.
+    logger.info("billing: bills imported by hand for biller %s from %s: %s", biller_id, file.resolve(), line)
+    click.echo(line)
     if report is not None:
         _write_report(shell, report, refused)
     return NO if refused else OK
