@@ -169,8 +169,8 @@ def _read_row(number: int, columns: list[str | None], cells: Sequence[Any], foun
         value = _cell(name, cell)
         if value != "":
             values[name] = value
-    if any("\x00" in str(value) for value in values.values()):
-        # The push refuses NUL for every route (PostgreSQL text cannot hold it); a file is held to the same.
+    if any("\x00" in str(value) or "\\u0000" in str(value) for value in values.values()):
+        # The push refuses NUL, raw or as JSON's escape (PostgreSQL text cannot hold it); a file is held to the same.
         found.errors.append(_row_error(number, values, "", "Chứa ký tự NUL", "Contains a NUL character"))
         return
     if isinstance(values.get("amount_vnd"), str) and _DIGITS.fullmatch(values["amount_vnd"]):

@@ -48,3 +48,14 @@ def test_a_column_named_twice_refuses_the_file(tmp_path: Path) -> None:
         read(written(tmp_path, f"{header}\n{GOOD},1\n"))
 
     assert refused.value.text.en.endswith("column amount_vnd appears twice")
+
+
+def test_a_nul_character_raw_or_escaped_in_the_lines_json_makes_its_row_an_error(tmp_path: Path) -> None:
+    lines = '"[{""description"": ""a\\u0000b"", ""amount_vnd"": 1}]"'
+    found = read(written(tmp_path, f"{HEADER},lines\n{GOOD},{lines}\nB2,PC1,A\x00N,2026-11,1,2026-12-15,\n"))
+
+    assert found.bills == []
+    assert [(error.row, error.message.en) for error in found.errors] == [
+        (2, "Contains a NUL character"),
+        (3, "Contains a NUL character"),
+    ]
