@@ -256,7 +256,8 @@ async def fill_bills(settings: Settings, total: int, listers: Sequence[Citizen])
                     "INSERT INTO billing_bill (biller_id, external_id, customer_code, customer_name, period,"
                     " amount_vnd, due_date, lines, status, version, created_at, updated_at)"
                     " SELECT :biller, 'F' || g, 'C' || (g / 2), 'Trần Thị Bình', '2026-1' || (g % 2), :amount,"
-                    " CAST(:due AS date) - (g % 2) * 30, '[]', 'open', 1, :now, :now FROM generate_series(0, :last) AS g"
+                    " CAST(:due AS date) - (g % 2) * 30, '[]', 'open', 1, :now, :now"
+                    " FROM generate_series(0, :last) AS g"
                 ),
                 {"biller": biller_id, "amount": BILL_VND, "due": now.date(), "now": now, "last": per_biller - 1},
             )
