@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from httpx import Response
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,11 +18,12 @@ from billing.models import Biller
 from billing.settlements import SETTLEMENT
 from civicpay.auth.models import Role
 from civicpay.bootstrap import Services
+from civicpay.cli import main
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from sandbox.bank import Bank
 from tests.billers import BillerDesk, bill
-from tests.conftest import Api, Citizen, bank_settles, create_staff, signed_in
+from tests.conftest import BANK_API_SECRET, Api, Citizen, bank_settles, create_staff, signed_in
 from wallet import ledger
 from wallet.bank_payouts import Payout
 
@@ -326,3 +329,39 @@ async def test_a_biller_sees_only_its_own_settlements_and_an_officer_sees_any(
     assert by_officer.status_code == 200
     assert by_officer.content.startswith(b"PK")  # a zip: the XLSX container
     assert (officer_unknown.status_code, officer_unknown.json()["code"]) == (404, "settlement_not_found")
+
+
+@pytest.mark.usefixtures("command_shell")
+async def test_the_settle_command_pays_each_biller_once_a_day(
+    biller_desk: BillerDesk,
+    api: Api,
+    bank: Bank,
+    bank_server: tuple[str, Bank],
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CIVICPAY_BANK_API_BASE", bank_server[0])
+    monkeypatch.setenv("CIVICPAY_BANK_API_SECRET", BANK_API_SECRET)
+    evn = await biller_desk.biller()
+    (pushed,) = (await biller_desk.push(evn, bill("E1", amount_vnd=64_000))).json()["accepted"]
+    citizen = await api.register()
+    assert (await biller_desk.link(citizen, evn, "PC03AA0000001")).status_code == 201
+    await api.fund(citizen, 100_000)
+    await pay_ok(biller_desk, citizen, pushed["id"])
+    # The command reads the system clock: the payment, made at the test's clock, is days before its cut-off.
+
+    async def run() -> tuple[int, str]:
+        with pytest.raises(SystemExit) as ended:
+            await asyncio.to_thread(main, ["billing", "settle"])
+        return int(ended.value.code or 0), capsys.readouterr().out
+
+    status, out = await run()
+    again_status, again = await run()
+
+    assert (status, again_status) == (0, 0)
+    (payout,) = bank.payouts.values()
+    assert payout.amount_vnd == 64_000
+    assert f"biller {evn['id']}: {payout.payout_id} of 64000 ₫ for 1 bill(s)" in out
+    assert "1 biller payout(s) queued" in out
+    assert "0 biller payout(s) queued" in again
