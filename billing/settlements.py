@@ -22,6 +22,7 @@ is truly shared, the instruction's path to the bank, is ``wallet``'s already and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -40,6 +41,8 @@ from civicpay.money import Category, format_vnd
 from civicpay.reference_codes import ReferenceScheme
 from civicpay.settings import Settings
 from wallet import ledger, wallet_pool_account
+
+logger = logging.getLogger(__name__)
 
 # "QTHD" (quyết toán hóa đơn) + a random number in eleven base-36 characters + a check character: 16
 # characters, unguessable, and no count of our settlements to read off it.
@@ -160,8 +163,12 @@ async def settle(
         billers = (await unit.session.scalars(select(Biller).order_by(Biller.id))).all()
     made = []
     for biller in billers:
-        async with units() as unit:
-            settlement = await _settle_one(unit.session, settings, calendar, biller, now)
+        try:
+            async with units() as unit:
+                settlement = await _settle_one(unit.session, settings, calendar, biller, now)
+        except Exception:  # nothing of this biller's run was committed; the next run tries it again
+            logger.exception("biller settlement: biller %s was not settled this run", biller.id)
+            continue
         if settlement is not None:
             made.append(settlement)
     return made

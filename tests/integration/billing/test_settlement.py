@@ -20,11 +20,12 @@ from civicpay.auth.models import Role
 from civicpay.bootstrap import Services
 from civicpay.cli import main
 from civicpay.clock import FixedClock
+from civicpay.money import Category
 from civicpay.settings import Settings
 from sandbox.bank import Bank
 from tests.billers import BillerDesk, bill
 from tests.conftest import BANK_API_SECRET, Api, Citizen, bank_settles, create_staff, signed_in
-from wallet import ledger
+from wallet import ledger, wallet_pool_account
 from wallet.bank_payouts import Payout
 
 
@@ -365,3 +366,35 @@ async def test_the_settle_command_pays_each_biller_once_a_day(
     assert f"biller {evn['id']}: {payout.payout_id} of 64000 ₫ for 1 bill(s)" in out
     assert "1 biller payout(s) queued" in out
     assert "0 biller payout(s) queued" in again
+
+
+async def test_one_billers_failed_settlement_leaves_the_others_paid(
+    biller_desk: BillerDesk,
+    api: Api,
+    clock: FixedClock,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    services: Services,
+) -> None:
+    evn = await biller_desk.biller()
+    water = await biller_desk.biller("Cấp nước Huế", "water")
+    (e1,) = (await biller_desk.push(evn, bill("E1"))).json()["accepted"]
+    (w1,) = (await biller_desk.push(water, bill("W1", code="HUE-0001", amount_vnd=80_000))).json()["accepted"]
+    citizen = await api.register()
+    assert (await biller_desk.link(citizen, evn, "PC03AA0000001")).status_code == 201
+    assert (await biller_desk.link(citizen, water, "HUE-0001")).status_code == 201
+    await api.fund(citizen, 500_000)
+    await pay_ok(biller_desk, citizen, e1["id"], w1["id"])
+    async with sessions.begin() as session:  # the electricity company's payable short of its bills, somehow
+        biller = await session.get(Biller, evn["id"])
+        assert biller is not None
+        pool = await wallet_pool_account(session, settings, clock.now())
+        short = ledger.TransferSpec(biller.account_id, pool, 1_000, Category.INTERNAL, "TEST")
+        await ledger.post_entry(session, [short], now=clock.now(), description="test: a payable short")
+    clock.advance(timedelta(days=1))
+
+    made = await services.settle_billers()
+    await invariants_hold(sessions)
+
+    assert [(s.biller_id, s.amount_vnd) for s in made] == [(water["id"], 80_000)]
+    assert await payable(sessions, evn["id"]) == (149_000, 149_000)  # nothing held, nothing lost
