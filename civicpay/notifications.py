@@ -19,7 +19,10 @@ from typing import Annotated, Any, cast
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
 from litestar.params import PathParameter, QueryParameter
 from sqlalchemy import JSON, CursorResult, ForeignKey, Index, String, UniqueConstraint, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -191,11 +194,19 @@ class MarkedRead(msgspec.Struct):
     marked: int
 
 
-class NotificationController(Controller):
-    """Every signed-in person's own inbox; a machine's API key has none (``Principal.user_id`` refuses it)."""
+async def people_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Every signed-in person, whatever their role, has an inbox; a machine's API key has none (403)."""
+    if connection.scope.get("method") == "OPTIONS":
+        return  # a CORS preflight carries no credentials and reveals nothing but the methods
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal) or principal.kind != "user":
+        raise PermissionDeniedException()
 
+
+class NotificationController(Controller):
     path = "/notifications"
     tags = ["notifications"]
+    guards = [people_only]
 
     @get("/", operation_id="listNotifications")
     async def list_mine(

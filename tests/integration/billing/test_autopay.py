@@ -267,6 +267,7 @@ async def test_reminders_arrive_n_days_before_once_per_citizen_and_each_reads_on
     read_foreign = await api.client.post(f"/notifications/{theirs['items'][0]['id']}/read", headers=an.headers)
     read = await api.client.post(f"/notifications/{mine['items'][0]['id']}/read", headers=an.headers)
     after_read = await inbox(api, an)
+    as_biller = await api.client.get("/notifications", headers={"X-API-Key": evn["api_key"]})
 
     assert (four_days_before, three_days_before, again, next_day) == (0, 2, 0, 0)
     for box in (mine, theirs):
@@ -281,6 +282,7 @@ async def test_reminders_arrive_n_days_before_once_per_citizen_and_each_reads_on
     assert (read_foreign.status_code, read_foreign.json()["code"]) == (404, "notification_not_found")
     assert (read.status_code, read.json()["read"]) == (200, True)
     assert after_read["unread_count"] == 0
+    assert as_biller.status_code == 403  # a machine's key has no inbox
 
 
 async def test_the_inbox_pages_newest_first_and_reads_all_at_once(
