@@ -90,8 +90,8 @@ def downgrade() -> None:
     op.drop_index("ix_billing_autopay_attempt_month", table_name="billing_autopay_attempt")
     op.drop_table("billing_autopay_attempt")
     with op.batch_alter_table("billing_link") as batch:
-        batch.drop_constraint("ck_billing_link_autopay_whole", type_="check")
-        batch.drop_constraint("ck_billing_link_autopay_ceiling_positive", type_="check")
+        batch.drop_constraint(op.f("ck_billing_link_autopay_whole"), type_="check")
+        batch.drop_constraint(op.f("ck_billing_link_autopay_ceiling_positive"), type_="check")
         batch.drop_column("autopay_from")
         batch.drop_column("autopay_ceiling_vnd")
     op.drop_index("ix_notification_inbox", table_name="notification")
