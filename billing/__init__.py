@@ -4,6 +4,7 @@ and each biller's daily settlement to its bank account.
 Other rooms use it through what this module exports.
 """
 
+from billing.autopay import AutopayResult, pay_due_bills, send_reminders
 from billing.routes import (
     BillController,
     BillerApiController,
@@ -25,4 +26,12 @@ ROUTE_HANDLERS = [
     BillPaymentController,
 ]
 
-__all__ = ["INSTRUCTION_KINDS", "ROUTE_HANDLERS", "Settlement", "settle_billers"]
+__all__ = [
+    "INSTRUCTION_KINDS",
+    "ROUTE_HANDLERS",
+    "AutopayResult",
+    "Settlement",
+    "pay_due_bills",
+    "send_reminders",
+    "settle_billers",
+]

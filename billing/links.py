@@ -15,6 +15,13 @@ from billing.errors import AlreadyLinked, BillerNotFound, CustomerCodeUnknown, C
 from billing.models import Bill, Biller, BillLink, BillRevision
 from civicpay.auth.identity import folded_name
 from civicpay.auth.models import User
+from civicpay.money import format_vnd
+
+
+def autopay_of(link: BillLink) -> s.Autopay | None:
+    if link.autopay_ceiling_vnd is None or link.autopay_from is None:
+        return None
+    return s.Autopay(link.autopay_ceiling_vnd, format_vnd(link.autopay_ceiling_vnd), link.autopay_from)
 
 
 def _customer_name(biller_id: Any, customer_code: Any) -> ScalarSelect[str]:
@@ -64,9 +71,29 @@ async def list_mine(session: AsyncSession, *, user_id: int) -> list[s.Link]:
         .order_by(BillLink.id)
     )
     return [
-        s.Link(link.id, link.biller_id, biller_name, link.customer_code, customer_name or "")
+        s.Link(link.id, link.biller_id, biller_name, link.customer_code, customer_name or "", autopay_of(link))
         for link, biller_name, customer_name in rows.all()
     ]
+
+
+async def locked_link(session: AsyncSession, *, user_id: int | None, link_id: int) -> BillLink:
+    """The link, locked: auto-pay's changes and its payments on the link queue on this row.
+
+    ``user_id`` None is the worker's look (the link may be anyone's); a person's look at another's link
+    answers as a link that does not exist.
+    """
+    link = await session.scalar(
+        select(BillLink).where(BillLink.id == link_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if link is None or (user_id is not None and link.user_id != user_id):
+        raise LinkNotFound()
+    return link
+
+
+async def view(session: AsyncSession, link: BillLink) -> s.Link:
+    biller_name = await session.scalar(select(Biller.name).where(Biller.id == link.biller_id))
+    customer_name = await session.scalar(select(_customer_name(link.biller_id, link.customer_code)))
+    return s.Link(link.id, link.biller_id, biller_name or "", link.customer_code, customer_name or "", autopay_of(link))
 
 
 async def delete(session: AsyncSession, *, user_id: int, link_id: int) -> None:

@@ -124,12 +124,53 @@ class BillLink(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "biller_id", "customer_code"),
         Index("ix_billing_link_code", "biller_id", "customer_code"),
+        CheckConstraint("autopay_ceiling_vnd IS NULL OR autopay_ceiling_vnd > 0", name="autopay_ceiling_positive"),
+        CheckConstraint("(autopay_ceiling_vnd IS NULL) = (autopay_from IS NULL)", name="autopay_whole"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id"), index=True)
     biller_id: Mapped[int] = mapped_column(ForeignKey("billing_biller.id"))
     customer_code: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Auto-pay (tự động thanh toán): on while a ceiling is set; bills due from ``autopay_from`` (the business
+    # day of opting in) on are paid on their due date, within the ceiling per business month.
+    autopay_ceiling_vnd: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    autopay_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class AutopayOutcome(StrEnum):
+    PAID = "paid"
+    FAILED = "failed"
+    # Someone paid the bill first (another citizen of the household, or by hand): nothing to tell anyone.
+    SKIPPED = "skipped"
+
+
+class AutopayAttempt(Base):
+    """Auto-pay's one try at one bill for one link, written in the transaction of its payment.
+
+    UNIQUE by (link, bill): however many workers reach the bill, one attempt commits, with its money or
+    its failure, and a failure is told once and not tried again (the citizen pays by hand).
+    ``link_id`` has no foreign key on purpose: unlinking a code must not erase the record of money moved.
+    """
+
+    __tablename__ = "billing_autopay_attempt"
+    __table_args__ = (
+        UniqueConstraint("link_id", "bill_id"),
+        CheckConstraint("outcome IN ('paid', 'failed', 'skipped')", name="outcome_known"),
+        CheckConstraint("outcome != 'paid' OR payment_id IS NOT NULL", name="paid_has_payment"),
+        # The month's auto-payments of a link are summed under the ceiling on every try.
+        Index("ix_billing_autopay_attempt_month", "link_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    link_id: Mapped[int] = mapped_column(BigInteger)
+    bill_id: Mapped[int] = mapped_column(ForeignKey("billing_bill.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("billing_payment.id"), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import billers, ingestion, links, payments, settlements, statements
+from billing import autopay, billers, ingestion, links, payments, settlements, statements
 from billing import schemas as s
 from billing.reports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from civicpay.auth.guards import Principal, requires
@@ -209,6 +209,32 @@ class BillLinkController(Controller):
     ) -> None:
         """Unlink a customer code; others of your household who linked it keep it."""
         await links.delete(session, user_id=principal.user_id, link_id=link_id)
+
+    @put("/{link_id:int}/autopay", operation_id="turnOnAutopay")
+    async def turn_on_autopay(
+        self,
+        link_id: RowId,
+        data: JSONBody[s.AutopayCreate],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        calendar: NamedDependency[BusinessCalendar],
+        clock: NamedDependency[Clock],
+    ) -> s.Link:
+        """Pay this code's bills automatically on their due date, up to a ceiling a month; again to change it.
+
+        Bills due from today on are paid; older ones by hand. A payment that would need an OTP, pass the
+        ceiling or the wallet's limits, or that the wallet cannot cover, is not made: your inbox says why.
+        """
+        return await autopay.turn_on(
+            session, calendar, user_id=principal.user_id, link_id=link_id, data=data, now=clock.now()
+        )
+
+    @delete("/{link_id:int}/autopay", operation_id="turnOffAutopay", status_code=200)
+    async def turn_off_autopay(
+        self, link_id: RowId, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+    ) -> s.Link:
+        """Stop paying this code's bills automatically."""
+        return await autopay.turn_off(session, user_id=principal.user_id, link_id=link_id)
 
 
 class BillController(Controller):

@@ -100,12 +100,26 @@ class LinkCreate(msgspec.Struct, forbid_unknown_fields=True):
     customer_code: CustomerCode
 
 
+class AutopayCreate(msgspec.Struct, forbid_unknown_fields=True):
+    # At most this much is paid automatically on the link in a business month.
+    monthly_ceiling_vnd: AmountVnd
+
+
+class Autopay(msgspec.Struct):
+    monthly_ceiling_vnd: int
+    monthly_ceiling_display: str
+    active_from: Annotated[
+        date, msgspec.Meta(description="Bills due from this day on are paid on their due date; older ones by hand")
+    ]
+
+
 class Link(msgspec.Struct):
     id: int
     biller_id: int
     biller_name: str
     customer_code: str
     customer_name: str
+    autopay: Annotated[Autopay | None, msgspec.Meta(description="Auto-pay, when on (`PUT .../autopay`)")] = None
 
 
 class Bill(msgspec.Struct):

@@ -19,7 +19,7 @@ from litestar.template import TemplateConfig
 import billing
 import qr
 import wallet
-from civicpay import apidocs, bootstrap, outbox, web, worker
+from civicpay import apidocs, bootstrap, notifications, outbox, web, worker
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
 from civicpay.auth.routes import SIGN_IN, AdminController, ProfileController, rate_limited
 from civicpay.banks import BankController
@@ -130,6 +130,7 @@ def create_app(services: Services) -> Litestar:
             ProfileController,
             AdminController,
             outbox.OutboxController,
+            notifications.NotificationController,
             BankController,
             *wallet.ROUTE_HANDLERS,
             *qr.ROUTE_HANDLERS,

@@ -65,6 +65,8 @@ class Services:
             Job("biller settlement", settings.biller_settlement_interval_seconds, self.settle_billers),
             Job("treasury sweep", settings.treasury_sweep_interval_seconds, self.sweep_to_treasury),
             Job("sign-in locks", settings.login_lock_sweep_interval_seconds, self.sweep_sign_in_locks),
+            Job("bill auto-pay", settings.bill_autopay_interval_seconds, self.pay_due_bills),
+            Job("bill reminders", settings.bill_reminder_interval_seconds, self.remind_of_bills),
         ]
 
     def worker(self) -> Worker:
@@ -96,6 +98,13 @@ class Services:
     async def settle_billers(self) -> list[billing.Settlement]:
         """Queue each biller's payout for the business day; each goes to the bank as its unit of work commits."""
         return await billing.settle_billers(self.units, self.settings, self.calendar, now=self.clock.now())
+
+    async def pay_due_bills(self) -> list[billing.AutopayResult]:
+        """Each bill due today on a link with auto-pay, paid once; one unit of work per bill and link."""
+        return await billing.pay_due_bills(self.units, self.settings, self.calendar, now=self.clock.now())
+
+    async def remind_of_bills(self) -> int:
+        return await billing.send_reminders(self.units, self.settings, self.calendar, now=self.clock.now())
 
     async def start(self) -> None:
         """On PostgreSQL, listen for every process's announcements (live screens need them)."""

@@ -39,6 +39,10 @@ class BusinessCalendar:
 
     zone: ZoneInfo
 
+    def business_day(self, instant: datetime) -> date:
+        """The date of ``instant`` in the zone: what a due date is compared with."""
+        return instant.astimezone(self.zone).date()
+
     def day_start(self, instant: datetime) -> datetime:
         local = instant.astimezone(self.zone)
         return self._start_of(local.date())

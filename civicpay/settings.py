@@ -181,6 +181,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often the workers give back the money of holds whose time has passed; 0 leaves it to
     # `civicpay ledger expire-holds`.
     hold_expiry_interval_seconds: int = 60
+    # How often the workers pay the bills due today on links with auto-pay (each bill once, however many run);
+    # 0 leaves it to no one.
+    bill_autopay_interval_seconds: int = 900
+    # How often the workers look for bills to remind citizens of, and how many days before the due date.
+    bill_reminder_interval_seconds: int = 3600
+    bill_reminder_days_before: int = 3
     # How often a worker adds the money waiting beside busy receivers' rows to the rows (BalanceIncrease).
     ledger_fold_interval_seconds: int = 5
     # The outbox (civicpay/outbox.py): a message to an outside party is tried this many times, waiting

@@ -1,8 +1,8 @@
 """`civicpay worker`: the outbox dispatcher and every periodic job, safe in any number of processes.
 
 A worker delivers outbox messages (``civicpay.outbox``) and runs the periodic jobs (card re-query,
-hold expiry, merchant settlement, Treasury sweep), each claimed through the ``periodic_job`` table
-(``civicpay.periodic``) so that however many workers run, on however many machines, each run
+hold expiry, merchant settlement, Treasury sweep, bill auto-pay and reminders), each claimed through
+the ``periodic_job`` table (``civicpay.periodic``) so that however many workers run, on however many machines, each run
 happens once. Start as many as wanted beside the app processes. On the embedded SQLite database an
 app process runs one in process unless told not to (``CIVICPAY_WORKER_IN_PROCESS``), so a bare
 ``civicpay serve`` needs nothing else; ``make run`` starts a worker beside the server, as production does.

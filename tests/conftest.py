@@ -104,6 +104,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "hold_expiry_interval_seconds": 0,
         "ledger_fold_interval_seconds": 0,
         "login_lock_sweep_interval_seconds": 0,
+        "bill_autopay_interval_seconds": 0,
+        "bill_reminder_interval_seconds": 0,
         "worker_in_process": False,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,

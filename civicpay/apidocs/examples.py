@@ -182,6 +182,29 @@ VALUES: dict[str, Any] = {
 }
 
 OVERRIDES: dict[str, Any] = {
+    # the inbox: her electricity bill paid by auto-pay on its due date
+    "NotificationView.kind": "bill_autopay_paid",
+    "NotificationView.params": {
+        "bill_id": 7,
+        "link_id": 3,
+        "biller_id": 2,
+        "amount_vnd": 150_000,
+        "due_date": "2026-12-15",
+    },
+    "NotificationView.title": {"vi": "Đã tự động thanh toán hóa đơn", "en": "Bill paid automatically"},
+    "NotificationView.body": {
+        "vi": "Điện lực Thừa Thiên Huế, mã khách hàng PC03AA0012345, kỳ 2026-11, 150.000 ₫, hạn 15/12/2026: "
+        "đã thanh toán từ ví của bạn.",
+        "en": "Điện lực Thừa Thiên Huế, customer code PC03AA0012345, period 2026-11, 150.000 ₫, due 2026-12-15: "
+        "paid from your wallet.",
+    },
+    "NotificationView.read": False,
+    "NotificationPage.unread_count": 1,
+    "MarkedRead.marked": 1,
+    "AutopayCreate.monthly_ceiling_vnd": 500_000,
+    "Autopay.monthly_ceiling_vnd": 500_000,
+    "Autopay.monthly_ceiling_display": "500.000 ₫",
+    "Autopay.active_from": "2026-11-23",
     # a person as a party to a transfer, in the canonical spelling the service answers with
     "Party.name": "Trần Văn Minh",
     "Party.phone": "+84987******321",

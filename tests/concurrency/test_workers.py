@@ -35,6 +35,8 @@ def settings_overrides() -> dict[str, Any]:
         "biller_settlement_interval_seconds": 3600,
         "treasury_sweep_interval_seconds": 3600,
         "login_lock_sweep_interval_seconds": 60,
+        "bill_autopay_interval_seconds": 900,
+        "bill_reminder_interval_seconds": 3600,
     }
 
 
