@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.errors import Text
@@ -212,9 +212,12 @@ async def draw_hold(
         locks=locks,
         released=_stop_counting([found], drawn),
     )
-    # The CHECK (posted_vnd <= amount_vnd) refuses an over-draw here even if the check above had a bug.
-    found.posted_vnd += drawn
-    await session.flush()
+    # Added in SQL, not set from what Python read: so the CHECK (posted_vnd <= amount_vnd) refuses an
+    # over-draw even if a bug let two draws past the check above on one reading.
+    await session.execute(
+        update(Hold).where(Hold.id == hold_id).values(posted_vnd=Hold.posted_vnd + drawn),
+        execution_options={"synchronize_session": "fetch"},
+    )
     return posted
 
 
