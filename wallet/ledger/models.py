@@ -206,7 +206,11 @@ class Posting(Base):
 
 
 class Hold(Base):
-    """Money reserved but not yet moved: pending until posted (whole or part), voided or expired."""
+    """Money reserved but not yet moved: pending until posted (whole or part), voided or expired.
+
+    A pending hold may be drawn from many times first (``draw_hold``): ``posted_vnd`` is what has been
+    drawn or posted, and ``amount_vnd - posted_vnd`` what it still reserves.
+    """
 
     __tablename__ = "ledger_hold"
     __table_args__ = (
