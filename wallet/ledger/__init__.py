@@ -9,6 +9,7 @@ from wallet.ledger.bank_accounts import (
     open_bank_account,
     unregistered_account,
 )
+from wallet.ledger.bulk import EntrySpec, post_entries
 from wallet.ledger.errors import (
     AccountNotFound,
     AccountsNotLocked,
@@ -18,7 +19,7 @@ from wallet.ledger.errors import (
     InsufficientFunds,
     InvalidTransfer,
 )
-from wallet.ledger.holds import expire_holds, hold, post_hold, void_hold
+from wallet.ledger.holds import draw_hold, expire_holds, hold, post_hold, release_hold, void_hold
 from wallet.ledger.invariants import PROMISES, check_invariants, each_promise
 from wallet.ledger.models import (
     Account,
@@ -62,6 +63,7 @@ __all__ = [
     "BankAccountPurpose",
     "BankAccountTaken",
     "Entry",
+    "EntrySpec",
     "Hold",
     "HoldAlreadyFinal",
     "HoldExpired",
@@ -83,6 +85,7 @@ __all__ = [
     "bank_account_behind",
     "bank_account_of",
     "check_invariants",
+    "draw_hold",
     "each_promise",
     "expire_holds",
     "fold_increases",
@@ -90,8 +93,10 @@ __all__ = [
     "lock_accounts",
     "open_account",
     "open_bank_account",
+    "post_entries",
     "post_entry",
     "post_hold",
+    "release_hold",
     "sent_so_far",
     "session_info",
     "unregistered_account",

@@ -15,12 +15,14 @@ from wallet.ledger.spending import CAP_EXEMPT_VALUES
 
 _EXEMPT = ", ".join(f"'{category}'" for category in sorted(CAP_EXEMPT_VALUES))
 
-# What an account has sent, as the limits count it: posted debits and pending holds, each with its time,
-# category and the account that keeps totals of it. A totals row sums the part of these in its period.
+# What an account has sent, as the limits count it: posted debits and what pending holds still reserve (less
+# what was drawn from them), each with its time, category and the account that keeps totals of it. A totals
+# row sums the part of these in its period.
 _SENT = """
     SELECT p.account_id, p.amount_vnd, p.category, p.created_at FROM ledger_posting p WHERE p.side = 'D'
     UNION ALL
-    SELECT h.debit_account_id, h.amount_vnd, h.category, h.created_at FROM ledger_hold h WHERE h.status = 'pending'
+    SELECT h.debit_account_id, h.amount_vnd - h.posted_vnd, h.category, h.created_at
+    FROM ledger_hold h WHERE h.status = 'pending'
 """
 _COUNTED_IN = f"(t.period = 'day' OR s.category NOT IN ({_EXEMPT}))"
 # Per account, the posted money waiting beside its row (ledger_balance_increase): part of its balance.
@@ -73,16 +75,26 @@ _CHECKS: tuple[tuple[str, str], ...] = (
         """,  # noqa: S608 - built from constants only
     ),
     (
-        "every pending total equals its open holds",
+        "every pending total equals what its open holds still reserve",
         """
         SELECT a.code, a.debits_pending, a.credits_pending
         FROM ledger_account a
         WHERE a.debits_pending <> COALESCE(
-                (SELECT SUM(h.amount_vnd) FROM ledger_hold h
+                (SELECT SUM(h.amount_vnd - h.posted_vnd) FROM ledger_hold h
                  WHERE h.debit_account_id = a.id AND h.status = 'pending'), 0)
            OR a.credits_pending <> COALESCE(
-                (SELECT SUM(h.amount_vnd) FROM ledger_hold h
+                (SELECT SUM(h.amount_vnd - h.posted_vnd) FROM ledger_hold h
                  WHERE h.credit_account_id = a.id AND h.status = 'pending'), 0)
+        """,
+    ),
+    (
+        # A hold's posted amount is what was posted or drawn from it: the transfers that name it.
+        "every hold's posted amount equals its transfers",
+        """
+        SELECT h.id, h.posted_vnd, COALESCE(SUM(t.amount_vnd), 0)
+        FROM ledger_hold h LEFT JOIN ledger_transfer t ON t.hold_id = h.id
+        GROUP BY h.id, h.posted_vnd
+        HAVING h.posted_vnd <> COALESCE(SUM(t.amount_vnd), 0)
         """,
     ),
     (

@@ -1,4 +1,4 @@
-"""Entries and balances: with holds.py beside it, the only code that writes balances.
+"""Entries and balances: with holds.py and bulk.py beside it, the only code that writes balances.
 
 One exception, kept to the same rules: on PostgreSQL the everyday wallet transfer posts through
 ``ledger_post_transfer`` (migrations 0003, 0010 and 0011), the same write of one transfer in SQL,
