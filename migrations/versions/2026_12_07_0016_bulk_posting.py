@@ -1,7 +1,7 @@
 """Bulk posting: the deferred check that every entry balances reads each entry once, not once per posting.
 
-Revision ID: 0020
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-07
 
 Migration 0001's deferred constraint trigger summed an entry's postings at commit once for every
@@ -36,8 +36,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0020"
-down_revision: str | None = "0013"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
