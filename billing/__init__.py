@@ -3,6 +3,7 @@
 Other rooms use it through what this module exports.
 """
 
+from billing.pull import BillLookup
 from billing.routes import (
     BillController,
     BillerApiController,
@@ -13,4 +14,4 @@ from billing.routes import (
 
 ROUTE_HANDLERS = [BillerController, BillerApiController, BillLinkController, BillController, BillPaymentController]
 
-__all__ = ["ROUTE_HANDLERS"]
+__all__ = ["ROUTE_HANDLERS", "BillLookup"]
