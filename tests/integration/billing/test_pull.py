@@ -104,6 +104,8 @@ async def test_pulled_bills_are_listed_with_the_pushed_ones_and_paid_like_them(
     assert (bills["EVN-2026-11-0001"]["biller_id"], bills["EVN-2026-11-0001"]["amount_vnd"]) == (power_id, 412_350)
     assert (bills["HW-2026-11-10234"]["biller_id"], bills["HW-2026-11-10234"]["amount_vnd"]) == (water_id, 171_600)
     assert mine["total_vnd"] == 412_350 + 171_600 + 98_000
+    # Asked when the code was linked and again for the list, it answered the same: still the first version.
+    assert detail.json()["version"] == 1
     assert detail.json()["lines"] == [
         {"description": "Nước sạch sinh hoạt", "amount_vnd": 156_000, "quantity": "13 m³"},
         {"description": "Phí bảo vệ môi trường", "amount_vnd": 15_600, "quantity": None},
