@@ -8,7 +8,8 @@ after a short backoff within the deadline, and a biller that keeps failing has i
 names those billers stale with the reason. What a biller answers goes through the push's own upsert
 (``billing.ingestion``), so a pulled bill is the same row, payable and with the same history, as a
 pushed one; it is written in a short unit of work of its own per biller, before the request reads the
-list, so no look-up ever holds a database connection or a lock while it waits for a biller.
+list, so no look-up ever holds a database connection or a lock while it waits for a biller. (A look-up
+is a read that the answer depends on, so it is made inline; the outbox is for what we ask a party to do.)
 """
 
 from __future__ import annotations
