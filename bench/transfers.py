@@ -686,21 +686,46 @@ def pairs_for(mode: str, citizens: Sequence[Citizen], payers: int) -> Pairs:
     return spread
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request a bench client makes, and the status that counts it as done."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes | None = None
+    method: str = "POST"
+    expect: int = 201
+
+
+Calls = Callable[[str], Call | None]
+"""The next request for a unique key (its Idempotency-Key, if it moves money); None when the work has run out."""
+
+
+def transfer_calls(pairs: Pairs, rng: random.Random) -> Calls:
+    """``POST /transfers`` between the wallets ``pairs`` picks."""
+
+    def call(key: str) -> Call:
+        sender, recipient = pairs(rng)
+        headers = {"Authorization": sender.authorization, "Idempotency-Key": key, "Content-Type": "application/json"}
+        return Call("/transfers", headers, recipient.body_to_me)
+
+    return call
+
+
 async def drive(
     http: aiohttp.ClientSession,
     server: Server,
-    pairs: Pairs,
+    calls: Calls,
     *,
     clients: int,
     seconds: float,
     label: str,
-    rng: random.Random,
 ) -> RunResult:
-    """``clients`` closed-loop clients post transfers between the wallets ``pairs`` picks for ``seconds``.
+    """``clients`` closed-loop clients make the requests ``calls`` gives for ``seconds``.
 
-    A transfer counts if it answered 201 before the deadline; its latency is from send to full answer.
+    A request counts if it answered its expected status before the deadline; its latency is from send to full
+    answer.
     """
-    url = f"{server.base_url}/transfers"
     result = RunResult(seconds=seconds)
     before = CpuSample.take(server.process.pid)
     deadline = time.perf_counter() + seconds
@@ -708,15 +733,13 @@ async def drive(
     async def client(number: int) -> None:
         sequence = 0
         while (sent := time.perf_counter()) < deadline:
-            sender, recipient = pairs(rng)
             sequence += 1
-            headers = {
-                "Authorization": sender.authorization,
-                "Idempotency-Key": f"{label}-{number}-{sequence}",
-                "Content-Type": "application/json",
-            }
+            if (call := calls(f"{label}-{number}-{sequence}")) is None:
+                break
             try:
-                async with http.post(url, data=recipient.body_to_me, headers=headers) as response:
+                async with http.request(
+                    call.method, f"{server.base_url}{call.path}", data=call.body, headers=call.headers
+                ) as response:
                     answer = await response.read()
                     status = response.status
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -726,7 +749,7 @@ async def drive(
             done = time.perf_counter()
             if done > deadline:
                 break
-            if status == 201:
+            if status == call.expect:
                 result.latencies.append(done - sent)
             else:
                 result.failures[str(status)] += 1
@@ -743,15 +766,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else math.nan
 
 
-def describe_run(result: RunResult) -> str:
+def describe_run(result: RunResult, unit: str = "transfers") -> str:
     line = (
-        f"{result.per_second:7.1f} transfers/s  p50 {percentile(result.latencies, 50) * 1000:5.1f} ms"
+        f"{result.per_second:7.1f} {unit}/s  p50 {percentile(result.latencies, 50) * 1000:5.1f} ms"
         f"  p99 {percentile(result.latencies, 99) * 1000:6.1f} ms"
     )
     if result.cpu is not None and result.ok:
         cpu = result.cpu
         line += (
-            f"  | CPU ms/transfer: app {cpu.app / result.ok * 1000:.2f}, postgres {cpu.postgres / result.ok * 1000:.2f}"
+            f"  | CPU ms each: app {cpu.app / result.ok * 1000:.2f}, postgres {cpu.postgres / result.ok * 1000:.2f}"
             f", client {cpu.client / result.ok * 1000:.2f}; machine busy {cpu.machine_busy:.0%}"
         )
     if result.failures:
@@ -796,7 +819,9 @@ class Measured:
 BENCH_SECRET_KEY = secrets.token_urlsafe(48)
 
 
-def bench_settings(database_url: str, options: Options) -> Settings:
+def bench_settings(
+    database_url: str, pool_size: int = DEFAULT_DB_POOL_SIZE, pool_overflow: int = DEFAULT_DB_POOL_OVERFLOW
+) -> Settings:
     return Settings(
         env="test",
         database_url=database_url,
@@ -805,8 +830,8 @@ def bench_settings(database_url: str, options: Options) -> Settings:
         bank_api_secret=BENCH_SECRET_KEY,
         card_secret_key=BENCH_SECRET_KEY,
         card_webhook_secret=BENCH_SECRET_KEY,
-        db_pool_size=options.pool_size,
-        db_pool_overflow=options.pool_overflow,
+        db_pool_size=pool_size,
+        db_pool_overflow=pool_overflow,
         auth_rate_per_minute=1_000_000,
         argon2_time_cost=1,
         argon2_memory_kib=1024,
@@ -883,15 +908,8 @@ class Harness:
     history_added: bool = False
 
     async def drive(self, server: Server, pairs: Pairs, seconds: float, label: str) -> RunResult:
-        result = await drive(
-            self.http,
-            server,
-            pairs,
-            clients=self.options.clients,
-            seconds=seconds,
-            label=label,
-            rng=self.rng,
-        )
+        calls = transfer_calls(pairs, self.rng)
+        result = await drive(self.http, server, calls, clients=self.options.clients, seconds=seconds, label=label)
         self.counted_ok += result.ok
         return result
 
@@ -919,7 +937,7 @@ class Harness:
 
     async def measure(self, workers: int) -> list[Measured]:
         """Start the server with ``workers`` workers, measure, stop it; a failure shows the server's log."""
-        settings = bench_settings(self.pg.url(self.app_db), self.options)
+        settings = bench_settings(self.pg.url(self.app_db), self.options.pool_size, self.options.pool_overflow)
         server = await start_server(app_environment(settings), workers, self.scratch)
         try:
             return await self.measure_on(server, settings)
@@ -962,18 +980,19 @@ class Harness:
         return measured
 
 
-async def prepare_databases(options: Options, pg: Postgres, app_db: str, pgbench_db: str, created: list[str]) -> None:
+async def prepare_databases(pg: Postgres, app_db: str, pgbench_db: str, created: list[str], scale: int) -> None:
+    """A migrated database for civicpay and one initialised for pgbench; ``created`` lists them for the drop."""
     await pg.create_database(app_db)
     created.append(app_db)
     await run_command(
         [sys.executable, "-m", "civicpay", "db", "upgrade"],
-        app_environment(bench_settings(pg.url(app_db), options)),
+        app_environment(bench_settings(pg.url(app_db))),
         what="civicpay db upgrade",
     )
-    print(f"database {app_db} migrated; initialising pgbench scale {options.pgbench_scale} in {pgbench_db} ...")
+    print(f"database {app_db} migrated; initialising pgbench scale {scale} in {pgbench_db} ...")
     await pg.create_database(pgbench_db)
     created.append(pgbench_db)
-    await pgbench_init(pg, pgbench_db, options.pgbench_scale)
+    await pgbench_init(pg, pgbench_db, scale)
 
 
 async def bench(options: Options) -> int:
@@ -988,13 +1007,13 @@ async def bench(options: Options) -> int:
     app_db, pgbench_db = f"civicpay_bench_{tag}", f"civicpay_pgbench_{tag}"
     created: list[str] = []
     try:
-        await prepare_databases(options, pg, app_db, pgbench_db, created)
+        await prepare_databases(pg, app_db, pgbench_db, created, options.pgbench_scale)
         connector = aiohttp.TCPConnector(limit=max(options.clients, SETUP_CONCURRENCY), limit_per_host=0)
         with TemporaryDirectory(prefix="civicpay-bench-") as scratch:
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
                 harness = Harness(options, pg, app_db, pgbench_db, http, Path(scratch), random.Random(options.seed))
                 measured = [item for workers in options.workers for item in await harness.measure(workers)]
-        in_db, breaches = await verify(bench_settings(pg.url(app_db), options))
+        in_db, breaches = await verify(bench_settings(pg.url(app_db)))
         print(
             f"\nledger check: {in_db} P2P transfers in the database for {harness.counted_ok} 201s counted in time"
             f" (answers after a run's deadline are in the database but not counted);"
@@ -1016,24 +1035,20 @@ async def bench(options: Options) -> int:
                 print(f"could not drop {database}: {exc}", file=sys.stderr)
 
 
-def _runner() -> Callable[[Coroutine[Any, Any, int]], int]:
+def run_with_best_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run the bench on uvloop where it is installed: a cheaper event loop for the load generator."""
     try:
-        import uvloop  # noqa: PLC0415 - optional: a cheaper event loop for the load generator
+        import uvloop  # noqa: PLC0415 - optional
     except ImportError:
-        return asyncio.run
-    factory = uvloop.new_event_loop
-
-    def run(main: Coroutine[Any, Any, int]) -> int:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(main)
-
-    return run
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     try:
-        return _runner()(bench(options))
+        return run_with_best_loop(bench(options))
     except BenchError as problem:
         print(f"bench failed: {problem}", file=sys.stderr)
         return 2

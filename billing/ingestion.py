@@ -3,10 +3,15 @@
 The same bill again changes nothing; a changed bill is an amendment, and ``"status": "cancelled"`` a
 cancellation, each a new version with its row in ``billing_bill_revision``. A paid or cancelled bill
 cannot be changed: that bill is refused with a stable code, and the rest of the request still applies.
+
+The file import (``civicpay billing import``, ``billing/cli.py``) applies its rows here too, through ``apply``,
+and so does the pull (``billing/pull.py``), with the bills a biller answers a look-up with.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,12 +21,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
 from billing.models import Bill, Biller, BillRevision, BillStatus
-from civicpay.errors import Text
+from civicpay.errors import Language, Text
 
 _CHUNK = 500  # bill ids per look-up, well within SQLite's bound parameters
 _PAID = Text("Hóa đơn đã được thanh toán, không thể sửa hay hủy", "The bill is paid; it cannot be amended or cancelled")
 _CANCELLED = Text("Hóa đơn đã bị hủy, không thể sửa", "The bill is cancelled; it cannot be amended")
 _UNKNOWN = Text("Không có hóa đơn này để hủy", "There is no such bill to cancel")
+
+
+@dataclass(frozen=True, slots=True)
+class BillRefusal:
+    """One bill refused, in both languages: the push answers in the caller's, the file import in the operator's."""
+
+    bill_id: str
+    code: str
+    detail: Text
+
+
+BillOutcome = s.BillAccepted | BillRefusal
 
 
 def _content(bill: s.BillIn) -> dict[str, Any]:
@@ -75,7 +92,7 @@ async def changes(session: AsyncSession, biller_id: int, bills: list[s.BillIn]) 
 
     A biller answering a look-up repeats the bills we already have, and still lists a bill we have been
     paid for until it hears of the payment; pushing only what changes spares every ``GET /bills`` the
-    push's lock on the biller. What is chosen here is decided again, under that lock, by ``push``.
+    push's lock on the biller. What is chosen here is decided again, under that lock, by ``apply``.
     """
     known: dict[str, Bill] = {}
     ids = sorted({bill.bill_id for bill in bills})
@@ -92,23 +109,30 @@ async def changes(session: AsyncSession, biller_id: int, bills: list[s.BillIn]) 
     ]
 
 
-async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: datetime) -> s.PushResult:
+async def apply(
+    session: AsyncSession, biller: Biller, bills: Sequence[s.BillIn], *, now: datetime
+) -> list[BillOutcome]:
+    """Each bill's outcome, in the order given: the push, the file import (``billing/cli.py``) and the bills
+    pulled from billers that answer look-ups (``billing/pull.py``) all come here.
+
+    The order matters to the import, which reports by row: one bill id may come twice (created, then amended).
+    """
     # One push at a time per biller: two pushes of the same new bill would otherwise race on its unique key.
     # Payments lock bills, never the biller, so they do not wait for a push of other bills.
     await session.execute(select(Biller.id).where(Biller.id == biller.id).with_for_update())
-    known = await _known(session, biller.id, sorted({bill.bill_id for bill in data.bills}))
-    accepted: list[tuple[s.BillIn, Bill, int, s.Outcome]] = []
-    refused: list[s.BillRefused] = []
+    known = await _known(session, biller.id, sorted({bill.bill_id for bill in bills}))
+    # Each bill's place: its row and version, or its refusal (the row's id is known only after the flush).
+    outcomes: list[tuple[s.BillIn, Bill, int, s.Outcome] | BillRefusal] = []
     created: list[Bill] = []
     # Every version made by this request, even two of one bill (created, then amended further down).
     revisions: list[tuple[Bill, dict[str, Any]]] = []
-    for incoming in data.bills:
+    for incoming in bills:
         content = _content(incoming)
         row = known.get(incoming.bill_id)
         if row is not None and _same(row, content):
-            accepted.append((incoming, row, row.version, "unchanged"))
+            outcomes.append((incoming, row, row.version, "unchanged"))
         elif row is None and incoming.status == "cancelled":
-            refused.append(s.BillRefused(incoming.bill_id, "bill_not_found", _UNKNOWN.en))
+            outcomes.append(BillRefusal(incoming.bill_id, "bill_not_found", _UNKNOWN))
         elif row is None:
             row = Bill(biller_id=biller.id, external_id=incoming.bill_id, version=1, created_at=now, updated_at=now)
             for name, value in content.items():
@@ -116,11 +140,11 @@ async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: 
             known[incoming.bill_id] = row
             created.append(row)
             revisions.append((row, _revision(row, now)))
-            accepted.append((incoming, row, row.version, "created"))
+            outcomes.append((incoming, row, row.version, "created"))
         elif row.status == BillStatus.PAID:
-            refused.append(s.BillRefused(incoming.bill_id, "bill_already_paid", _PAID.en))
+            outcomes.append(BillRefusal(incoming.bill_id, "bill_already_paid", _PAID))
         elif row.status == BillStatus.CANCELLED:
-            refused.append(s.BillRefused(incoming.bill_id, "bill_cancelled", _CANCELLED.en))
+            outcomes.append(BillRefusal(incoming.bill_id, "bill_cancelled", _CANCELLED))
         else:
             for name, value in content.items():
                 setattr(row, name, value)
@@ -128,14 +152,31 @@ async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: 
             row.updated_at = now
             revisions.append((row, _revision(row, now)))
             outcome: s.Outcome = "cancelled" if incoming.status == "cancelled" else "amended"
-            accepted.append((incoming, row, row.version, outcome))
+            outcomes.append((incoming, row, row.version, outcome))
     session.add_all(created)
     await session.flush()
     session.add_all(BillRevision(bill_id=row.id, **fields) for row, fields in revisions)
     await session.flush()
+    answered: list[BillOutcome] = []
+    for each in outcomes:
+        if isinstance(each, BillRefusal):
+            answered.append(each)
+        else:
+            sent, bill, version, kind = each
+            answered.append(s.BillAccepted(sent.bill_id, bill.id, version, kind))
+    return answered
+
+
+async def push(
+    session: AsyncSession, biller: Biller, data: s.BillPush, *, now: datetime, lang: Language
+) -> s.PushResult:
+    """The push's answer: the accepted bills and the refused ones, each refusal worded in ``lang``."""
+    outcomes = await apply(session, biller, data.bills, now=now)
     return s.PushResult(
-        accepted=[
-            s.BillAccepted(incoming.bill_id, row.id, version, outcome) for incoming, row, version, outcome in accepted
+        accepted=[outcome for outcome in outcomes if isinstance(outcome, s.BillAccepted)],
+        refused=[
+            s.BillRefused(outcome.bill_id, outcome.code, outcome.detail.pick(lang))
+            for outcome in outcomes
+            if isinstance(outcome, BillRefusal)
         ],
-        refused=refused,
     )

@@ -4,25 +4,35 @@ biller has for it, diacritics and case aside. One code may be linked by several 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
 from billing.errors import AlreadyLinked, BillerNotFound, CustomerCodeUnknown, CustomerNameMismatch, LinkNotFound
-from billing.models import Bill, Biller, BillLink
+from billing.models import Bill, Biller, BillLink, BillRevision
 from civicpay.auth.identity import folded_name
 from civicpay.auth.models import User
 
 
-async def _customer_name(session: AsyncSession, biller_id: int, customer_code: str) -> str | None:
-    """The name on the biller's latest bill for the code."""
-    return await session.scalar(
-        select(Bill.customer_name)
+def _customer_name(biller_id: Any, customer_code: Any) -> ScalarSelect[str]:
+    """The name the biller has now for the code: the one on the version of any of its bills received last.
+
+    Not the name on the newest bill: a paid bill cannot be amended, so when the biller corrects a name on the
+    bills still open, the newest bill (paid) would keep the old name for good; nor the bill changed last, as a
+    payment changes a bill too. Revisions are written in the order they are received (one push or import at a
+    time per biller), so the highest revision id is the biller's latest word. A correlated subquery, so a list
+    of links is one statement, not one per link.
+    """
+    return (
+        select(BillRevision.customer_name)
+        .join(Bill, Bill.id == BillRevision.bill_id)
         .where(Bill.biller_id == biller_id, Bill.customer_code == customer_code)
-        .order_by(Bill.id.desc())
+        .order_by(BillRevision.id.desc())
         .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -30,7 +40,7 @@ async def create(session: AsyncSession, *, user_id: int, data: s.LinkCreate, now
     biller = await session.get(Biller, data.biller_id)
     if biller is None:
         raise BillerNotFound(field="biller_id")
-    name = await _customer_name(session, biller.id, data.customer_code)
+    name = await session.scalar(select(_customer_name(biller.id, data.customer_code)))
     if name is None:
         raise CustomerCodeUnknown(field="customer_code")
     user = await session.get(User, user_id)
@@ -48,20 +58,14 @@ async def create(session: AsyncSession, *, user_id: int, data: s.LinkCreate, now
 
 async def list_mine(session: AsyncSession, *, user_id: int) -> list[s.Link]:
     rows = await session.execute(
-        select(BillLink, Biller.name)
+        select(BillLink, Biller.name, _customer_name(BillLink.biller_id, BillLink.customer_code))
         .join(Biller, Biller.id == BillLink.biller_id)
         .where(BillLink.user_id == user_id)
         .order_by(BillLink.id)
     )
     return [
-        s.Link(
-            link.id,
-            link.biller_id,
-            biller_name,
-            link.customer_code,
-            await _customer_name(session, link.biller_id, link.customer_code) or "",
-        )
-        for link, biller_name in rows.all()
+        s.Link(link.id, link.biller_id, biller_name, link.customer_code, customer_name or "")
+        for link, biller_name, customer_name in rows.all()
     ]
 
 

@@ -151,7 +151,7 @@ class BillLookup:
             changed = await ingestion.changes(unit.session, biller_id, bills)
             biller = await unit.session.get(Biller, biller_id)
             if changed and biller is not None:
-                await ingestion.push(unit.session, biller, s.BillPush(changed), now=self._clock.now())
+                await ingestion.apply(unit.session, biller, changed, now=self._clock.now())
 
     async def _ask(self, ask: _Ask, deadline: float) -> list[s.BillIn] | s.StaleReason:
         """One customer's open bills, or why not; the biller's breaker hears the outcome, whatever it is."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, delete, get, post
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +15,7 @@ from billing.pull import BillLookup
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
+from civicpay.errors import negotiate_language
 from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
 from wallet import BankPayouts, bank_account_name
@@ -50,6 +53,7 @@ class BillerApiController(Controller):
     @post("/bills", operation_id="pushBills", status_code=200)
     async def push(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[s.BillPush],
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
@@ -58,10 +62,12 @@ class BillerApiController(Controller):
         """Up to 10,000 bills from the biller's system, idempotent by its own bill id.
 
         A changed bill is an amendment, ``"status": "cancelled"`` a cancellation, each kept in the bill's
-        history; a paid bill is refused with its code while the rest of the request applies.
+        history; a paid bill is refused with its code while the rest of the request applies. Each refusal's
+        `detail` is in Vietnamese unless `Accept-Language` prefers English, as every problem's is.
         """
         biller = await billers.of_api_key(session, principal.id)
-        return await ingestion.push(session, biller, data, now=clock.now())
+        lang = negotiate_language(request.headers.get("accept-language"))
+        return await ingestion.push(session, biller, data, now=clock.now(), lang=lang)
 
 
 class BillLinkController(Controller):

@@ -96,7 +96,9 @@ class BillAccepted(msgspec.Struct):
 class BillRefused(msgspec.Struct):
     bill_id: str
     code: str
-    detail: str
+    detail: Annotated[
+        str, msgspec.Meta(description="Why, in the language `Accept-Language` asks for (Vietnamese first)")
+    ]
 
 
 class PushResult(msgspec.Struct):

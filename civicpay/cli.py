@@ -2,7 +2,8 @@
 
 The shell's: ``serve``, ``worker``, ``db upgrade | current``, ``demo``, ``outbox list | redeliver``. The
 wallet's (``wallet/cli.py``): ``ledger verify | expire-holds``, ``card requery``. The QR room's
-(``qr/cli.py``): ``qr decode | encode``, ``collections create``, ``treasury sweep``, ``merchants settle``.
+(``qr/cli.py``): ``qr decode | encode``, ``collections create``, ``treasury sweep``, ``merchants settle``. The
+billing room's (``billing/cli.py``): ``billing import``.
 What they share (one line per refusal, the exit codes, settings never invented) is
 ``civicpay/command_line.py``.
 """
@@ -19,6 +20,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError
 
+import billing.cli
 import qr.cli
 import wallet.cli
 from civicpay import bootstrap, outbox, worker
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     # not import the bootstrap); here mypy checks that the services have them.
     _wallet_parts: type[wallet.cli.WalletServices] = Services
     _qr_parts: type[qr.cli.QrServices] = Services
+    _billing_parts: type[billing.cli.BillingServices] = Services
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def main() -> None:
     - 0: done.
     - 1: the command's own "no": a ledger breach (ledger verify), a database behind the newest
       migration (db current), a payload that is not VietQR (qr decode), a message still not delivered
-      (outbox redeliver).
+      (outbox redeliver), a row refused (billing import; the other rows are imported).
     - 2: it could not run: bad usage, nothing set up here, no database, an unreachable server, a
       refusal (a wrong password, an unknown counter, ...).
 
@@ -305,5 +308,5 @@ def outbox_redeliver(shell: Shell, message_id: int) -> int:
     return OK if after.status == outbox.OutboxStatus.DELIVERED else NO
 
 
-for _command in (*wallet.cli.COMMANDS, *qr.cli.COMMANDS):
+for _command in (*wallet.cli.COMMANDS, *qr.cli.COMMANDS, *billing.cli.COMMANDS):
     main.add_command(_command)

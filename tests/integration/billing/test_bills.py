@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from billing.models import Biller, BillPayment, BillPaymentItem, BillRevision
 from tests.billers import BillerDesk, bill
-from tests.conftest import Api
+from tests.conftest import Api, Citizen
 from wallet import ledger
 
 
@@ -254,3 +254,70 @@ async def test_ten_thousand_bills_go_in_one_push_and_again_change_nothing(biller
     assert len(first.json()["accepted"]) == 10_000
     assert {line["outcome"] for line in again.json()["accepted"]} == {"unchanged"}
     assert too_many.status_code == 400
+
+
+async def test_a_refused_bill_is_explained_in_vietnamese_unless_english_is_asked_for(biller_desk: BillerDesk) -> None:
+    evn = await biller_desk.biller()
+    cancel_unknown = {"bills": [bill("B9", status="cancelled")]}
+    key = {"X-API-Key": evn["api_key"]}
+
+    vietnamese = await biller_desk.api.client.post("/biller-api/bills", json=cancel_unknown, headers=key)
+    english = await biller_desk.api.client.post(
+        "/biller-api/bills", json=cancel_unknown, headers={**key, "Accept-Language": "en-US,en;q=0.9,vi;q=0.5"}
+    )
+
+    assert vietnamese.json()["refused"] == [
+        {"bill_id": "B9", "code": "bill_not_found", "detail": "Không có hóa đơn này để hủy"}
+    ]
+    assert english.json()["refused"] == [
+        {"bill_id": "B9", "code": "bill_not_found", "detail": "There is no such bill to cancel"}
+    ]
+
+
+async def test_a_links_customer_name_is_the_one_the_biller_sent_last_even_when_its_newest_bill_is_paid(
+    biller_desk: BillerDesk, api: Api
+) -> None:
+    evn = await biller_desk.biller()
+    pushed = await biller_desk.push(evn, bill("B1", customer_name="NGUYEN VAN AN"), bill("B2"))
+    citizen = await api.register(full_name="Nguyễn Văn An")
+    assert (await biller_desk.link(citizen, evn, "PC03AA0000001")).status_code == 201
+    await api.fund(citizen, 200_000)
+    newest = pushed.json()["accepted"][1]["id"]
+    assert (await biller_desk.pay(citizen, newest)).status_code == 201
+    # The biller corrects the name; the paid bill B2 (the newest) cannot be amended, so only B1 carries it.
+    await biller_desk.push(evn, bill("B1", customer_name="NGUYỄN VĂN AN"))
+
+    listed = await api.client.get("/bill-links", headers=citizen.headers)
+
+    assert [link["customer_name"] for link in listed.json()] == ["NGUYỄN VĂN AN"]
+
+
+async def test_the_list_of_links_takes_as_many_statements_for_five_links_as_for_one(
+    biller_desk: BillerDesk, api: Api, engine: AsyncEngine
+) -> None:
+    evn = await biller_desk.biller()
+    await biller_desk.push(evn, *(bill(f"B{n}", code=f"PC03AA000000{n}") for n in range(5)))
+    one, five = await api.register(), await api.register()
+    assert (await biller_desk.link(one, evn, "PC03AA0000000")).status_code == 201
+    for n in range(5):
+        assert (await biller_desk.link(five, evn, f"PC03AA000000{n}")).status_code == 201
+
+    async def statements_for(citizen: Citizen) -> tuple[int, list[dict[str, object]]]:
+        statements: list[str] = []
+
+        def seen(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            listed = await api.client.get("/bill-links", headers=citizen.headers)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", seen)
+        return len(statements), listed.json()
+
+    for_one, _ = await statements_for(one)
+    for_five, links = await statements_for(five)
+
+    assert len(links) == 5
+    assert {link["customer_name"] for link in links} == {"NGUYEN VAN AN"}
+    assert for_five == for_one
