@@ -7,6 +7,7 @@ open, and is asked again after the cool-down (the app's clock is moved, nothing 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from datetime import timedelta
@@ -14,7 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing.models import Bill, BillRevision
 from civicpay.clock import FixedClock
 from tests.billers import BillerDesk, FakeBillersServer, bill
 from tests.conftest import Api, Citizen
@@ -222,3 +226,38 @@ async def test_an_unreachable_biller_is_unavailable_and_its_pushed_bills_are_sti
     assert pushed.status_code == 200, pushed.text
     assert stale(mine) == [(school["id"], "unavailable")]
     assert set(by_biller_bill_id(mine)) == {"HP-12", "EVN-2026-11-0001"}
+
+
+async def test_a_household_looking_at_once_gets_one_row_per_new_bill(
+    biller_desk: BillerDesk, api: Api, fake_billers: FakeBillersServer, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    power = await biller_desk.biller("Điện lực Thừa Thiên Huế", "electricity", fake_billers.lookup_url("electricity"))
+    household = [await api.register(full_name=HUONG) for _ in range(3)]
+    for citizen in household:
+        linked = await biller_desk.link(citizen, power, POWER_CODE)
+        assert linked.status_code == 201, linked.text
+    december = {
+        "bill_id": "EVN-2026-12-0001",
+        "customer_code": POWER_CODE,
+        "customer_name": HUONG,
+        "period": "2026-12",
+        "amount_vnd": 380_000,
+        "due_date": "2027-01-15",
+    }
+    await back_office(fake_billers, "electricity", "bills", december)
+
+    # Each pulls the new bill and writes it: the push's lock on the biller lets one create it.
+    seen = await asyncio.gather(*(my_bills(api, citizen) for citizen in household))
+
+    ids = {by_biller_bill_id(mine)["EVN-2026-12-0001"]["id"] for mine in seen}
+    assert len(ids) == 1
+    async with sessions() as session:
+        rows = await session.scalar(
+            select(func.count())
+            .select_from(Bill)
+            .where(Bill.biller_id == power["id"], Bill.external_id == "EVN-2026-12-0001")
+        )
+        versions = await session.scalar(
+            select(func.count()).select_from(BillRevision).where(BillRevision.bill_id == ids.pop())
+        )
+    assert (rows, versions) == (1, 1)
