@@ -1,4 +1,5 @@
-"""Bills: billers and their pushed bills, citizens' customer links, "my bills", paying bills from the wallet.
+"""Bills: billers and their pushed bills, citizens' customer links, "my bills", paying bills from the wallet,
+and each biller's daily settlement to its bank account.
 
 Other rooms use it through what this module exports.
 """
@@ -10,8 +11,19 @@ from billing.routes import (
     BillerController,
     BillLinkController,
     BillPaymentController,
+    SettlementController,
 )
+from billing.schemas import Settlement
+from billing.settlements import INSTRUCTION_KINDS
+from billing.settlements import settle as settle_billers
 
-ROUTE_HANDLERS = [BillerController, BillerApiController, BillLinkController, BillController, BillPaymentController]
+ROUTE_HANDLERS = [
+    BillerController,
+    SettlementController,
+    BillerApiController,
+    BillLinkController,
+    BillController,
+    BillPaymentController,
+]
 
-__all__ = ["ROUTE_HANDLERS", "BillLookup"]
+__all__ = ["INSTRUCTION_KINDS", "ROUTE_HANDLERS", "BillLookup", "Settlement", "settle_billers"]

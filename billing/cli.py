@@ -1,4 +1,5 @@
-"""The billing room's commands: `civicpay billing import FILE --biller ID`, a biller's bills from a file.
+"""The billing room's commands: `civicpay billing import FILE --biller ID`, a biller's bills from a file, and
+`civicpay billing settle`, billers' takings paid out to their bank accounts.
 
 Registered by the shell (``civicpay/cli.py``), which gives each command the service's parts; this room names
 the parts it uses (``BillingServices``) rather than importing the shell's bootstrap.
@@ -27,7 +28,7 @@ from rich.table import Table
 from billing import bill_files, ingestion
 from billing.bill_files import BillFile, BillRow, RowError, UnreadableFile
 from billing.models import Biller
-from billing.schemas import MAX_BILLS_PER_PUSH, BillAccepted
+from billing.schemas import MAX_BILLS_PER_PUSH, BillAccepted, Settlement
 from civicpay.clock import Clock
 from civicpay.command_line import NO, OK, Refused, Shell
 from civicpay.db import UnitsOfWork
@@ -52,10 +53,12 @@ class BillingServices(Protocol):
     @property
     def clock(self) -> Clock: ...
 
+    async def settle_billers(self) -> list[Settlement]: ...
+
 
 @click.group(name="billing")
 def billing_commands() -> None:
-    """Billers' bills.
+    """Billers' bills, and their daily settlement.
 
     Example: civicpay billing import bills.csv --biller 1
     """
@@ -191,6 +194,28 @@ def _write_report(shell: Shell, path: Path, refused: Sequence[RowError]) -> None
                 f"imported, but the report {path} could not be written: {why}",
             )
         ) from None
+
+
+@billing_commands.command(name="settle")
+@click.pass_obj
+def settle(shell: Shell) -> None:
+    """Pay each biller's takings up to the cut-off out to its bank account (once a business day), then send them.
+
+    The workers do it every hour; the bank confirms each payout later. Run again the same day, it pays nothing.
+
+    Example: civicpay billing settle
+    """
+
+    async def run(services: BillingServices) -> list[Settlement]:
+        return await services.settle_billers()
+
+    made = shell.run(run)
+    for settlement in made:
+        click.echo(
+            f"biller {settlement.biller_id}: {settlement.reference} of {settlement.amount_vnd} ₫"
+            f" for {settlement.bill_count} bill(s), business day {settlement.business_day.isoformat()}"
+        )
+    click.echo(f"{len(made)} biller payout(s) queued")
 
 
 # What the shell adds to `civicpay`.

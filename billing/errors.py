@@ -54,3 +54,10 @@ class BillNotOpen(Conflict):
 class BillAlreadyPaid(BillNotOpen):
     code = "bill_already_paid"
     title = Text("Hóa đơn này đã được thanh toán", "This bill has already been paid")
+
+
+class SettlementNotFound(NotFound):
+    """Unknown, or another biller's: the two answer alike, so a biller learns nothing of others' settlements."""
+
+    code = "settlement_not_found"
+    title = Text("Không tìm thấy phiên quyết toán", "Settlement not found")

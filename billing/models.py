@@ -1,4 +1,5 @@
-"""Tables of the billing room: billers, their bills and each bill's history, citizens' links, bill payments."""
+"""Tables of the billing room: billers, their bills and each bill's history, citizens' links, bill payments,
+and the daily settlements of what billers are owed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Inde
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
+from wallet import InstructionRecord
 
 
 class BillerCategory(StrEnum):
@@ -159,3 +161,62 @@ class BillPaymentItem(Base):
     bill_id: Mapped[int] = mapped_column(ForeignKey("billing_bill.id"), unique=True)
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfer.id"), unique=True)
+
+
+class BillerSettlement(InstructionRecord, Base):
+    """One business day's payout of a biller's takings to its settlement account (quyết toán thu hộ).
+
+    An instruction to the bank (``wallet.InstructionKind``): its amount held on the biller's payable
+    toward the account the money is in, queued, sent, then confirmed (the hold posts: the payable is
+    drained) or rejected (the hold is voided: the money is back on the payable, and the bill payments
+    it carried are settled again by a later business day's run). UNIQUE by biller and business day,
+    committed with the hold, so however many workers and officers run it a day pays a biller once.
+    The settlement account is copied here: the report says where this money went, whatever the biller
+    changes later.
+    """
+
+    __tablename__ = "billing_settlement"
+    __table_args__ = (
+        UniqueConstraint("biller_id", "business_day"),
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("bill_count > 0", name="bills_counted"),
+        CheckConstraint("status IN ('queued', 'sent', 'confirmed', 'rejected')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    biller_id: Mapped[int] = mapped_column(ForeignKey("billing_biller.id"))
+    # The business day (Asia/Ho_Chi_Minh) this is that day's one settlement of; bills paid before
+    # ``cutoff_at`` and not settled yet are in it.
+    business_day: Mapped[date] = mapped_column(Date)
+    cutoff_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # What the bank knows the payout by and prints on both statements (billing.settlements.SETTLEMENT).
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    bill_count: Mapped[int]
+    bank_bin: Mapped[str] = mapped_column(String(6))
+    account_number: Mapped[str] = mapped_column(String(19))
+    account_holder: Mapped[str] = mapped_column(String(100))
+    # Which of our bank accounts pays it: the one the payments' money is in (the wallets' pool).
+    from_bank_bin: Mapped[str] = mapped_column(String(6))
+    from_account_number: Mapped[str] = mapped_column(String(19))
+    hold_id: Mapped[int] = mapped_column(ForeignKey("ledger_hold.id"), unique=True)
+
+    @property
+    def sent_as(self) -> str:
+        return self.reference
+
+
+class BillerSettlementItem(Base):
+    """One bill payment (allocation) a settlement carries: the lines of its report.
+
+    Not unique by allocation: a rejected settlement keeps its lines (its report still says what it
+    tried to pay), and the allocation is carried again by a later one. An allocation is unsettled
+    while no settlement carrying it is queued, sent or confirmed.
+    """
+
+    __tablename__ = "billing_settlement_item"
+    __table_args__ = (UniqueConstraint("settlement_id", "payment_item_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("billing_settlement.id"))
+    payment_item_id: Mapped[int] = mapped_column(ForeignKey("billing_payment_item.id"), index=True)

@@ -1,25 +1,31 @@
-"""Thin HTTP controllers of the billing room: billers (admin), the billers' push, links, my bills, paying."""
+"""Thin HTTP controllers of the billing room: billers (admin), the billers' push, links, my bills, paying,
+and billers' settlements with their reports."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import billers, ingestion, links, payments, statements
+from billing import billers, ingestion, links, payments, settlements, statements
 from billing import schemas as s
 from billing.pull import BillLookup
+from billing.reports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
+from civicpay.db import MAX_ID
 from civicpay.errors import negotiate_language
 from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
 from wallet import BankPayouts, bank_account_name
 from wallet.routes import OtpHeader, RowId
+
+BillerFilter = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="Only this biller's")]
 
 
 class BillerController(Controller):
@@ -68,6 +74,111 @@ class BillerApiController(Controller):
         biller = await billers.of_api_key(session, principal.id)
         lang = negotiate_language(request.headers.get("accept-language"))
         return await ingestion.push(session, biller, data, now=clock.now(), lang=lang)
+
+    @get("/settlements", operation_id="myBillerSettlements")
+    async def settlements(
+        self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+    ) -> list[s.Settlement]:
+        """Your daily settlements, newest first: each a payout to your settlement account and the bank's outcome."""
+        biller = await billers.of_api_key(session, principal.id)
+        return await settlements.list_settlements(session, biller_id=biller.id)
+
+    @get("/settlements/{settlement_id:int}/report.csv", operation_id="myBillerSettlementCsv", media_type=CSV_MEDIA_TYPE)
+    async def report_csv(
+        self,
+        settlement_id: RowId,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        calendar: NamedDependency[BusinessCalendar],
+    ) -> Response[bytes]:
+        """One of your settlements' reports as CSV: its header, then each bill payment it carries."""
+        biller = await billers.of_api_key(session, principal.id)
+        return _file(
+            await settlements.report(
+                session, calendar, settlement_id=settlement_id, biller_id=biller.id, report_format="csv"
+            )
+        )
+
+    @get(
+        "/settlements/{settlement_id:int}/report.xlsx",
+        operation_id="myBillerSettlementXlsx",
+        media_type=XLSX_MEDIA_TYPE,
+    )
+    async def report_xlsx(
+        self,
+        settlement_id: RowId,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        calendar: NamedDependency[BusinessCalendar],
+    ) -> Response[bytes]:
+        """One of your settlements' reports as an Excel workbook, laid out as the CSV is."""
+        biller = await billers.of_api_key(session, principal.id)
+        return _file(
+            await settlements.report(
+                session, calendar, settlement_id=settlement_id, biller_id=biller.id, report_format="xlsx"
+            )
+        )
+
+
+class SettlementController(Controller):
+    """Billers' settlements for the operator's staff: run them now, and read any biller's."""
+
+    path = "/billers/settlements"
+    tags = ["bills"]
+    guards = [requires(Role.ADMIN, Role.FINANCE_OFFICER)]
+
+    @post("/", operation_id="settleBillers", **idempotent(200, list[s.Settlement], "Payouts queued"))
+    async def settle(
+        self,
+        once: NamedDependency[Once],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        calendar: NamedDependency[BusinessCalendar],
+    ) -> Response[bytes]:
+        """Pay each biller's takings before the cut-off to its bank account, once a business day (as the workers do).
+
+        The payouts go to the bank once this request has committed; a biller settled today already is left.
+        """
+        return await once(_NoBody(), lambda: settlements.settle_all(session, settings, calendar, now=once.now))
+
+    @get("/", operation_id="listBillerSettlements")
+    async def list_all(
+        self, session: NamedDependency[AsyncSession], biller_id: BillerFilter = None
+    ) -> list[s.Settlement]:
+        """Settlements, newest first; every biller's, or one's with ``biller_id``."""
+        return await settlements.list_settlements(session, biller_id=biller_id)
+
+    @get("/{settlement_id:int}/report.csv", operation_id="getBillerSettlementCsv", media_type=CSV_MEDIA_TYPE)
+    async def report_csv(
+        self, settlement_id: RowId, session: NamedDependency[AsyncSession], calendar: NamedDependency[BusinessCalendar]
+    ) -> Response[bytes]:
+        """Any biller's settlement report as CSV."""
+        return _file(
+            await settlements.report(
+                session, calendar, settlement_id=settlement_id, biller_id=None, report_format="csv"
+            )
+        )
+
+    @get("/{settlement_id:int}/report.xlsx", operation_id="getBillerSettlementXlsx", media_type=XLSX_MEDIA_TYPE)
+    async def report_xlsx(
+        self, settlement_id: RowId, session: NamedDependency[AsyncSession], calendar: NamedDependency[BusinessCalendar]
+    ) -> Response[bytes]:
+        """Any biller's settlement report as an Excel workbook."""
+        return _file(
+            await settlements.report(
+                session, calendar, settlement_id=settlement_id, biller_id=None, report_format="xlsx"
+            )
+        )
+
+
+class _NoBody(msgspec.Struct):
+    """Settling takes no body; its fingerprint is its path."""
+
+
+def _file(made: tuple[bytes, str, str]) -> Response[bytes]:
+    """A report as a download named by its reference and business day."""
+    content, media_type, name = made
+    return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 class BillLinkController(Controller):

@@ -11,6 +11,7 @@ import msgspec
 from billing.models import BillerCategory, BillStatus, PaymentPolicy
 from civicpay.db import MAX_ID
 from civicpay.money import AmountVnd
+from wallet import InstructionStatus
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 Bin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="NAPAS BIN (GET /banks)")]
@@ -217,3 +218,23 @@ class BillPaid(msgspec.Struct):
     amount_display: str
     paid_at: datetime
     bills: list[PaidBill]
+
+
+class Settlement(msgspec.Struct):
+    """A business day's payout of a biller's takings, with the bank's outcome."""
+
+    id: int
+    biller_id: int
+    business_day: Annotated[date, msgspec.Meta(description="The business day (Asia/Ho_Chi_Minh) it settles")]
+    cutoff_at: Annotated[datetime, msgspec.Meta(description="Bill payments made before this instant are in it")]
+    reference: Annotated[str, msgspec.Meta(description="16 characters; on the payout's bank statement line")]
+    amount_vnd: int
+    amount_display: str
+    bill_count: int
+    bank_bin: str
+    account_number: str
+    account_holder: str
+    status: InstructionStatus
+    reason_code: str | None
+    created_at: datetime
+    resolved_at: datetime | None

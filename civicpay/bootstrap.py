@@ -64,6 +64,7 @@ class Services:
             Job("hold expiry", settings.hold_expiry_interval_seconds, self.expire_holds),
             Job("ledger fold", settings.ledger_fold_interval_seconds, self.fold_increases),
             Job("merchant settlement", settings.merchant_settlement_interval_seconds, self.settle_merchants),
+            Job("biller settlement", settings.biller_settlement_interval_seconds, self.settle_billers),
             Job("treasury sweep", settings.treasury_sweep_interval_seconds, self.sweep_to_treasury),
             Job("sign-in locks", settings.login_lock_sweep_interval_seconds, self.sweep_sign_in_locks),
         ]
@@ -94,6 +95,10 @@ class Services:
         """Queue each merchant's payout for the day; each goes to the bank as its unit of work commits."""
         return await qr.settle_merchants(self.units, self.settings, self.calendar, now=self.clock.now())
 
+    async def settle_billers(self) -> list[billing.Settlement]:
+        """Queue each biller's payout for the business day; each goes to the bank as its unit of work commits."""
+        return await billing.settle_billers(self.units, self.settings, self.calendar, now=self.clock.now())
+
     async def start(self) -> None:
         """On PostgreSQL, listen for every process's announcements (live screens need them)."""
         if not self.settings.is_sqlite:
@@ -118,7 +123,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
     units = UnitsOfWork(create_session_factory(engine, info))
     acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
     bank = wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret)
-    instructions = [*wallet.INSTRUCTION_KINDS, *qr.INSTRUCTION_KINDS]
+    instructions = [*wallet.INSTRUCTION_KINDS, *qr.INSTRUCTION_KINDS, *billing.INSTRUCTION_KINDS]
     handlers = {
         wallet.CARD_CONFIRMATION: wallet.card_confirmation_handler(units, acquirer, clock),
         **{kind.message: wallet.instruction_handler(units, bank, clock, kind) for kind in instructions},

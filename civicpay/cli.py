@@ -3,7 +3,7 @@
 The shell's: ``serve``, ``worker``, ``db upgrade | current``, ``demo``, ``outbox list | redeliver``. The
 wallet's (``wallet/cli.py``): ``ledger verify | expire-holds``, ``card requery``. The QR room's
 (``qr/cli.py``): ``qr decode | encode``, ``collections create``, ``treasury sweep``, ``merchants settle``. The
-billing room's (``billing/cli.py``): ``billing import``.
+billing room's (``billing/cli.py``): ``billing import | settle``.
 What they share (one line per refusal, the exit codes, settings never invented) is
 ``civicpay/command_line.py``.
 """

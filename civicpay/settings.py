@@ -172,6 +172,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     treasury_sweep_interval_seconds: int = 3600
     # How often the workers look for merchants not yet settled today (each is paid out once a business day).
     merchant_settlement_interval_seconds: int = 3600
+    # How often the workers look for billers not yet settled today (each is paid out once a business
+    # day); 0 leaves it to `civicpay billing settle` and POST /billers/settlements.
+    biller_settlement_interval_seconds: int = 3600
+    # The hour (0-23, business zone) a biller's business day closes: bill payments before it are paid
+    # out by that day's settlement, later ones by the next day's. Midnight: a day pays the day before.
+    biller_settlement_cutoff_hour: int = 0
     # How often the workers give back the money of holds whose time has passed; 0 leaves it to
     # `civicpay ledger expire-holds`.
     hold_expiry_interval_seconds: int = 60

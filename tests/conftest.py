@@ -100,6 +100,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "card_requery_interval_seconds": 0,
         "treasury_sweep_interval_seconds": 0,
         "merchant_settlement_interval_seconds": 0,
+        "biller_settlement_interval_seconds": 0,
         "hold_expiry_interval_seconds": 0,
         "ledger_fold_interval_seconds": 0,
         "login_lock_sweep_interval_seconds": 0,

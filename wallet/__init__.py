@@ -6,7 +6,7 @@ Other domains use the wallet through what this module exports.
 from wallet.bank_instructions import InstructionKind, PayoutReceipt
 from wallet.bank_instructions import handler as instruction_handler
 from wallet.bank_instructions import queue as queue_instruction
-from wallet.bank_payouts import BankPayouts, PayoutResult, TreasuryPayout
+from wallet.bank_payouts import BankPayouts, Payout, PayoutResult, TreasuryPayout
 from wallet.bank_topups import (
     Claimant,
     NotificationIn,
@@ -69,6 +69,7 @@ __all__ = [
     "InstructionStatus",
     "NotificationIn",
     "NotificationOutcome",
+    "Payout",
     "PayoutReceipt",
     "PayoutResult",
     "Placement",

@@ -32,6 +32,7 @@ def settings_overrides() -> dict[str, Any]:
         "hold_expiry_interval_seconds": 60,
         "ledger_fold_interval_seconds": 5,
         "merchant_settlement_interval_seconds": 3600,
+        "biller_settlement_interval_seconds": 3600,
         "treasury_sweep_interval_seconds": 3600,
         "login_lock_sweep_interval_seconds": 60,
     }

@@ -1,7 +1,8 @@
 """References with a check character: what carries money through bank text and back on its statement.
 
 Every reference we send to a bank or put in a VietQR is one of these schemes: top-up codes, collection
-references, payout ids of withdrawals and of merchant settlements, Treasury remittances, suspense returns.
+references, payout ids of withdrawals and of merchant settlements, Treasury remittances, suspense returns,
+billers' settlements.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing.settlements import SETTLEMENT as BILLER_SETTLEMENT
 from civicpay.reference_codes import ALPHABET, ReferenceScheme
 from qr.models import COLLECTION
 from qr.treasury import REMITTANCE
@@ -19,7 +21,7 @@ from wallet.bank_topups import SUSPENSE_RETURN
 from wallet.topup_code import TOPUP
 from wallet.withdrawals import SETTLEMENT_PAYOUT, WITHDRAWAL_PAYOUT
 
-BANK_FACING = [TOPUP, COLLECTION, WITHDRAWAL_PAYOUT, SETTLEMENT_PAYOUT, REMITTANCE, SUSPENSE_RETURN]
+BANK_FACING = [TOPUP, COLLECTION, WITHDRAWAL_PAYOUT, SETTLEMENT_PAYOUT, REMITTANCE, SUSPENSE_RETURN, BILLER_SETTLEMENT]
 SCHEMES = st.sampled_from(BANK_FACING)
 
 

@@ -1,7 +1,7 @@
 """Billers that answer look-ups: the URL of a customer's open bills at the biller's system.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0018 (the biller settlement; its file is numbered 0014 on main)
 Create Date: 2026-12-07
 
 Nullable: a biller that only pushes its bills has none, and every biller made before this has none.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0015"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
