@@ -18,15 +18,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: migrate the embedded database under ./var, seed the demo once, serve on :8000 with a worker beside it and the card and bank sandboxes on :8420 and :8421
+## make run: migrate the embedded database under ./var, seed the demo once, serve on :8000 with a worker beside it and the card, bank and billers sandboxes on :8420, :8421 and :8422
 run: $(STAMP)
 	$(BIN)/civicpay db upgrade
 	$(BIN)/civicpay demo
 	@# The sandboxes and a worker (the outbox and the periodic jobs) beside the service, stopped with it;
 	@# the worker is its own process, as in production, so the server does not run one in process.
 	$(BIN)/civicpay-sandbox card serve & card=$$!; $(BIN)/civicpay-sandbox bank serve & bank=$$!; \
-	  $(BIN)/civicpay worker & worker=$$!; \
-	  trap 'kill $$card $$bank $$worker 2>/dev/null' EXIT INT TERM; CIVICPAY_WORKER_IN_PROCESS=false $(BIN)/civicpay serve
+	  $(BIN)/civicpay-sandbox billers serve & billers=$$!; $(BIN)/civicpay worker & worker=$$!; \
+	  trap 'kill $$card $$bank $$billers $$worker 2>/dev/null' EXIT INT TERM; CIVICPAY_WORKER_IN_PROCESS=false $(BIN)/civicpay serve
 
 ## make test: the whole suite; set CIVICPAY_DATABASE_URL=postgresql+asyncpg://… to run it on PostgreSQL
 test: $(STAMP)

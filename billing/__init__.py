@@ -5,6 +5,7 @@ Other rooms use it through what this module exports.
 """
 
 from billing.autopay import AutopayResult, pay_due_bills, send_reminders
+from billing.pull import BillLookup
 from billing.routes import (
     BillController,
     BillerApiController,
@@ -30,6 +31,7 @@ __all__ = [
     "INSTRUCTION_KINDS",
     "ROUTE_HANDLERS",
     "AutopayResult",
+    "BillLookup",
     "Settlement",
     "pay_due_bills",
     "send_reminders",

@@ -32,6 +32,7 @@ def biller_view(biller: Biller) -> s.Biller:
         webhook_url=biller.webhook_url,
         payment_policy=PaymentPolicy(biller.payment_policy),
         api_key_id=biller.api_key_id,
+        lookup_url=biller.lookup_url,
     )
 
 
@@ -55,6 +56,7 @@ async def create(session: AsyncSession, data: s.BillerCreate, *, bank_name: str,
         webhook_url=data.webhook_url,
         webhook_secret=data.webhook_secret,
         payment_policy=data.payment_policy.value,
+        lookup_url=data.lookup_url,
         created_at=now,
     )
     biller.account_id = await ledger.open_account(

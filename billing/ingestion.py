@@ -4,7 +4,8 @@ The same bill again changes nothing; a changed bill is an amendment, and ``"stat
 cancellation, each a new version with its row in ``billing_bill_revision``. A paid or cancelled bill
 cannot be changed: that bill is refused with a stable code, and the rest of the request still applies.
 
-The file import (``civicpay billing import``, ``billing/cli.py``) applies its rows here too, through ``apply``.
+The file import (``civicpay billing import``, ``billing/cli.py``) applies its rows here too, through ``apply``,
+and so does the pull (``billing/pull.py``), with the bills a biller answers a look-up with.
 """
 
 from __future__ import annotations
@@ -86,10 +87,33 @@ async def _known(session: AsyncSession, biller_id: int, external_ids: list[str])
     return found
 
 
+async def changes(session: AsyncSession, biller_id: int, bills: list[s.BillIn]) -> list[s.BillIn]:
+    """The bills among ``bills`` that a push would create or amend, read without a lock.
+
+    A biller answering a look-up repeats the bills we already have, and still lists a bill we have been
+    paid for until it hears of the payment; pushing only what changes spares every ``GET /bills`` the
+    push's lock on the biller. What is chosen here is decided again, under that lock, by ``apply``.
+    """
+    known: dict[str, Bill] = {}
+    ids = sorted({bill.bill_id for bill in bills})
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.scalars(
+            select(Bill).where(Bill.biller_id == biller_id, Bill.external_id.in_(ids[start : start + _CHUNK]))
+        )
+        known.update((row.external_id, row) for row in rows)
+    return [
+        bill
+        for bill in bills
+        if (row := known.get(bill.bill_id)) is None
+        or (row.status == BillStatus.OPEN and not _same(row, _content(bill)))
+    ]
+
+
 async def apply(
     session: AsyncSession, biller: Biller, bills: Sequence[s.BillIn], *, now: datetime
 ) -> list[BillOutcome]:
-    """Each bill's outcome, in the order given: the push and the file import (``billing/cli.py``) both come here.
+    """Each bill's outcome, in the order given: the push, the file import (``billing/cli.py``) and the bills
+    pulled from billers that answer look-ups (``billing/pull.py``) all come here.
 
     The order matters to the import, which reports by row: one bill id may come twice (created, then amended).
     """

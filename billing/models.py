@@ -65,6 +65,9 @@ class Biller(Base):
     webhook_url: Mapped[str] = mapped_column(String(300))
     webhook_secret: Mapped[str] = mapped_column(String(128))
     payment_policy: Mapped[str] = mapped_column(String(16))
+    # Where its system answers look-ups of a customer's open bills (billing/pull.py), with
+    # ``{customer_code}`` in it; None for a biller that only pushes its bills.
+    lookup_url: Mapped[str | None] = mapped_column(String(300))
     # Bills paid and not yet settled to the biller: a liability of ours to it.
     account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import autopay, billers, ingestion, links, payments, settlements, statements
 from billing import schemas as s
+from billing.pull import BillLookup
 from billing.reports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
@@ -192,8 +193,11 @@ class BillLinkController(Controller):
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
         clock: NamedDependency[Clock],
+        bill_lookup: NamedDependency[BillLookup],
     ) -> s.Link:
         """Link your customer code at a biller; the biller's name for it must be yours, diacritics and case aside."""
+        # A biller that answers look-ups is asked first, so a code it has never pushed can be linked.
+        await bill_lookup.refresh_code(data.biller_id, data.customer_code)
         return await links.create(session, user_id=principal.user_id, data=data, now=clock.now())
 
     @get("/", operation_id="listBillLinks")
@@ -249,9 +253,19 @@ class BillController(Controller):
         session: NamedDependency[AsyncSession],
         calendar: NamedDependency[BusinessCalendar],
         clock: NamedDependency[Clock],
+        bill_lookup: NamedDependency[BillLookup],
     ) -> s.MyBills:
-        """Every open bill across your links, by biller and due date, with totals and overdue flags."""
-        return await statements.my_bills(session, calendar, user_id=principal.user_id, now=clock.now())
+        """Every open bill across your links, by biller and due date, with totals and overdue flags.
+
+        Billers that answer look-ups are asked first, all at once and for a short while at most; one that
+        cannot be asked in time is listed in ``stale_billers`` and its bills are served as last known.
+        """
+        # Before the request's own session reads anything: the pulled bills are committed by then, and
+        # no connection is held while the billers are asked.
+        stale = await bill_lookup.refresh_mine(principal.user_id)
+        bills = await statements.my_bills(session, calendar, user_id=principal.user_id, now=clock.now())
+        bills.stale_billers = stale
+        return bills
 
     @get("/{bill_id:int}", operation_id="getBill")
     async def one(

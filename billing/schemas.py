@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 import msgspec
@@ -23,6 +24,15 @@ CustomerCode = Annotated[
     ),
 ]
 MAX_BILLS_PER_PUSH = 10_000
+LookupUrl = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^https?://[^\s]*\{customer_code\}[^\s]*$",
+        max_length=300,
+        description="Where the biller's system answers a customer's open bills: `{customer_code}` is filled in",
+        examples=["https://billing.example.vn/customers/{customer_code}/bills"],
+    ),
+]
 
 
 class BillerCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,6 +43,7 @@ class BillerCreate(msgspec.Struct, forbid_unknown_fields=True):
     webhook_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,290}$", max_length=300)]
     webhook_secret: Annotated[str, msgspec.Meta(min_length=16, max_length=128)]
     payment_policy: PaymentPolicy = PaymentPolicy.REFUSE
+    lookup_url: LookupUrl | None = None
 
 
 class Biller(msgspec.Struct):
@@ -45,6 +56,7 @@ class Biller(msgspec.Struct):
     webhook_url: str
     payment_policy: PaymentPolicy
     api_key_id: int
+    lookup_url: str | None
 
 
 class BillerCreated(Biller):
@@ -156,12 +168,33 @@ class BillerGroup(msgspec.Struct):
     due_dates: list[DueDateGroup]
 
 
+class StaleReason(StrEnum):
+    """Why a biller's bills were not brought up to date for this answer."""
+
+    TIMEOUT = "timeout"  # it did not answer in time
+    UNAVAILABLE = "unavailable"  # unreachable, or it answered with an error or nonsense
+    CIRCUIT_OPEN = "circuit_open"  # it failed repeatedly just before, so it was not asked
+
+
+class StaleBiller(msgspec.Struct):
+    """A linked biller that answers look-ups but could not be asked this time: its bills are as last stored."""
+
+    biller_id: int
+    biller_name: str
+    reason: StaleReason
+    reason_label: str
+
+
 class MyBills(msgspec.Struct):
     total_vnd: int
     total_display: str
     overdue_vnd: int
     bill_count: int
     billers: list[BillerGroup]
+    stale_billers: Annotated[
+        list[StaleBiller],
+        msgspec.Meta(description="Billers whose bills may be out of date: they could not be asked this time"),
+    ] = []
 
 
 class BillLineOut(msgspec.Struct):

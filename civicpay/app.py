@@ -49,8 +49,9 @@ _SERVICES = (
     "outbox",
     "claimants",
     "instructions",
+    "bill_lookup",
 )
-_INJECTED = ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants", "instructions")
+_INJECTED = ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants", "instructions", "bill_lookup")
 
 
 @get(

@@ -52,6 +52,8 @@ class Services:
     # Every kind of instruction to the bank, the wallet's and the rooms' above it: the bank's callback
     # finds its instruction among them, and each is sent by its own outbox handler.
     instructions: Sequence[wallet.InstructionKind]
+    # Asks billers that answer look-ups for a customer's bills; it keeps each biller's circuit breaker.
+    bill_lookup: billing.BillLookup
 
     @property
     def jobs(self) -> list[Job]:
@@ -115,6 +117,7 @@ class Services:
         await self.events.close()
         await self.acquirer.aclose()
         await self.bank.aclose()
+        await self.bill_lookup.aclose()
         await self.engine.dispose()
 
 
@@ -154,6 +157,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         outbox=outbox.Dispatcher(units, handlers, clock, policy=policy, doorbell=doorbell),
         claimants=qr.NOTIFICATION_CLAIMANTS,
         instructions=instructions,
+        bill_lookup=billing.BillLookup(units, settings, clock),
     )
 
 

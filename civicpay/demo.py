@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -124,3 +126,23 @@ async def seed_demo(
     await merchants.register(session, hasher, DEMO_MERCHANT, bank_name=DEMO_MERCHANT_BANK_NAME, now=now)
     step()
     return True
+
+
+def biller_webhook_secret(settings: Settings, slug: str) -> str:
+    """The signing secret of the demo biller ``slug`` (electricity, water, school), derived from the secret key.
+
+    The demo billers civicpay creates and the fake billers of ``civicpay-sandbox billers serve`` each
+    compute it from the same settings, so they agree without a secret file of their own; an HMAC is one-way,
+    so a biller's secret never reveals the key that signs access tokens.
+    """
+    return hmac.new(settings.secret_key.encode(), f"sandbox-biller-webhook:{slug}".encode(), hashlib.sha256).hexdigest()
+
+
+def biller_lookup_url(settings: Settings, slug: str) -> str:
+    """Where the fake biller ``slug`` answers look-ups of a customer's open bills (``{customer_code}`` filled in)."""
+    return f"{settings.sandbox_billers_base.rstrip('/')}/{slug}/customers/{{customer_code}}/bills"
+
+
+def biller_webhook_url(settings: Settings, slug: str) -> str:
+    """Where the fake biller ``slug`` receives our signed payment notifications."""
+    return f"{settings.sandbox_billers_base.rstrip('/')}/{slug}/webhooks"

@@ -200,6 +200,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a request (or a job) waits for the delivery of what it wrote, after its commit, before
     # answering anyway and leaving the delivery to the workers.
     outbox_prompt_seconds: float = 10.0
+    # Billers that answer look-ups (billing/pull.py), asked on `GET /bills` for each linked customer code:
+    # one try waits at most this long for the biller ...
+    billing_pull_timeout_seconds: float = 1.5
+    # ... and all the billers of one request together at most this long, after which what is stored is
+    # served and the billers not yet answered are named stale: one slow biller never slows the list.
+    billing_pull_deadline_seconds: float = 2.0
+    # Tries again after a refused connection or a 5xx (never after a timeout, which spent the time),
+    # waiting backoff · 2^(try-1) seconds between tries, all within the deadline.
+    billing_pull_retries: int = 1
+    billing_pull_backoff_seconds: float = 0.1
+    # A biller that failed this many look-ups in a row is not asked for cooldown seconds (its circuit is
+    # open, the list says so at once); then one look-up tries it again (half-open) and its answer decides.
+    billing_pull_breaker_failures: int = 3
+    billing_pull_breaker_cooldown_seconds: float = 30.0
+    # The fake billers (`civicpay-sandbox billers serve`, sandbox/billers.py) in development: where they
+    # listen, so the demo billers' look-up and webhook URLs point at them.
+    sandbox_billers_base: str = "http://127.0.0.1:8422"
     # How often a worker's dispatcher looks for due messages when nothing has woken it.
     outbox_poll_seconds: float = 1.0
     # How often a worker looks for periodic jobs that are due.

@@ -3,8 +3,9 @@
 Our real client code runs against these over real sockets, as it would against the parties
 themselves: the bank (``bank``: name inquiries, payouts and their callbacks, and the signed
 incoming-transfer notifications of ``bank_notifications``) and the card acquirer (``card``:
-localstripe, a stateful Stripe-API server). The billers' systems and the State Treasury (KBNN) join
-them here as those rooms are built.
+localstripe, a stateful Stripe-API server) and the billers' systems (``billers``: an electricity
+company, a water company and a school answering look-ups and receiving webhooks). The State Treasury
+(KBNN) joins them here as its room is built.
 
 ``make run`` and the tests start them; ``civicpay-sandbox`` (or ``python -m sandbox``) is their
 command line. The sandbox may use production code (to find a wallet's top-up code, say), but no

@@ -19,7 +19,7 @@ from civicpay.clock import SystemClock
 from civicpay.command_line import CommandGroup, Refused, Shell, answer_refused, unreachable
 from civicpay.errors import Text
 from civicpay.settings import DEFAULT_WALLET_POOL_ACCOUNT, Settings
-from sandbox import LOOPBACK, bank, bank_notifications, card
+from sandbox import LOOPBACK, bank, bank_notifications, billers, card
 from wallet import topup_code
 from wallet.service import holder_of_user_phone
 
@@ -41,10 +41,11 @@ def _settings(shell: Shell) -> Settings:
 
 @click.group(name="civicpay-sandbox", cls=CommandGroup, services=bootstrap.running)
 def main() -> None:
-    """The outside world for development and tests: the bank and the card acquirer (localstripe).
+    """The outside world for development and tests: the bank, the card acquirer (localstripe), the billers.
 
     Servers listen on 127.0.0.1 only, at the addresses civicpay's settings give for the bank
-    (CIVICPAY_BANK_API_BASE) and the acquirer (CIVICPAY_CARD_API_BASE). `make run` starts both. Every
+    (CIVICPAY_BANK_API_BASE), the acquirer (CIVICPAY_CARD_API_BASE) and the billers
+    (CIVICPAY_SANDBOX_BILLERS_BASE). `make run` starts them all. Every
     command reads civicpay's settings and secrets as `civicpay` does, and like it refuses to run where
     none are set up rather than sign with a secret civicpay does not know; refusals are one line, exit 2.
 
@@ -189,3 +190,35 @@ async def _topup_code_of(services: bootstrap.Services, phone: str) -> str:
     async with services.units() as unit:
         holder = await holder_of_user_phone(unit.session, phone)
         return topup_code.encode(holder.wallet_id)
+
+
+@main.group(name="billers")
+def biller_commands() -> None:
+    """The billers' systems: an electricity company, a water company and a school.
+
+    Example: civicpay-sandbox billers serve
+    """
+
+
+@biller_commands.command(name="serve")
+@click.pass_obj
+def billers_serve(shell: Shell) -> None:
+    """Run the three fake billers: look-ups of a customer's open bills, webhooks received, a back office.
+
+    Each company is under its slug (electricity, water, school): GET /{slug}/customers/{code}/bills,
+    POST and GET /{slug}/webhooks, POST /{slug}/back-office/mode {"mode": "ok" | "slow" | "down"}.
+
+    Example: civicpay-sandbox billers serve
+    """
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    settings = _settings(shell)
+    fake = billers.demo_billers(settings)
+    base = settings.sandbox_billers_base.rstrip("/")
+    port = urlsplit(base).port or 8422
+    click.echo(f"billers sandbox at {base}; companies and customers:")
+    for company in fake.companies.values():
+        click.echo(f"  {base}/{company.slug}  {company.name}")
+        for customer in company.customers.values():
+            click.echo(f"    {customer.code}  {customer.name}")
+    uvicorn.run(billers.create_billers_app(fake), host=LOOPBACK, port=port, log_level="warning")

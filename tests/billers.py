@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,7 +16,11 @@ from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from sandbox.bank import AccountOpen, Bank
+from sandbox.billers import Company, FakeBillers, create_billers_app, demo_companies
 from tests.conftest import Api, Citizen, create_staff, signed_in
+from tests.servers import serving
+
+FAKE_BILLER_SECRET = "test-biller-webhook-secret"
 
 _accounts = iter(range(1, 10**6))
 
@@ -26,7 +31,9 @@ class BillerDesk:
     admin: dict[str, str]
     bank: Bank
 
-    async def biller(self, name: str = "Điện lực Thừa Thiên Huế", category: str = "electricity") -> dict[str, Any]:
+    async def biller(
+        self, name: str = "Điện lực Thừa Thiên Huế", category: str = "electricity", lookup_url: str | None = None
+    ) -> dict[str, Any]:
         number = f"0161{next(_accounts):09d}"
         self.bank.accounts[("970436", number)] = AccountOpen("970436", number, name.upper())
         body = {
@@ -36,6 +43,7 @@ class BillerDesk:
             "account_number": number,
             "webhook_url": "https://billing.example.vn/hook",
             "webhook_secret": "a-long-enough-signing-secret",
+            **({"lookup_url": lookup_url} if lookup_url is not None else {}),
         }
         made = await self.api.client.post("/billers", json=body, headers=self.admin)
         assert made.status_code == 201, made.text
@@ -74,3 +82,34 @@ async def biller_desk(
 ) -> BillerDesk:
     phone = await create_staff(sessions, settings, clock, Role.ADMIN, "Lê Văn Quản")
     return BillerDesk(api, await signed_in(api, phone), bank)
+
+
+@dataclass
+class FakeBillersServer:
+    """The fake billers (sandbox/billers.py) on a real socket, and their state, shared with the server's thread."""
+
+    url: str
+    state: FakeBillers
+
+    def company(self, slug: str) -> Company:
+        return self.state.companies[slug]
+
+    def lookup_url(self, slug: str) -> str:
+        return f"{self.url}/{slug}/customers/{{customer_code}}/bills"
+
+
+@pytest.fixture(scope="session")
+def fake_billers_server() -> Iterator[FakeBillersServer]:
+    state = FakeBillers({})
+    with serving(create_billers_app(state)) as url:
+        yield FakeBillersServer(url, state)
+
+
+@pytest.fixture
+def fake_billers(fake_billers_server: FakeBillersServer) -> Iterator[FakeBillersServer]:
+    """The electricity company, the water company and the school as at the start: up, no look-up, nothing received."""
+    fake_billers_server.state.companies = demo_companies(lambda _slug: FAKE_BILLER_SECRET)
+    yield fake_billers_server
+    # A slow answer still waiting ends as soon as its company is no longer slow.
+    for company in fake_billers_server.state.companies.values():
+        company.mode = "ok"

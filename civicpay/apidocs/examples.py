@@ -128,6 +128,8 @@ VALUES: dict[str, Any] = {
     "account_holder": "CONG TY DIEN LUC THUA THIEN HUE",
     "webhook_url": "https://billing.example.vn/civicpay/webhook",
     "webhook_secret": "whsec-2b7e151628aed2a6abf7158809cf4f3c",
+    "lookup_url": "https://billing.example.vn/civicpay/customers/{customer_code}/bills",
+    "reason_label": "Đơn vị thu chưa phản hồi kịp, hóa đơn có thể chưa cập nhật",
     "payment_policy": "refuse",
     "api_key_id": 1,
     "biller_id": 1,
@@ -332,6 +334,7 @@ OVERRIDES: dict[str, Any] = {
     "BillLineOut.quantity": "50 kWh",
     "DueDateGroup.label": "Hạn thanh toán 15/12/2026",
     "DueDateGroup.overdue": False,
+    "StaleBiller.reason": "timeout",
     "Bill.overdue": False,
     "BillDetail.overdue": False,
 }

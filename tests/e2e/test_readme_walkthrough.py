@@ -1,11 +1,12 @@
 """The README's walkthrough, run as written: its blocks, in order, in one bash shell, twice on one database.
 
-civicpay is started as ``make run`` starts it (``civicpay db upgrade`` and ``demo``, then the card and bank
-sandboxes, a worker and ``civicpay serve`` as processes of their own), on free ports and a database of its
+civicpay is started as ``make run`` starts it (``civicpay db upgrade`` and ``demo``, then the card, bank and
+billers sandboxes, a worker and ``civicpay serve`` as processes of their own), on free ports and a database of its
 own: a SQLite file, or a PostgreSQL database created beside the test one. Its settings go to the blocks'
 shell in ``CIVICPAY_*`` variables, so ``.venv/bin/civicpay`` and ``.venv/bin/civicpay-sandbox`` reach the
-same database, servers and secrets; the only change made to the blocks' text is the two addresses of
-``make run`` they name (civicpay on :8000, the bank sandbox on :8421), turned into the test's.
+same database, servers and secrets; the only change made to the blocks' text is the addresses of ``make
+run`` they name (civicpay on :8000, the bank sandbox on :8421, the billers sandbox on :8422), turned into
+the test's.
 
 What is run: every ```` ```sh ```` block under "## Walkthrough with curl", up to the next ``## `` heading
 (its ``###`` sections included), in order. A block for reading only is marked by the line
@@ -53,6 +54,7 @@ SKIP_MARKER = "<!-- readme-test: skip -->"
 # The addresses `make run` serves on, as the blocks name them.
 MAKE_RUN_API = "http://127.0.0.1:8000"
 MAKE_RUN_BANK = "http://127.0.0.1:8421"
+MAKE_RUN_BILLERS = "http://127.0.0.1:8422"
 READY_SECONDS = 60
 RUN_SECONDS = 300
 STOP_SECONDS = 30
@@ -165,7 +167,7 @@ exit "$status"
 """
 
 
-def runner_script(blocks: list[Block], api: str, bank: str) -> str:
+def runner_script(blocks: list[Block], api: str, bank: str, billers: str = MAKE_RUN_BILLERS) -> str:
     """One bash script: each block's text after ``README_BLOCK=i``, its end and time noted in ``$README_FINISHED``."""
     parts = [
         "set -euo pipefail",
@@ -175,10 +177,10 @@ def runner_script(blocks: list[Block], api: str, bank: str) -> str:
         'echo "-1 $(now)" >> "$README_FINISHED"',
     ]
     for index, block in enumerate(blocks):
-        rest = block.text.replace(MAKE_RUN_API, "").replace(MAKE_RUN_BANK, "")
+        rest = block.text.replace(MAKE_RUN_API, "").replace(MAKE_RUN_BANK, "").replace(MAKE_RUN_BILLERS, "")
         others = re.findall(r"localhost\S*|127\.0\.0\.1:\d+", rest)
         assert not others, f"the block at README line {block.line} names an address the test does not serve: {others}"
-        script = block.text.replace(MAKE_RUN_API, api).replace(MAKE_RUN_BANK, bank)
+        script = block.text.replace(MAKE_RUN_API, api).replace(MAKE_RUN_BANK, bank).replace(MAKE_RUN_BILLERS, billers)
         parts += [f"export README_BLOCK={index}", f'echo; echo "=== block {index} (README line {block.line})"', script]
         parts.append(f'echo "{index} $(now)" >> "$README_FINISHED"')
     return "\n".join(parts) + "\n"
@@ -208,6 +210,7 @@ class Served:
     api: str
     bank: str
     logs: Path
+    billers: str = MAKE_RUN_BILLERS
 
     def log_tails(self) -> str:
         return "\n".join(
@@ -291,7 +294,7 @@ def started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subp
                 process.wait(STOP_SECONDS)
 
 
-def _settings_env(database_url: str, port: int, card_port: int, bank_port: int) -> dict[str, str]:
+def _settings_env(database_url: str, port: int, card_port: int, bank_port: int, billers_port: int) -> dict[str, str]:
     outside = {name: value for name, value in os.environ.items() if not name.startswith("CIVICPAY_")}
     return {
         **outside,
@@ -303,6 +306,7 @@ def _settings_env(database_url: str, port: int, card_port: int, bank_port: int) 
         "CIVICPAY_PORT": str(port),
         "CIVICPAY_CARD_API_BASE": f"http://127.0.0.1:{card_port}",
         "CIVICPAY_BANK_API_BASE": f"http://127.0.0.1:{bank_port}",
+        "CIVICPAY_SANDBOX_BILLERS_BASE": f"http://127.0.0.1:{billers_port}",
         # Given here, so no process writes a development secret under the clone's var/.
         "CIVICPAY_SECRET_KEY": "readme-walkthrough-secret-key-long-enough-for-hs256",
         "CIVICPAY_BANK_WEBHOOK_SECRET": "readme-walkthrough-bank-webhook",
@@ -323,10 +327,11 @@ def make_run(tmp_path: Path) -> Iterator[Served]:
         pytest.fail(f"the README's commands are in .venv/bin, which has none: run `make install` in {ROOT}")
     logs = tmp_path / "logs"
     logs.mkdir()
-    port, card_port, bank_port = free_port(), free_port(), free_port()
+    port, card_port, bank_port, billers_port = free_port(), free_port(), free_port(), free_port()
     with own_database(tmp_path) as database_url, ExitStack() as stack:
-        env = _settings_env(database_url, port, card_port, bank_port)
-        served = Served(env, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bank_port}", logs)
+        env = _settings_env(database_url, port, card_port, bank_port, billers_port)
+        billers_url = f"http://127.0.0.1:{billers_port}"
+        served = Served(env, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bank_port}", logs, billers_url)
         for setup in (["db", "upgrade"], ["demo"]):
             done = subprocess.run(  # noqa: S603 - our own command
                 [str(civicpay), *setup], env=env, cwd=logs, capture_output=True, text=True, check=False
@@ -334,12 +339,14 @@ def make_run(tmp_path: Path) -> Iterator[Served]:
             assert done.returncode == 0, f"civicpay {' '.join(setup)}: {done.stdout}{done.stderr}"
         card = stack.enter_context(started([str(sandbox), "card", "serve"], env, logs / "card.log"))
         bank = stack.enter_context(started([str(sandbox), "bank", "serve"], env, logs / "bank.log"))
+        billers = stack.enter_context(started([str(sandbox), "billers", "serve"], env, logs / "billers.log"))
         worker = stack.enter_context(started([str(civicpay), "worker"], env, logs / "worker.log"))
         server = stack.enter_context(
             started([str(civicpay), "serve"], {**env, "CIVICPAY_WORKER_IN_PROCESS": "false"}, logs / "serve.log")
         )
         _until(_said(logs / "card.log", "card sandbox (localstripe) at"), "the card sandbox", card, served)
         _until(lambda: _listens(bank_port), "the bank sandbox", bank, served)
+        _until(lambda: _listens(billers_port), "the billers sandbox", billers, served)
         _until(_said(logs / "worker.log", "worker: outbox"), "the worker", worker, served)
         _until(lambda: _answers(f"{served.api}/health"), "civicpay serve", server, served)
         yield served
@@ -354,7 +361,7 @@ def run_walkthrough(blocks: list[Block], served: Served, work: Path) -> Pass:
     shim.write_text(CURL_SHIM)
     shim.chmod(0o755)
     script = work / "walkthrough.sh"
-    script.write_text(runner_script(blocks, served.api, served.bank))
+    script.write_text(runner_script(blocks, served.api, served.bank, served.billers))
     real_curl, bash = shutil.which("curl"), shutil.which("bash")
     assert real_curl is not None, "the walkthrough needs curl"
     assert bash is not None, "the walkthrough needs bash"
