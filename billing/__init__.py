@@ -10,7 +10,9 @@ from billing.routes import (
     BillLinkController,
     BillPaymentController,
 )
+from billing.webhooks import KIND as WEBHOOK_KIND
+from billing.webhooks import handler as webhook_handler
 
 ROUTE_HANDLERS = [BillerController, BillerApiController, BillLinkController, BillController, BillPaymentController]
 
-__all__ = ["ROUTE_HANDLERS"]
+__all__ = ["ROUTE_HANDLERS", "WEBHOOK_KIND", "webhook_handler"]

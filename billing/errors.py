@@ -54,3 +54,10 @@ class BillNotOpen(Conflict):
 class BillAlreadyPaid(BillNotOpen):
     code = "bill_already_paid"
     title = Text("Hóa đơn này đã được thanh toán", "This bill has already been paid")
+
+
+class WebhookDeliveryNotFound(NotFound):
+    """Unknown, or another biller's: the two answer alike."""
+
+    code = "webhook_delivery_not_found"
+    title = Text("Không tìm thấy lần gửi thông báo", "Webhook delivery not found")

@@ -10,6 +10,7 @@ import msgspec
 from billing.models import BillerCategory, BillStatus, PaymentPolicy
 from civicpay.db import MAX_ID
 from civicpay.money import AmountVnd
+from civicpay.outbox import OutboxStatus
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 Bin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="NAPAS BIN (GET /banks)")]
@@ -182,3 +183,26 @@ class BillPaid(msgspec.Struct):
     amount_display: str
     paid_at: datetime
     bills: list[PaidBill]
+
+
+class WebhookTry(msgspec.Struct):
+    """One HTTP try of a notification: the biller's status code, or why there was none."""
+
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+
+
+class WebhookDelivery(msgspec.Struct):
+    """A signed notification to the biller (``X-Civicpay-Delivery`` is the same on every try)."""
+
+    id: int
+    payment_id: int
+    event: str
+    status: Annotated[OutboxStatus, msgspec.Meta(description="pending, delivered or given_up")]
+    attempts: Annotated[int, msgspec.Meta(description="Tries since it was written or last redelivered")]
+    last_error: str | None
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    tries: list[WebhookTry]
