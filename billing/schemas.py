@@ -189,7 +189,7 @@ class WebhookTry(msgspec.Struct):
     """One HTTP try of a notification: the biller's status code, or why there was none."""
 
     attempted_at: datetime
-    status_code: int | None
+    http_status: int | None
     error: str | None
 
 

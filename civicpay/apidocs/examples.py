@@ -289,7 +289,7 @@ OVERRIDES: dict[str, Any] = {
     "WebhookDelivery.status": "delivered",
     "WebhookDelivery.last_attempt_at": _LATER,
     "WebhookTry.attempted_at": _LATER,
-    "WebhookTry.status_code": 200,
+    "WebhookTry.http_status": 200,
     "WebhookTry.error": None,
     "BillIn.bill_id": "PC03-2611-000123",
     "BillIn.status": "open",

@@ -118,7 +118,7 @@ async def test_a_payment_sends_each_biller_one_notification_signed_with_its_own_
         "delivered",
         1,
     )
-    assert [(t["status_code"], t["error"]) for t in shown["tries"]] == [(200, None)]
+    assert [(t["http_status"], t["error"]) for t in shown["tries"]] == [(200, None)]
     assert shown["delivered_at"] is not None
     assert shown["last_attempt_at"] == shown["tries"][0]["attempted_at"]
     assert await api.balance(citizen) == 240_000
@@ -153,7 +153,7 @@ async def test_a_biller_answering_500_twice_gets_the_notification_on_the_third_t
     assert (too_soon.status_code, too_soon.json()["code"]) == (409, "outbox_message_pending")
     assert (first, second, third, fourth) == (1, 1, 1, 0)
     assert (after_three["status"], after_three["attempts"], after_three["last_error"]) == ("delivered", 3, None)
-    assert [t["status_code"] for t in after_three["tries"]] == [500, 500, 200]
+    assert [t["http_status"] for t in after_three["tries"]] == [500, 500, 200]
     assert after_three["last_attempt_at"] == after_three["tries"][-1]["attempted_at"]
     assert after_three["delivered_at"] == after_three["last_attempt_at"]
     arrived = webhook_inbox.at(evn)
@@ -199,16 +199,16 @@ async def test_a_given_up_notification_is_redelivered_by_an_admin_and_a_delivere
     no_biller = await api.client.get("/billers/999999/deliveries", headers=biller_desk.admin)
 
     assert (given_up["status"], given_up["attempts"]) == ("given_up", 2)
-    assert [t["status_code"] for t in given_up["tries"]] == [503, 503]
+    assert [t["http_status"] for t in given_up["tries"]] == [503, 503]
     assert (redelivered.status_code, redelivered.json()["status"], redelivered.json()["attempts"]) == (
         200,
         "pending",
         0,
     )
     assert (after["status"], after["attempts"]) == ("delivered", 1)
-    assert [t["status_code"] for t in after["tries"]] == [503, 503, 200]
+    assert [t["http_status"] for t in after["tries"]] == [503, 503, 200]
     assert again.status_code == 200, again.text
-    assert (after_again["status"], [t["status_code"] for t in after_again["tries"]]) == (
+    assert (after_again["status"], [t["http_status"] for t in after_again["tries"]]) == (
         "delivered",
         [503, 503, 200, 200],
     )
