@@ -142,14 +142,14 @@ def handler(units: UnitsOfWork, http: httpx.AsyncClient, clock: Clock) -> outbox
         status_code: int | None = None
         error: str | None = None
         try:
-            answer = await http.post(url, content=body, headers=headers)
+            # Streamed, and only the start of the answer read: a biller's server cannot make us hold a huge body.
+            async with http.stream("POST", url, content=body, headers=headers) as answer:
+                status_code = answer.status_code
+                if not answer.is_success:
+                    error = f"HTTP {status_code}: {await _start_of(answer)}"
         except httpx.HTTPError as failure:
             # The exception's name only: its text may quote the URL, which may carry the biller's credentials.
             error = type(failure).__name__
-        else:
-            status_code = answer.status_code
-            if not answer.is_success:
-                error = f"HTTP {answer.status_code}: {answer.text[:200]}"
         async with units() as unit:
             unit.session.add(
                 WebhookAttempt(
@@ -163,6 +163,15 @@ def handler(units: UnitsOfWork, http: httpx.AsyncClient, clock: Clock) -> outbox
             raise WebhookRefused(error)
 
     return send
+
+
+async def _start_of(answer: httpx.Response) -> str:
+    start = b""
+    async for chunk in answer.aiter_bytes():
+        start += chunk
+        if len(start) >= _ERROR_CHARS:
+            break
+    return start[:_ERROR_CHARS].decode(errors="replace")
 
 
 async def _views(

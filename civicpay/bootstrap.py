@@ -2,8 +2,8 @@
 
 Settings, the clock, the business calendar, the password hasher, the database engine and the one
 factory of units of work, the live-announcement hub, the clients of outside parties (the card
-acquirer, the bank), the outbox dispatcher with a handler for every kind of message, and the
-periodic jobs. Nothing else constructs these, so the HTTP API, a command and a worker cannot
+acquirer, the bank, billers' webhooks), the outbox dispatcher with a handler for every kind of
+message, and the periodic jobs. Nothing else constructs these, so the HTTP API, a command and a worker cannot
 disagree about how a payout is sent or what a job does (the composition root of cosmicpython's
 ``bootstrap``).
 """

@@ -13,12 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing import payments
 from billing import schemas as s
-from billing.models import PAYMENT_REFERENCE, WebhookDelivery
+from billing.models import PAYMENT_REFERENCE, Biller, WebhookDelivery
 from civicpay import outbox
 from civicpay.audit import AuditEntry
 from civicpay.bootstrap import Services
@@ -229,6 +229,38 @@ async def test_a_given_up_notification_is_redelivered_by_an_admin_and_a_delivere
         ("outbox.redeliver", "sent again by hand after it was delivered"),
     ]
     assert all(line.details["key"] == arrived[0].headers["x-civicpay-delivery"] for line in audited)
+
+
+async def test_a_biller_that_cannot_be_reached_is_tried_again_at_the_url_it_has_now(
+    biller_desk: BillerDesk,
+    api: Api,
+    webhook_inbox: WebhookInbox,
+    services: Services,
+    clock: FixedClock,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    evn = await biller_desk.biller()
+    citizen, (bill_id,) = await paying_citizen(biller_desk, api, evn)
+
+    async def point_webhook_at(url: str) -> None:
+        async with sessions.begin() as session:
+            await session.execute(update(Biller).where(Biller.id == evn["id"]).values(webhook_url=url))
+
+    await point_webhook_at("http://127.0.0.1:9/hooks/closed")  # the discard port: nobody listens
+    await biller_desk.pay(citizen, bill_id)
+    await services.outbox.drain()
+    (unreachable,) = await log(api, biller_desk, evn)
+    await point_webhook_at(evn["webhook_url"])
+    await next_try(services, clock, settings)
+    (reached,) = await log(api, biller_desk, evn)
+
+    assert (unreachable["status"], unreachable["last_error"]) == ("pending", "WebhookRefused: ConnectError")
+    assert [(t["http_status"], t["error"]) for t in unreachable["tries"]] == [(None, "ConnectError")]
+    assert reached["status"] == "delivered"
+    assert [t["http_status"] for t in reached["tries"]] == [None, 200]
+    (arrived,) = webhook_inbox.at(evn)
+    assert verifies(arrived, evn["webhook_secret"])
 
 
 class RolledBack(Exception):
