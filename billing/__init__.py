@@ -17,6 +17,8 @@ from billing.routes import (
 from billing.schemas import Settlement
 from billing.settlements import INSTRUCTION_KINDS
 from billing.settlements import settle as settle_billers
+from billing.webhooks import KIND as WEBHOOK_KIND
+from billing.webhooks import handler as webhook_handler
 
 ROUTE_HANDLERS = [
     BillerController,
@@ -30,10 +32,12 @@ ROUTE_HANDLERS = [
 __all__ = [
     "INSTRUCTION_KINDS",
     "ROUTE_HANDLERS",
+    "WEBHOOK_KIND",
     "AutopayResult",
     "BillLookup",
     "Settlement",
     "pay_due_bills",
     "send_reminders",
     "settle_billers",
+    "webhook_handler",
 ]

@@ -61,3 +61,10 @@ class SettlementNotFound(NotFound):
 
     code = "settlement_not_found"
     title = Text("Không tìm thấy phiên quyết toán", "Settlement not found")
+
+
+class WebhookDeliveryNotFound(NotFound):
+    """Unknown, or another biller's: the two answer alike."""
+
+    code = "webhook_delivery_not_found"
+    title = Text("Không tìm thấy lần gửi thông báo", "Webhook delivery not found")

@@ -7,11 +7,15 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
+from civicpay.reference_codes import ReferenceScheme
 from wallet import InstructionRecord
+
+# A bill payment's reference (thanh toán hóa đơn): what the biller's webhook and the receipt quote.
+PAYMENT_REFERENCE = ReferenceScheme("TTHD", 11)
 
 
 class BillerCategory(StrEnum):
@@ -190,6 +194,10 @@ class BillPayment(Base):
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
+    @property
+    def reference(self) -> str:
+        return PAYMENT_REFERENCE.encode(self.id)
+
 
 class BillPaymentItem(Base):
     """What a payment paid on one bill (the allocation): a bill is paid by one allocation, never two."""
@@ -261,3 +269,35 @@ class BillerSettlementItem(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     settlement_id: Mapped[int] = mapped_column(ForeignKey("billing_settlement.id"))
     payment_item_id: Mapped[int] = mapped_column(ForeignKey("billing_payment_item.id"), index=True)
+
+
+class WebhookDelivery(Base):
+    """One signed notification to one biller, sent through the outbox message whose key it names.
+
+    The outbox row says how the delivery stands (tries, last error, delivered); this row says whose it
+    is and what it is about, so a biller's log is read without looking into generic outbox payloads.
+    """
+
+    __tablename__ = "billing_webhook_delivery"
+    __table_args__ = (Index("ix_billing_webhook_delivery_biller", "biller_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    biller_id: Mapped[int] = mapped_column(ForeignKey("billing_biller.id"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("billing_payment.id"), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    # The outbox message's key, sent as X-Civicpay-Delivery: the biller dedupes by it.
+    outbox_key: Mapped[str] = mapped_column(ForeignKey("outbox_message.key"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookAttempt(Base):
+    """One HTTP try of a delivery and what the biller answered (or why nothing came back)."""
+
+    __tablename__ = "billing_webhook_attempt"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("billing_webhook_delivery.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # None when the biller never answered (refused connection, timeout).
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(300))

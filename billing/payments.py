@@ -16,6 +16,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
+from billing import webhooks
 from billing.errors import BillAlreadyPaid, BillNotFound, BillNotOpen
 from billing.models import Bill, Biller, BillerCategory, BillLink, BillPayment, BillPaymentItem, BillStatus
 from civicpay.clock import BusinessCalendar
@@ -127,4 +128,6 @@ async def pay_bills(
         bill.updated_at = now
         paid.append(s.PaidBill(bill.id, biller.id, bill.amount_vnd, transfer_id))
     await session.flush()
+    # In this transaction: a payment that rolls back notifies nobody.
+    await webhooks.enqueue_payment(session, payment_id=payment.id, now=now)
     return s.BillPaid(payment.id, total, format_vnd(total), now, paid)

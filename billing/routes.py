@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import autopay, billers, ingestion, links, payments, settlements, statements
+from billing import autopay, billers, ingestion, links, payments, settlements, statements, webhooks
 from billing import schemas as s
 from billing.pull import BillLookup
 from billing.reports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
@@ -49,6 +49,29 @@ class BillerController(Controller):
     async def list_all(self, session: NamedDependency[AsyncSession]) -> list[s.Biller]:
         """Every biller, with its settlement account and payment policy."""
         return await billers.list_all(session)
+
+    @get("/{biller_id:int}/deliveries", operation_id="listBillerDeliveries")
+    async def deliveries(self, biller_id: RowId, session: NamedDependency[AsyncSession]) -> list[s.WebhookDelivery]:
+        """The biller's payment notifications, newest first: state, tries and each try's answer."""
+        return await webhooks.deliveries(session, biller_id)
+
+    @post(
+        "/{biller_id:int}/deliveries/{delivery_id:int}/redeliver",
+        operation_id="redeliverBillerDelivery",
+        status_code=200,
+    )
+    async def redeliver(
+        self,
+        biller_id: RowId,
+        delivery_id: RowId,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+    ) -> s.WebhookDelivery:
+        """Send a given-up or delivered notification again under its delivery key (the biller dedupes); audited."""
+        return await webhooks.redeliver(
+            session, biller_id=biller_id, delivery_id=delivery_id, actor_user_id=principal.user_id, now=clock.now()
+        )
 
 
 class BillerApiController(Controller):
@@ -118,6 +141,14 @@ class BillerApiController(Controller):
                 session, calendar, settlement_id=settlement_id, biller_id=biller.id, report_format="xlsx"
             )
         )
+
+    @get("/deliveries", operation_id="myBillerDeliveries")
+    async def deliveries(
+        self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+    ) -> list[s.WebhookDelivery]:
+        """Your payment notifications, newest first, each with its tries: what to compare with what arrived."""
+        biller = await billers.of_api_key(session, principal.id)
+        return await webhooks.deliveries(session, biller.id)
 
 
 class SettlementController(Controller):

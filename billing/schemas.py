@@ -11,6 +11,7 @@ import msgspec
 from billing.models import BillerCategory, BillStatus, PaymentPolicy
 from civicpay.db import MAX_ID
 from civicpay.money import AmountVnd
+from civicpay.outbox import OutboxStatus
 from wallet import InstructionStatus
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
@@ -252,3 +253,26 @@ class Settlement(msgspec.Struct):
     reason_code: str | None
     created_at: datetime
     resolved_at: datetime | None
+
+
+class WebhookTry(msgspec.Struct):
+    """One HTTP try of a notification: the biller's status code, or why there was none."""
+
+    attempted_at: datetime
+    http_status: int | None
+    error: str | None
+
+
+class WebhookDelivery(msgspec.Struct):
+    """A signed notification to the biller (``X-Civicpay-Delivery`` is the same on every try)."""
+
+    id: int
+    payment_id: int
+    event: str
+    status: Annotated[OutboxStatus, msgspec.Meta(description="pending, delivered or given_up")]
+    attempts: Annotated[int, msgspec.Meta(description="Tries since it was written or last redelivered")]
+    last_error: str | None
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    tries: list[WebhookTry]

@@ -2,8 +2,8 @@
 
 Settings, the clock, the business calendar, the password hasher, the database engine and the one
 factory of units of work, the live-announcement hub, the clients of outside parties (the card
-acquirer, the bank), the outbox dispatcher with a handler for every kind of message, and the
-periodic jobs. Nothing else constructs these, so the HTTP API, a command and a worker cannot
+acquirer, the bank, billers' webhooks), the outbox dispatcher with a handler for every kind of
+message, and the periodic jobs. Nothing else constructs these, so the HTTP API, a command and a worker cannot
 disagree about how a payout is sent or what a job does (the composition root of cosmicpython's
 ``bootstrap``).
 """
@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import httpx
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,6 +46,8 @@ class Services:
     units: UnitsOfWork
     acquirer: wallet.CardAcquirer
     bank: wallet.BankPayouts
+    # Sends billers their payment notifications (billing/webhooks.py), each to the biller's own URL.
+    biller_webhooks: httpx.AsyncClient
     # Delivers what units of work write to the outbox: right after their commit, and in a worker's rounds.
     outbox: outbox.Dispatcher
     # Rooms that may claim an incoming bank transfer before top-up codes are looked for.
@@ -118,6 +121,7 @@ class Services:
         await self.acquirer.aclose()
         await self.bank.aclose()
         await self.bill_lookup.aclose()
+        await self.biller_webhooks.aclose()
         await self.engine.dispose()
 
 
@@ -132,9 +136,12 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
     units = UnitsOfWork(create_session_factory(engine, info))
     acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
     bank = wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret)
+    # No proxies from the environment and no redirects: a notification goes to the URL the biller registered.
+    biller_webhooks = httpx.AsyncClient(timeout=settings.biller_webhook_timeout_seconds, trust_env=False)
     instructions = [*wallet.INSTRUCTION_KINDS, *qr.INSTRUCTION_KINDS, *billing.INSTRUCTION_KINDS]
     handlers = {
         wallet.CARD_CONFIRMATION: wallet.card_confirmation_handler(units, acquirer, clock),
+        billing.WEBHOOK_KIND: billing.webhook_handler(units, biller_webhooks, clock),
         **{kind.message: wallet.instruction_handler(units, bank, clock, kind) for kind in instructions},
     }
     policy = outbox.RetryPolicy(
@@ -154,6 +161,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         units=units,
         acquirer=acquirer,
         bank=bank,
+        biller_webhooks=biller_webhooks,
         outbox=outbox.Dispatcher(units, handlers, clock, policy=policy, doorbell=doorbell),
         claimants=qr.NOTIFICATION_CLAIMANTS,
         instructions=instructions,

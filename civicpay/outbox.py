@@ -135,11 +135,15 @@ def session_info(doorbell: Doorbell) -> dict[str, Any]:
     return {_DOORBELL: doorbell}
 
 
-async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], key: str, now: datetime) -> None:
+async def enqueue(
+    session: AsyncSession, *, kind: str, payload: dict[str, Any], key: str, now: datetime, wait: bool = True
+) -> None:
     """Write a message in the caller's transaction; the same key again is the same message.
 
     ``key`` names the act at the other side (``payout:WD…``) and travels with every delivery as its
-    idempotency key there.
+    idempotency key there. ``wait=False``: the unit of work that wrote it does not wait for its delivery
+    after the commit, it only wakes this process's dispatcher (if it runs one; else the dispatchers'
+    rounds take it): for a notification whose answer the writer's caller does not need.
     """
     await session.execute(
         insert_ignoring_conflict(session.get_bind().dialect.name, _messages, ("key",)),
@@ -153,14 +157,14 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
             "created_at": now,
         },
     )
-    _deliver_after_commit(session, key)
+    _deliver_after_commit(session, key, wait=wait)
 
 
-def _deliver_after_commit(session: AsyncSession, key: str) -> None:
+def _deliver_after_commit(session: AsyncSession, key: str, *, wait: bool = True) -> None:
     """Have this process deliver the message as soon as the unit of work that wrote it commits."""
     doorbell: Doorbell | None = session.info.get(_DOORBELL)
     if doorbell is not None:
-        after_commit(session, lambda: doorbell.written([key]))
+        after_commit(session, (lambda: doorbell.written([key])) if wait else doorbell.ring)
 
 
 @dataclass(frozen=True)
@@ -411,9 +415,23 @@ class NotGivenUp(Conflict):
     title = Text("Chỉ gửi lại được thông điệp đã bị bỏ", "Only a given-up message can be redelivered by hand")
 
 
-async def redeliver(session: AsyncSession, message_id: int, *, actor_user_id: int | None, now: datetime) -> OutboxEntry:
+class StillPending(Conflict):
+    code = "outbox_message_pending"
+    title = Text("Thông điệp vẫn đang chờ gửi", "The message is still waiting to be delivered")
+
+
+async def redeliver(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    actor_user_id: int | None,
+    now: datetime,
+    delivered_too: bool = False,
+) -> OutboxEntry:
     """Put a given-up message back in line with its tries counted afresh; its key stays, so it acts once.
 
+    ``delivered_too``: a delivered message may be sent again as well, for a party that asks for a copy
+    of what it acknowledged (a biller's notification); the same key lets it see the copy for one.
     Audited when a person asks (``actor_user_id``); an operator's command is in the server's own log.
     """
     row = await session.scalar(
@@ -424,7 +442,9 @@ async def redeliver(session: AsyncSession, message_id: int, *, actor_user_id: in
     )
     if row is None:
         raise OutboxMessageNotFound()
-    if row.status != OutboxStatus.GIVEN_UP:
+    if delivered_too and row.status == OutboxStatus.PENDING:
+        raise StillPending(status=row.status)
+    if not delivered_too and row.status != OutboxStatus.GIVEN_UP:
         raise NotGivenUp(status=row.status)
     if actor_user_id is not None:
         await audit.record(
@@ -433,7 +453,11 @@ async def redeliver(session: AsyncSession, message_id: int, *, actor_user_id: in
             action="outbox.redeliver",
             subject_type="outbox_message",
             subject_id=row.id,
-            reason="redelivered by hand after it was given up",
+            reason=(
+                "redelivered by hand after it was given up"
+                if row.status == OutboxStatus.GIVEN_UP
+                else "sent again by hand after it was delivered"
+            ),
             details={"kind": row.kind, "key": row.key, "attempts": row.attempts, "last_error": row.last_error},
             now=now,
         )

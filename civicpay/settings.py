@@ -219,6 +219,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sandbox_billers_base: str = "http://127.0.0.1:8422"
     # How often a worker's dispatcher looks for due messages when nothing has woken it.
     outbox_poll_seconds: float = 1.0
+    # How long one try of a biller's payment notification (billing/webhooks.py) waits for the biller's
+    # answer; a slower biller's try fails and the outbox tries again on its backoff.
+    biller_webhook_timeout_seconds: float = 10.0
     # How often a worker looks for periodic jobs that are due.
     worker_tick_seconds: float = 1.0
     # Whether `civicpay serve` runs a worker (outbox and periodic jobs) inside each app process. Unset:
