@@ -341,6 +341,15 @@ class _Run:
                 self.duplicates.append(Duplicate(ref(line), tuple(taken), self.matched_by[taken[0]], line.amount))
                 del self.open_lines[ref(line)]
             return
+        if rule in (Rule.REFERENCE, Rule.END_TO_END) and len(items) > 1 and len(lines) > 1:
+            # One reference on several items of ours (a code paid twice, both payments booked) and on
+            # several lines: paired one to one by amount, in order, before anything is summed.
+            lines, items = self._pair(lines, items, rule)
+            if not lines:
+                return
+            if not items:
+                self._settle(ids, [(line, rule) for line in lines])
+                return
         ours = sum(item.amount for item in items)
         shape = Shape.ONE_TO_ONE if len(items) == 1 else Shape.ONE_TO_MANY
         exact = next((line for line in lines if line.amount == ours), None)
@@ -363,6 +372,20 @@ class _Run:
         for item in items:
             del self.open_items[item.id]
             self.matched_by[item.id] = ref(lines[0])
+
+    def _pair(
+        self, lines: list[StatementLine], items: list[OurItem], rule: Rule
+    ) -> tuple[list[StatementLine], list[OurItem]]:
+        left = list(items)
+        unpaired: list[StatementLine] = []
+        for line in lines:
+            same = next((item for item in left if item.amount == line.amount), None)
+            if same is None:
+                unpaired.append(line)
+            else:
+                left.remove(same)
+                self.take([line], [same], Shape.ONE_TO_ONE, rule)
+        return unpaired, left
 
     # Tier 2 -------------------------------------------------------------------------------------
     def tier_two(self) -> None:

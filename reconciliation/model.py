@@ -13,7 +13,9 @@ The service layer turns a ``StatementError`` into a ``DomainError`` with the sam
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -89,8 +91,10 @@ class Statement:
 
     ``account`` is as the bank gave it (IBAN, BIN:number, a bare number): matching it to an account
     we hold is the importer's business. ``opening``/``closing`` are None where the format has none
-    (camt.054 notifications, a CSV without balances). ``final`` is False for an MT940 page closed
-    by :62M: (an intermediate balance: the statement goes on in the next page).
+    (camt.054 notifications, a CSV without balances); ``closing`` is also None where the format
+    gives it only after the lines (the KBNN ``SDCK`` row, a CSV footer): the ``StatementTotals``
+    that end the statement always carry the closing balance that was checked. ``final`` is False for
+    an MT940 page closed by :62M: (an intermediate balance: the statement goes on in the next page).
     """
 
     format: StatementFormat
@@ -305,6 +309,13 @@ def gather(events: Iterable[Event]) -> list[ParsedStatement]:
             found.append(ParsedStatement(header, tuple(lines), event))
             header = None
     return found
+
+
+def raw_csv_row(cells: list[str]) -> str:
+    """A CSV row as text again, quoted where it must be: the raw line kept with a CSV statement line."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    return buffer.getvalue()
 
 
 def lines_of(events: Iterable[Event]) -> Iterator[StatementLine]:

@@ -67,6 +67,8 @@ def read_statements(
         case StatementFormat.MT940:
             return read_mt940(path, expected_currency=expected_currency, previous_closing=previous_closing)
         case StatementFormat.KBNN_CSV:
-            return read_kbnn_csv(path, expected_currency=expected_currency or "VND")
+            return read_kbnn_csv(path, expected_currency=expected_currency or "VND", previous_closing=previous_closing)
         case StatementFormat.BANK_CSV:
-            return read_bank_csv(path, mappings=mappings, expected_currency=expected_currency)
+            return read_bank_csv(
+                path, mappings=mappings, expected_currency=expected_currency, previous_closing=previous_closing
+            )

@@ -36,6 +36,7 @@ from reconciliation.model import (
     StatementLine,
     Tally,
     check_currency,
+    raw_csv_row,
     to_minor,
 )
 from reconciliation.text import key
@@ -189,12 +190,19 @@ def read_bank_csv(
     mappings: Iterable[CsvMapping] = MAPPINGS,
     expected_currency: str | None = None,
     account: str | None = None,
+    previous_closing: int | None = None,
 ) -> Iterator[Event]:
     """One statement from a bank's CSV export, streamed; refuses an unknown header or another currency."""
     if isinstance(source, str | Path):
         # utf-8-sig: exports meant for Excel start with a byte-order mark.
         with Path(source).open(encoding="utf-8-sig", newline="") as stream:
-            yield from read_bank_csv(stream, mappings=mappings, expected_currency=expected_currency, account=account)
+            yield from read_bank_csv(
+                stream,
+                mappings=mappings,
+                expected_currency=expected_currency,
+                account=account,
+                previous_closing=previous_closing,
+            )
         return
     rows = ((number, cells) for number, cells in enumerate(csv.reader(source), start=1))
     mapping, index, preamble, header_row = _find_header(rows, tuple(mappings))
@@ -240,17 +248,19 @@ def read_bank_csv(
             counterparty=cell(cells, "counterparty") or None,
             counterparty_account=cell(cells, "counterparty_account") or None,
             narrative=cell(cells, "narrative"),
-            raw=",".join(cells),
+            raw=raw_csv_row(cells),
         )
         if tally is None:
             # The header needs the opening balance, which may only be known from the first row.
             if opening is None and first_balance is not None:
                 opening = first_balance[0] - first_balance[1]
-            tally = Tally(_statement(mapping, statement_id, values, account, currency, opening, closing))
+            tally = Tally(
+                _statement(mapping, statement_id, values, account, currency, opening, closing), previous_closing
+            )
             yield tally.statement
         yield tally.add(line)
     if tally is None:
-        tally = Tally(_statement(mapping, statement_id, values, account, currency, opening, closing))
+        tally = Tally(_statement(mapping, statement_id, values, account, currency, opening, closing), previous_closing)
         yield tally.statement
     end = closing if closing is not None else last_balance
     yield tally.close(Balance(end, None) if end is not None else None)

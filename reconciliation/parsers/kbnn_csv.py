@@ -43,6 +43,7 @@ from reconciliation.model import (
     StatementLine,
     Tally,
     check_currency,
+    raw_csv_row,
 )
 
 HEADER = (
@@ -80,11 +81,13 @@ def _day(text: str, where: str) -> date:
         ) from None
 
 
-def read_kbnn_csv(source: str | Path | Iterable[str], *, expected_currency: str | None = "VND") -> Iterator[Event]:
+def read_kbnn_csv(
+    source: str | Path | Iterable[str], *, expected_currency: str | None = "VND", previous_closing: int | None = None
+) -> Iterator[Event]:
     """One Treasury statement in our CSV layout, streamed; refuses any other header or a file cut short."""
     if isinstance(source, str | Path):
         with Path(source).open(encoding="utf-8-sig", newline="") as stream:
-            yield from read_kbnn_csv(stream, expected_currency=expected_currency)
+            yield from read_kbnn_csv(stream, expected_currency=expected_currency, previous_closing=previous_closing)
         return
     currency = check_currency("VND", expected_currency, "header")
     rows = csv.reader(source)
@@ -123,7 +126,7 @@ def read_kbnn_csv(source: str | Path | Iterable[str], *, expected_currency: str 
                 from_date=opening.on,
                 kind="KBNN CSV",
             )
-            tally = Tally(statement)
+            tally = Tally(statement, previous_closing)
             yield statement
         elif tally is None:
             raise _refuse(
@@ -144,7 +147,7 @@ def read_kbnn_csv(source: str | Path | Iterable[str], *, expected_currency: str 
                     our_reference=row["ma_tham_chieu"] or None,
                     counterparty=row["ma_dvqhns"] or None,
                     narrative=row["dien_giai"],
-                    raw=",".join(cells),
+                    raw=raw_csv_row(cells),
                 )
             )
         elif kind == "SDCK":

@@ -265,3 +265,13 @@ def test_what_is_left_on_each_side_is_reported() -> None:
 def test_the_same_direction_only() -> None:
     result = match([line(1, 100_000, f"NAP {CODE}", direction=Direction.DEBIT)], [item("t1", 100_000, CODE)])
     assert result.matches == ()
+
+
+def test_one_reference_on_two_items_and_two_lines_pairs_them_one_to_one() -> None:
+    lines = [line(1, 100_000, f"NAP {CODE}"), line(2, 100_000, f"NAP {CODE} lan 2"), line(3, 100_000, f"{CODE}")]
+    result = match(lines, [item("t1", 100_000, CODE), item("t2", 100_000, CODE)])
+    assert [(m.lines, m.items) for m in result.matches] == [
+        ((LineRef("S", 1),), ("t1",)),
+        ((LineRef("S", 2),), ("t2",)),
+    ]
+    assert [d.line for d in result.duplicates] == [LineRef("S", 3)]
