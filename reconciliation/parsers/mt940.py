@@ -94,9 +94,11 @@ def read_mt940(
         try:
             parsed.parse("\n".join(chunk))
         except (ValueError, KeyError, RuntimeError) as error:
+            # The package's messages run to its whole regular expression: the first line says enough.
+            said = (str(error.args[0]) if error.args else str(error)).splitlines()[0][:200]
             raise StatementError(
                 "malformed",
-                Message(f"Sao kê MT940 không đọc được: {error}", f"Unreadable MT940 statement: {error}"),
+                Message(f"Sao kê MT940 không đọc được: {said}", f"Unreadable MT940 statement: {said}"),
                 where,
             ) from None
         data = parsed.data

@@ -6,21 +6,33 @@ import io
 import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import cast
 
 import pytest
 
-from reconciliation.model import Direction, Event, StatementError, StatementTotals, gather, lines_of, to_minor
+from reconciliation.model import (
+    Direction,
+    Event,
+    StatementError,
+    StatementFormat,
+    StatementTotals,
+    gather,
+    lines_of,
+    to_minor,
+)
 from reconciliation.parsers import (
     BIDV,
     MAPPINGS,
     VIETCOMBANK,
     VIETINBANK,
     CsvMapping,
+    detect_format,
     read_bank_csv,
     read_camt,
     read_kbnn_csv,
     read_mt940,
+    read_statements,
 )
 from tests.unit.reconciliation.files import DAY, Entry, bank_csv, camt, closing_of, kbnn_csv, mt940_statement
 
@@ -303,3 +315,33 @@ def test_five_thousand_camt_entries_stream_in_memory_for_a_few() -> None:
     tracemalloc.stop()
     assert lines == count + 1  # the lines and the header
     assert peak < 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_an_mt940_line_the_package_cannot_read_is_refused_in_a_sentence() -> None:
+    text = ":20:X\n:25:1\n:28C:1\n:60F:C261201VND1000,\n:61:ABCDEF\n:62F:C261201VND1000,\n-\n"
+    error = _refused(read_mt940(io.StringIO(text)))
+    assert error.code == "malformed"
+    assert "\n" not in error.message.en
+
+
+def test_the_format_is_told_from_the_first_bytes(tmp_path: Path) -> None:
+    written = {
+        "a.xml": camt(ENTRIES),
+        "a.sta": mt940_statement(ENTRIES).encode(),
+        "kbnn.csv": kbnn_csv(ENTRIES).encode("utf-8-sig"),
+        "vcb.csv": bank_csv(VIETCOMBANK, ENTRIES).encode("utf-8-sig"),
+    }
+    for name, data in written.items():
+        (tmp_path / name).write_bytes(data)
+    assert [detect_format(tmp_path / name) for name in written] == [
+        StatementFormat.CAMT,
+        StatementFormat.MT940,
+        StatementFormat.KBNN_CSV,
+        StatementFormat.BANK_CSV,
+    ]
+    for name in written:
+        assert len(list(lines_of(read_statements(tmp_path / name)))) == 3
+    (tmp_path / "x.bin").write_bytes(b"\x00\x01 no statement")
+    with pytest.raises(StatementError) as caught:
+        detect_format(tmp_path / "x.bin")
+    assert caught.value.code == "unknown_format"
