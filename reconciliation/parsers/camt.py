@@ -302,18 +302,39 @@ def _texts(element: etree._Element) -> dict[str, list[str]]:
     return found
 
 
+def _text(element: etree._Element | None) -> str | None:
+    """An element's own text, or its first child's (``Sts`` in 02 is text, from 08 it holds ``Cd``)."""
+    if element is None:
+        return None
+    if element.text and element.text.strip():
+        return element.text.strip()
+    for child in element:
+        if child.text and child.text.strip():
+            return child.text.strip()
+    return None
+
+
+def _day(element: etree._Element | None) -> date | None:
+    return _date(_text(element))  # ``BookgDt``/``ValDt`` hold one ``Dt`` or one ``DtTm``
+
+
 def _entry(current: _Statement, paths: _Paths, element: etree._Element, sequence: int) -> StatementLine | None:
-    status = paths.text(element, "Sts/Cd", "Sts")
+    # The entry's own fields, read in one pass over its children rather than a ``find`` each.
+    fields: dict[str, etree._Element] = {}
+    for child in element:
+        if isinstance(child.tag, str):
+            fields.setdefault(_local(child), child)
+    status = _text(fields.get("Sts"))
     if status not in (None, "BOOK"):
         return None
     assert current.tally is not None  # noqa: S101 -- _header ran just before, for this very entry
     currency = current.tally.statement.currency
-    amount_element = element.find(paths.path("Amt"))
+    amount_element = fields.get("Amt")
     where = f"Ntry {sequence}"
     if amount_element is None:
         raise StatementError("malformed", Message("Bút toán không có số tiền", "An entry without an amount"), where)
     check_currency(amount_element.get("Ccy") or currency, currency, where)
-    credit = paths.text(element, "CdtDbtInd") == "CRDT"
+    credit = _text(fields.get("CdtDbtInd")) == "CRDT"
     details = element.find(paths.path("NtryDtls/TxDtls"))
     found = _texts(element)
     end_to_end = [ref for ref in found["EndToEndId"] if ref.upper() != "NOTPROVIDED"]
@@ -326,7 +347,8 @@ def _entry(current: _Statement, paths: _Paths, element: etree._Element, sequence
         counterparty_account = paths.text(
             details, f"RltdPties/{party}Acct/Id/IBAN", f"RltdPties/{party}Acct/Id/Othr/Id"
         )
-    booking = _when(paths, element, "BookgDt") or _when(paths, element, "ValDt")
+    value_date = _day(fields.get("ValDt"))
+    booking = _day(fields.get("BookgDt")) or value_date
     if booking is None:
         raise StatementError(
             "bad_date", Message("Bút toán không có ngày hạch toán", "An entry without a booking date"), where
@@ -335,17 +357,17 @@ def _entry(current: _Statement, paths: _Paths, element: etree._Element, sequence
         statement_id=current.tally.statement.statement_id,
         sequence=sequence,
         booking_date=booking,
-        value_date=_when(paths, element, "ValDt"),
+        value_date=value_date,
         amount=to_minor(amount_element.text or "", currency, where=where),
         direction=Direction.CREDIT if credit else Direction.DEBIT,
         currency=currency,
-        bank_reference=paths.text(element, "AcctSvcrRef"),
+        bank_reference=_text(fields.get("AcctSvcrRef")),
         end_to_end_id=end_to_end[0] if end_to_end else None,
-        our_reference=paths.text(element, "NtryDtls/TxDtls/Refs/InstrId", "NtryRef"),
+        our_reference=paths.text(element, "NtryDtls/TxDtls/Refs/InstrId") or _text(fields.get("NtryRef")),
         other_references=tuple(dict.fromkeys(others)),
         counterparty=counterparty,
         counterparty_account=counterparty_account,
         narrative=" ".join(narrative_parts),
-        reversal=(paths.text(element, "RvslInd") or "").lower() == "true",
+        reversal=(_text(fields.get("RvslInd")) or "").lower() == "true",
         raw=etree.tostring(element, encoding="unicode", with_tail=False),
     )
