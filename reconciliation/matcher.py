@@ -37,7 +37,10 @@ to it: a bill paid in two transfers). Tier 1 finds all shapes; tiers 2 and 3 mat
 What is not a match is still reported: lines carrying an item's reference whose amounts do not add
 up (amount mismatches), a further line for an item already matched (duplicates: a dynamic QR paid
 twice), reversal lines (camt ``RvslInd``, MT940 RC/RD) with the line they reverse when it is in the
-input, and whatever is left on either side (unmatched ours, unmatched theirs).
+input, and whatever is left on either side (unmatched ours, unmatched theirs). Given our reference
+schemes (``MatchRules.schemes``), an unmatched line that carries a well-formed reference of ours,
+check character and all, that no item has is named too (``foreign_references``), found by the
+schemes' own finder (``ReferenceScheme.find``); a look-alike fails its check character and is not.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from civicpay.reference_codes import ReferenceScheme
 from reconciliation.model import Direction, StatementLine
 from reconciliation.text import compact, fold
 
@@ -120,6 +124,10 @@ class MatchRules:
     # 0 turns matching by a cut reference's visible prefix off.
     min_visible_prefix: int = 10
     many_to_one: bool = True
+    # Our kinds of reference (``wallet.topup_code.TOPUP``, ``qr.treasury.REMITTANCE``…), handed in by
+    # the caller: a valid one of these in a line left unmatched is reported, so the officer sees a
+    # top-up for a wallet that has no item today rather than an anonymous credit.
+    schemes: tuple[ReferenceScheme, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -178,6 +186,9 @@ class MatchResult:
     amount_mismatches: tuple[AmountMismatch, ...]
     duplicates: tuple[Duplicate, ...]
     reversals: tuple[Reversal, ...]
+    # Unmatched lines that carry a well-formed reference of ours (its check character holds) that no
+    # item given has: each line with the references, in order of appearance.
+    foreign_references: tuple[tuple[LineRef, tuple[str, ...]], ...] = ()
 
     @property
     def matched_lines(self) -> frozenset[LineRef]:
@@ -479,6 +490,18 @@ class _Run:
         earlier = [line for line in candidates if line.booking_date <= reversal.booking_date]
         return ref(earlier[-1]) if earlier else None
 
+    def foreign(self) -> tuple[tuple[LineRef, tuple[str, ...]], ...]:
+        """Valid references of ours in the lines left unmatched, found by each scheme's own finder."""
+        if not self.rules.schemes:
+            return ()
+        found: list[tuple[LineRef, tuple[str, ...]]] = []
+        for key in sorted(self.open_lines):
+            packed = " ".join(compact(text) for text in _texts(self.open_lines[key]))
+            codes = [scheme.encode(number) for scheme in self.rules.schemes for number in scheme.find(packed)]
+            if codes:
+                found.append((key, tuple(dict.fromkeys(codes))))
+        return tuple(found)
+
     def result(self) -> MatchResult:
         return MatchResult(
             matches=tuple(sorted(self.matches, key=lambda match: (match.lines, match.items))),
@@ -487,6 +510,7 @@ class _Run:
             amount_mismatches=tuple(sorted(self.mismatches, key=lambda found: (found.lines, found.items))),
             duplicates=tuple(sorted(self.duplicates, key=lambda found: found.line)),
             reversals=tuple(sorted(self.reversals, key=lambda found: found.line)),
+            foreign_references=self.foreign(),
         )
 
 

@@ -275,3 +275,14 @@ def test_one_reference_on_two_items_and_two_lines_pairs_them_one_to_one() -> Non
         ((LineRef("S", 2),), ("t2",)),
     ]
     assert [d.line for d in result.duplicates] == [LineRef("S", 3)]
+
+
+def test_a_valid_reference_of_ours_without_an_item_is_named_and_a_look_alike_is_not() -> None:
+    stranger = TOPUP.encode(777)
+    wrong = stranger[:-1] + ("A" if stranger[-1] != "A" else "B")
+    lines = [line(1, 10_000, f"nap tien {stranger[:4]} {stranger[4:]}"), line(2, 10_000, f"NAP TIEN {wrong}")]
+    rules = MatchRules(schemes=(TOPUP, REMITTANCE), amount_date=False)
+    result = match(lines, [item("t1", 100_000, CODE)], rules)
+    assert result.unmatched_theirs == (LineRef("S", 1), LineRef("S", 2))
+    assert result.foreign_references == ((LineRef("S", 1), (stranger,)),)
+    assert match(lines, [], MatchRules()).foreign_references == ()
