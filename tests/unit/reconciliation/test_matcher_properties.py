@@ -98,6 +98,29 @@ def scenarios(draw: st.DrawFn) -> tuple[list[StatementLine], list[OurItem]]:
             lines.append(_line(len(lines) + 1, paid, text))
     for _ in range(draw(st.integers(0, 3))):
         lines.append(_line(len(lines) + 1, draw(amounts), draw(NOISE)))
+    if draw(st.booleans()):  # a settlement: several items booked as one line under the batch's reference
+        batch = ReferenceScheme("QTDV", 11).encode(draw(st.integers(1, 10_000)))
+        parts = draw(st.lists(amounts, min_size=2, max_size=4))
+        items += [
+            OurItem(f"g{n}", None, amount, Direction.CREDIT, DAY, "settlement", group=batch)
+            for n, amount in enumerate(parts)
+        ]
+        lines.append(_line(len(lines) + 1, sum(parts) - draw(st.sampled_from([0, 0, 1])), draw(mangled(batch))))
+    if draw(st.booleans()) and lines:  # the bank takes one line back
+        taken = draw(st.sampled_from(lines))
+        lines.append(
+            StatementLine(
+                "S",
+                len(lines) + 1,
+                DAY,
+                DAY,
+                taken.amount,
+                Direction.DEBIT,
+                "VND",
+                narrative="HOAN " + taken.narrative,
+                reversal=True,
+            )
+        )
     return lines, items
 
 
