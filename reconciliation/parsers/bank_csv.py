@@ -212,7 +212,9 @@ def read_bank_csv(
     currency = check_currency(values["currency"] or mapping.currency, expected_currency, "preamble")
     opening = parse_number(values["opening"] or "", mapping, currency, "preamble") if values["opening"] else None
     closing = parse_number(values["closing"] or "", mapping, currency, "preamble") if values["closing"] else None
-    statement_id = f"{mapping.name}:{values['account'] or account or ''}:{values['period'] or header_row}"
+    period = _period(preamble, mapping)
+    values["from"], values["to"] = (period[0].isoformat(), period[-1].isoformat()) if period else (None, None)
+    statement_id = f"{mapping.name}:{values['account'] or account or ''}:{values['from'] or header_row}"
 
     cell = _Cells(index)
     tally: Tally | None = None
@@ -315,12 +317,29 @@ def _statement(
     opening: int | None,
     closing: int | None,
 ) -> Statement:
+    first = date.fromisoformat(text) if (text := values.get("from")) else None
+    last = date.fromisoformat(text) if (text := values.get("to")) else None
     return Statement(
         format=StatementFormat.BANK_CSV,
         statement_id=statement_id,
         account=f"{mapping.bank_bin}:{values['account'] or account or ''}",
         currency=currency,
-        opening=Balance(opening, None) if opening is not None else None,
-        closing=Balance(closing, None) if closing is not None else None,
+        opening=Balance(opening, first) if opening is not None else None,
+        closing=Balance(closing, last) if closing is not None else None,
+        from_date=first,
+        to_date=last,
         kind=f"csv:{mapping.name}",
     )
+
+
+_DAY = re.compile(r"\b\d{1,2}/\d{1,2}/\d{4}\b")
+
+
+def _period(preamble: list[list[str]], mapping: CsvMapping) -> list[date]:
+    """The dates of the preamble's period row (``Từ ngày 01/12/2026 đến ngày 01/12/2026``), first to last."""
+    for cells in preamble:
+        text = " ".join(cells)
+        if any(key(cell).startswith(mapping.labels["period"]) for cell in cells if cell.strip()):
+            found = [day for day in (_date(match, mapping) for match in _DAY.findall(text)) if day is not None]
+            return sorted(found)
+    return []

@@ -345,3 +345,17 @@ def test_the_format_is_told_from_the_first_bytes(tmp_path: Path) -> None:
     with pytest.raises(StatementError) as caught:
         detect_format(tmp_path / "x.bin")
     assert caught.value.code == "unknown_format"
+
+
+def test_a_csv_statement_takes_its_period_and_account_from_the_preamble() -> None:
+    (parsed,) = gather(read_bank_csv(io.StringIO(bank_csv(VIETINBANK, ENTRIES))))
+    statement = parsed.statement
+    assert (statement.from_date, statement.to_date) == (DAY, DAY)
+    assert statement.account == "970415:0071001234567"
+    assert statement.statement_id == "vietinbank:0071001234567:2026-12-01"
+    assert statement.opening is not None
+    assert statement.opening.on == DAY
+    assert (
+        parsed.lines[1].raw
+        == "2,01/12/2026,01/12/2026,Nộp phí hộ tịch TTHC0000019,,50.000,11.284.567,FT26335002,Trần Thị Bé,"
+    )
