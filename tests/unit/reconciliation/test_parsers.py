@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -359,3 +360,20 @@ def test_a_csv_statement_takes_its_period_and_account_from_the_preamble() -> Non
         parsed.lines[1].raw
         == "2,01/12/2026,01/12/2026,Nộp phí hộ tịch TTHC0000019,,50.000,11.284.567,FT26335002,Trần Thị Bé,"
     )
+
+
+@pytest.mark.parametrize("how", ["prefixed", "no namespace", "another version"])
+def test_camt_is_read_whatever_its_namespace_is_written_as(how: str) -> None:
+    data = camt(ENTRIES).decode()
+    namespace = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
+    if how == "prefixed":
+        data = data.replace(f'xmlns="{namespace}"', f'xmlns:c="{namespace}"')
+        data = re.sub(r"<(/?)([A-Za-z])", r"<\1c:\2", data.split("?>", 1)[1])
+    elif how == "no namespace":
+        data = data.replace(f' xmlns="{namespace}"', "")
+    else:
+        data = data.replace("camt.053.001.08", "camt.053.001.13")
+    (parsed,) = gather(read_camt(io.BytesIO(data.encode())))
+    assert [line.amount for line in parsed.lines] == [1_234_567, 50_000, 2_000_000]
+    assert parsed.totals.continuous is True
+    assert parsed.lines[1].counterparty == "Trần Thị Bé"
