@@ -10,6 +10,7 @@ from billing.routes import (
     BillController,
     BillerApiController,
     BillerController,
+    BillerDirectoryController,
     BillLinkController,
     BillPaymentController,
     SettlementController,
@@ -22,6 +23,7 @@ from billing.webhooks import handler as webhook_handler
 
 ROUTE_HANDLERS = [
     BillerController,
+    BillerDirectoryController,
     SettlementController,
     BillerApiController,
     BillLinkController,

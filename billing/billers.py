@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
 from billing.errors import BillerNotFound
-from billing.models import Biller, BillerCategory, PaymentPolicy
+from billing.models import CATEGORY_LABELS, CODE_LABELS, Biller, BillerCategory, PaymentPolicy
 from civicpay.auth import service as auth
 from civicpay.auth.models import Role
 from civicpay.errors import InvalidField, Text
@@ -75,6 +75,15 @@ async def create(session: AsyncSession, data: s.BillerCreate, *, bank_name: str,
 
 async def list_all(session: AsyncSession) -> list[s.Biller]:
     return [biller_view(biller) for biller in await session.scalars(select(Biller).order_by(Biller.id))]
+
+
+async def directory(session: AsyncSession) -> list[s.BillerListed]:
+    rows = await session.execute(select(Biller.id, Biller.name, Biller.category).order_by(Biller.category, Biller.name))
+    return [
+        s.BillerListed(biller_id, name, kind, CATEGORY_LABELS[kind], CODE_LABELS[kind])
+        for biller_id, name, category in rows
+        for kind in [BillerCategory(category)]
+    ]
 
 
 async def get(session: AsyncSession, biller_id: int) -> Biller:

@@ -31,6 +31,29 @@ class BillerCategory(StrEnum):
     OTHER = "other"
 
 
+# What a citizen's app calls each kind of bill, and what it asks for to link one (the biller's customer code).
+CATEGORY_LABELS = {
+    BillerCategory.ELECTRICITY: "Tiền điện",
+    BillerCategory.WATER: "Tiền nước",
+    BillerCategory.SANITATION: "Phí vệ sinh môi trường",
+    BillerCategory.TUITION: "Học phí",
+    BillerCategory.PUBLIC_SERVICE_FEE: "Phí dịch vụ công",
+    BillerCategory.TELECOM: "Cước viễn thông",
+    BillerCategory.HOSPITAL: "Viện phí",
+    BillerCategory.OTHER: "Hóa đơn khác",
+}
+CODE_LABELS = {
+    BillerCategory.ELECTRICITY: "Mã khách hàng (trên hóa đơn tiền điện)",
+    BillerCategory.WATER: "Mã khách hàng / số hợp đồng nước",
+    BillerCategory.SANITATION: "Mã khách hàng",
+    BillerCategory.TUITION: "Mã học sinh",
+    BillerCategory.PUBLIC_SERVICE_FEE: "Số hồ sơ",
+    BillerCategory.TELECOM: "Số thuê bao",
+    BillerCategory.HOSPITAL: "Mã bệnh nhân",
+    BillerCategory.OTHER: "Mã khách hàng",
+}
+
+
 class PaymentPolicy(StrEnum):
     """What the biller accepts besides the exact amount due; only ``refuse`` is applied so far."""
 

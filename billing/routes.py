@@ -74,6 +74,17 @@ class BillerController(Controller):
         )
 
 
+class BillerDirectoryController(Controller):
+    path = "/billers/directory"
+    tags = ["bills"]
+    guards = [requires(Role.CITIZEN, Role.ADMIN)]
+
+    @get("/", operation_id="listBillerDirectory")
+    async def directory(self, session: NamedDependency[AsyncSession]) -> list[s.BillerListed]:
+        """The billers a citizen can link a customer code at, by kind, with what each calls the code."""
+        return await billers.directory(session)
+
+
 class BillerApiController(Controller):
     path = "/biller-api"
     tags = ["bills"]

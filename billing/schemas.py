@@ -60,6 +60,16 @@ class Biller(msgspec.Struct):
     lookup_url: str | None
 
 
+class BillerListed(msgspec.Struct):
+    """A biller as a citizen's app lists it, to link a customer code at it."""
+
+    id: int
+    name: str
+    category: BillerCategory
+    category_label: Annotated[str, msgspec.Meta(examples=["Tiền điện"])]
+    code_label: Annotated[str, msgspec.Meta(description="What the biller's customer code is called on its bills")]
+
+
 class BillerCreated(Biller):
     api_key: Annotated[str, msgspec.Meta(description="Shown once; the biller's system sends it as X-API-Key.")]
 

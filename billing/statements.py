@@ -16,20 +16,19 @@ from sqlalchemy.sql import Select
 
 from billing import schemas as s
 from billing.errors import BillNotFound
-from billing.models import Bill, Biller, BillerCategory, BillLink, BillPayment, BillPaymentItem, BillStatus
+from billing.models import (
+    CATEGORY_LABELS,
+    Bill,
+    Biller,
+    BillerCategory,
+    BillLink,
+    BillPayment,
+    BillPaymentItem,
+    BillStatus,
+)
 from civicpay.clock import BusinessCalendar
 from civicpay.money import format_vnd
 
-CATEGORY_LABELS = {
-    BillerCategory.ELECTRICITY: "Tiền điện",
-    BillerCategory.WATER: "Tiền nước",
-    BillerCategory.SANITATION: "Phí vệ sinh môi trường",
-    BillerCategory.TUITION: "Học phí",
-    BillerCategory.PUBLIC_SERVICE_FEE: "Phí dịch vụ công",
-    BillerCategory.TELECOM: "Cước viễn thông",
-    BillerCategory.HOSPITAL: "Viện phí",
-    BillerCategory.OTHER: "Hóa đơn khác",
-}
 STATUS_LABELS = {
     BillStatus.OPEN: "Chưa thanh toán",
     BillStatus.PAID: "Đã thanh toán",

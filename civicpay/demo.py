@@ -6,11 +6,17 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import schemas as billing_schemas
+from billing.billers import create as create_biller
+from billing.billers import get as get_biller
+from billing.ingestion import apply as apply_bills
+from billing.models import BillerCategory, BillLink
 from civicpay.auth.models import Role, User
 from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import Clock
@@ -53,6 +59,11 @@ DEMO_BANK_ACCOUNTS = {
     ("970415", "101867654321"): "TRAN VAN MINH",
     ("970418", "21510000123456"): "LE THI LAN",
     (DEMO_MERCHANT.bank_bin, DEMO_MERCHANT.account_number): "CA PHE THUAN HOA",
+    ("970415", "114000201001"): "CONG TY DIEN LUC THUA THIEN HUE",
+    ("970436", "0161000456789"): "CONG TY CP CAP NUOC THUA THIEN HUE",
+    ("970418", "55110000888999"): "TRUONG THCS NGUYEN TRI PHUONG",
+    ("970405", "4000211002233"): "CONG TY MOI TRUONG VA CONG TRINH DO THI HUE",
+    ("970415", "114000305566"): "TRUNG TAM PHUC VU HANH CHINH CONG TINH",
 }
 DEMO_MERCHANT_BANK_NAME = DEMO_BANK_ACCOUNTS[(DEMO_MERCHANT.bank_bin, DEMO_MERCHANT.account_number)]
 
@@ -76,8 +87,79 @@ DEMO_PEOPLE = (
 )
 
 
-# What seeding does, one step each (a password is hashed in most): the people, then the office, the merchant.
-DEMO_STEPS = len(DEMO_PEOPLE) + 2
+@dataclass(frozen=True, slots=True)
+class DemoBiller:
+    """A biller of the demo, at the billers sandbox under ``slug``; ``asks`` when it answers look-ups."""
+
+    slug: str
+    name: str
+    category: BillerCategory
+    bank_bin: str
+    account_number: str
+    asks: bool
+
+
+DEMO_BILLERS = (
+    DemoBiller("electricity", "Điện lực Thừa Thiên Huế", BillerCategory.ELECTRICITY, "970415", "114000201001", True),
+    DemoBiller(
+        "water", "Công ty Cổ phần Cấp nước Thừa Thiên Huế", BillerCategory.WATER, "970436", "0161000456789", True
+    ),
+    DemoBiller("school", "Trường THCS Nguyễn Tri Phương", BillerCategory.TUITION, "970418", "55110000888999", True),
+    DemoBiller(
+        "sanitation",
+        "Công ty Môi trường và Công trình đô thị Huế",
+        BillerCategory.SANITATION,
+        "970405",
+        "4000211002233",
+        False,
+    ),
+    DemoBiller(
+        "public-service",
+        "Trung tâm Phục vụ hành chính công tỉnh",
+        BillerCategory.PUBLIC_SERVICE_FEE,
+        "970415",
+        "114000305566",
+        False,
+    ),
+)
+# The demo citizens' customer codes, by phone and biller: the three that answer look-ups know them
+# (sandbox/billers.py), and the other two push their bills (DEMO_PUSHED_BILLS).
+DEMO_LINKS = {
+    "0912345678": {
+        "electricity": "PQ0400123456",
+        "water": "HUEWACO-10234",
+        "school": "HS-2026-0417",
+        "sanitation": "VSMT-PH-00712",
+        "public-service": "000.00.12.H57-261201-0042",
+    },
+    "0987654321": {"electricity": "PQ0400234567", "school": "HS-2026-0523", "sanitation": "VSMT-PH-00713"},
+    "0935123456": {"water": "HUEWACO-10567"},
+}
+DEMO_PUSHED_BILLS = {
+    "sanitation": [
+        billing_schemas.BillIn(
+            "VSMT-2026-12-00712", "VSMT-PH-00712", "Nguyễn Thị Hương", "2026-12", 45_000, date(2026, 12, 20)
+        ),
+        billing_schemas.BillIn(
+            "VSMT-2026-12-00713", "VSMT-PH-00713", "Trần Văn Minh", "2026-12", 45_000, date(2026, 12, 20)
+        ),
+    ],
+    "public-service": [
+        billing_schemas.BillIn(
+            "HCC-261201-0042",
+            "000.00.12.H57-261201-0042",
+            "Nguyễn Thị Hương",
+            "2026-12",
+            150_000,
+            date(2026, 12, 10),
+            [billing_schemas.BillLine("Phí thẩm định hồ sơ cấp giấy phép xây dựng nhà ở riêng lẻ", 150_000)],
+        )
+    ],
+}
+
+# What seeding does, one step each (a password is hashed in most): the people, then the office, the merchant,
+# the billers.
+DEMO_STEPS = len(DEMO_PEOPLE) + 3
 
 
 async def seed_demo(
@@ -125,11 +207,47 @@ async def seed_demo(
     step()
     await merchants.register(session, hasher, DEMO_MERCHANT, bank_name=DEMO_MERCHANT_BANK_NAME, now=now)
     step()
+    await _seed_billers(session, settings, clock)
+    step()
     return True
 
 
+async def _seed_billers(session: AsyncSession, settings: Settings, clock: Clock) -> None:
+    """The demo billers at the billers sandbox, the demo citizens' links, and the pushing billers' bills.
+
+    Links are written as they stand, without asking the billers: seeding runs before the sandboxes start.
+    """
+    now = clock.now()
+    users = {
+        phone: await session.scalar(select(User.id).where(User.phone == f"+84{phone[1:]}")) for phone in DEMO_LINKS
+    }
+    for demo in DEMO_BILLERS:
+        made = await create_biller(
+            session,
+            billing_schemas.BillerCreate(
+                name=demo.name,
+                category=demo.category,
+                bank_bin=demo.bank_bin,
+                account_number=demo.account_number,
+                webhook_url=biller_webhook_url(settings, demo.slug),
+                webhook_secret=biller_webhook_secret(settings, demo.slug),
+                lookup_url=biller_lookup_url(settings, demo.slug) if demo.asks else None,
+            ),
+            bank_name=DEMO_BANK_ACCOUNTS[(demo.bank_bin, demo.account_number)],
+            now=now,
+        )
+        session.add_all(
+            BillLink(user_id=users[phone], biller_id=made.id, customer_code=codes[demo.slug], created_at=now)
+            for phone, codes in DEMO_LINKS.items()
+            if demo.slug in codes
+        )
+        if demo.slug in DEMO_PUSHED_BILLS:
+            biller = await get_biller(session, made.id)
+            await apply_bills(session, biller, DEMO_PUSHED_BILLS[demo.slug], now=now)
+
+
 def biller_webhook_secret(settings: Settings, slug: str) -> str:
-    """The signing secret of the demo biller ``slug`` (electricity, water, school), derived from the secret key.
+    """The signing secret of the demo biller ``slug`` (``DEMO_BILLERS``), derived from the secret key.
 
     The demo billers civicpay creates and the fake billers of ``civicpay-sandbox billers serve`` each
     compute it from the same settings, so they agree without a secret file of their own; an HMAC is one-way,

@@ -1,7 +1,8 @@
 """Billers' systems, as one small server for development and tests (billers have no public sandbox).
 
-Three companies under their slugs: an electricity company (``electricity``), a water company
-(``water``) and a school (``school``), each with a few customers and their open bills. Each answers
+Five companies under their slugs: an electricity company (``electricity``), a water company
+(``water``) and a school (``school``), each with a few customers and their open bills, and two that push
+their bills to civicpay instead (``sanitation``, ``public-service``). Each answers
 what ``billing.pull`` asks, over a real socket: ``GET /{slug}/customers/{code}/bills`` (the customer's
 open bills, as the company would push them; 404 for a customer it does not have). Each receives our
 payment notifications at ``POST /{slug}/webhooks``: the signature is checked (``X-Civicpay-Signature:
@@ -231,7 +232,7 @@ HUONG, MINH, LAN = "Nguyễn Thị Hương", "Trần Văn Minh", "Lê Thị Lan"
 
 
 def demo_companies(secret_of: Callable[[str], str]) -> dict[str, Company]:
-    """The three companies with their customers and open bills; ``secret_of(slug)`` is each one's webhook secret."""
+    """The companies with their customers and open bills; ``secret_of(slug)`` is each one's webhook secret."""
     power = [Customer("PQ0400123456", HUONG), Customer("PQ0400234567", MINH), Customer("PQ0400345678", "Phan Văn Đức")]
     water = [Customer("HUEWACO-10234", HUONG), Customer("HUEWACO-10567", LAN)]
     pupils = [Customer("HS-2026-0417", HUONG), Customer("HS-2026-0523", MINH)]
@@ -297,9 +298,22 @@ def demo_companies(secret_of: Callable[[str], str]) -> dict[str, Company]:
                 _bill("NTP-HK1-0523-12", pupils[1], "2026-12", december, [Line("Học phí tháng 12", 300_000)]),
             ],
         ),
+        # These two push their bills to civicpay (the demo seeds them) and answer no look-ups: here they only
+        # take civicpay's payment notifications.
+        "sanitation": Company(
+            "sanitation", "Công ty Môi trường và Công trình đô thị Huế", "sanitation", secret_of("sanitation"), {}, []
+        ),
+        "public-service": Company(
+            "public-service",
+            "Trung tâm Phục vụ hành chính công tỉnh",
+            "public_service_fee",
+            secret_of("public-service"),
+            {},
+            [],
+        ),
     }
 
 
 def demo_billers(settings: Settings) -> FakeBillers:
-    """The three companies, signing as civicpay's demo billers expect (``biller_webhook_secret``)."""
+    """The demo's companies, signing as civicpay's demo billers expect (``biller_webhook_secret``)."""
     return FakeBillers(demo_companies(lambda slug: biller_webhook_secret(settings, slug)))

@@ -87,6 +87,24 @@ async def test_a_push_needs_a_billers_key_and_refuses_a_malformed_bill(biller_de
     assert text_amount.status_code == 400
 
 
+async def test_a_citizen_finds_the_billers_to_link_at_with_what_each_calls_its_customer_code(
+    biller_desk: BillerDesk, api: Api
+) -> None:
+    water = await biller_desk.biller("Cấp nước Huế", "water")
+    school = await biller_desk.biller("Trường THCS Nguyễn Tri Phương", "tuition")
+    citizen = await api.register()
+
+    listed = await api.client.get("/billers/directory", headers=citizen.headers)
+    admin_only = await api.client.get("/billers", headers=citizen.headers)
+
+    assert listed.status_code == 200, listed.text
+    by_id = {biller["id"]: biller for biller in listed.json()}
+    assert by_id[water["id"]]["category_label"] == "Tiền nước"
+    assert by_id[school["id"]]["code_label"] == "Mã học sinh"
+    assert set(by_id[school["id"]]) == {"id", "name", "category", "category_label", "code_label"}
+    assert admin_only.status_code == 403
+
+
 async def test_a_link_needs_the_name_on_the_bills_diacritics_and_case_aside_and_a_household_shares_a_code(
     biller_desk: BillerDesk, api: Api
 ) -> None:
