@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.models import BillPayment
 from billing.receipts import RECEIPT
+from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from tests.billers import BillerDesk, bill
-from tests.conftest import Api, Citizen, finance_officer
+from tests.conftest import Api, Citizen, create_staff, finance_officer, signed_in
 
 # The clock stands at 2026-11-23 03:00 UTC (tests.conftest.START): 10:00 in Huế, seven hours ahead.
 PAID_AT_LOCAL = "23/11/2026 10:00:00 (UTC+07:00, Asia/Ho_Chi_Minh)"
@@ -153,7 +154,7 @@ async def test_the_pdf_receipt_says_the_same_and_its_text_comes_out_with_diacrit
         assert "/FontFile2" in _dictionary(_dictionary(descendants[0])["/FontDescriptor"])
 
 
-async def test_another_citizen_gets_the_same_404_as_for_an_unknown_payment_and_staff_may_read_it(
+async def test_another_citizen_gets_the_404_of_an_unknown_payment_and_only_admins_and_finance_read_it(
     biller_desk: BillerDesk,
     api: Api,
     sessions: async_sessionmaker[AsyncSession],
@@ -163,6 +164,7 @@ async def test_another_citizen_gets_the_same_404_as_for_an_unknown_payment_and_s
     citizen, paid, billers = await _two_bills_paid(biller_desk, api)
     stranger = await api.register(full_name="Lê Thị Cúc")
     officer = await finance_officer(api, sessions, settings, clock)
+    clerk = await signed_in(api, await create_staff(sessions, settings, clock, Role.CLERK, "Võ Thị Thu"))
     answers = {}
     for suffix in ("receipt", "receipt.pdf"):
         mine = f"/bill-payments/{paid['id']}/{suffix}"
@@ -171,6 +173,7 @@ async def test_another_citizen_gets_the_same_404_as_for_an_unknown_payment_and_s
             "unknown": await api.client.get(f"/bill-payments/{paid['id'] + 1000}/{suffix}", headers=citizen.headers),
             "officer": await api.client.get(mine, headers=officer),
             "admin": await api.client.get(mine, headers=biller_desk.admin),
+            "clerk": await api.client.get(mine, headers=clerk),
             "biller": await api.client.get(mine, headers={"X-API-Key": billers["evn"]["api_key"]}),
             "nobody": await api.client.get(mine),
         }
@@ -185,6 +188,7 @@ async def test_another_citizen_gets_the_same_404_as_for_an_unknown_payment_and_s
         assert "Nguyễn" not in answer["stranger"].text
         assert answer["officer"].status_code == 200, answer["officer"].text
         assert answer["admin"].status_code == 200, answer["admin"].text
+        assert answer["clerk"].status_code == 403
         assert answer["biller"].status_code == 403
         assert answer["nobody"].status_code == 401
     assert RECEIPT.encode(paid["id"]) in answers["receipt"]["officer"].text
