@@ -6,6 +6,7 @@ Other rooms use it through what this module exports.
 
 from billing.autopay import AutopayResult, pay_due_bills, send_reminders
 from billing.pull import BillLookup
+from billing.receipt_routes import BillReceiptController
 from billing.routes import (
     BillController,
     BillerApiController,
@@ -29,6 +30,7 @@ ROUTE_HANDLERS = [
     BillLinkController,
     BillController,
     BillPaymentController,
+    BillReceiptController,
 ]
 
 __all__ = [

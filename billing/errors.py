@@ -17,6 +17,13 @@ class BillNotFound(NotFound):
     title = Text("Không tìm thấy hóa đơn", "Bill not found")
 
 
+class BillPaymentNotFound(NotFound):
+    """Unknown, or another person's payment: the two answer alike, so ids cannot be probed."""
+
+    code = "bill_payment_not_found"
+    title = Text("Không tìm thấy giao dịch thanh toán hóa đơn", "Bill payment not found")
+
+
 class LinkNotFound(NotFound):
     code = "bill_link_not_found"
     title = Text("Không tìm thấy mã khách hàng đã liên kết", "Customer link not found")

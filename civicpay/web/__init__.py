@@ -7,8 +7,11 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-# The folder of the pages' templates, for Litestar's Jinja engine (the front page).
+# The folder of the pages' templates, for Litestar's Jinja engine (the front page, bill receipts).
 TEMPLATES = Path(__file__).parent
+# DejaVu Sans 2.37, unmodified (fonts/LICENSE.txt), for documents we draw ourselves (bill receipts as PDF):
+# shipped with the package because a server may have no fonts installed, and it covers Vietnamese and ₫.
+FONTS = TEMPLATES / "fonts"
 
 
 @functools.cache
