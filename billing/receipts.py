@@ -5,9 +5,9 @@ reads their own receipts; admins and finance officers read any (a complaint, a r
 anyone else a receipt that exists answers exactly as one that does not: the same 404, so payment ids
 cannot be probed for other people's payments.
 
-The receipt number is the payment's id as a 16-character reference with a check character
-(``BLHD`` + 11 + 1, ``civicpay.reference_codes``): short enough to read over the phone, derived, so
-no column or migration is needed, and a mistyped digit is caught.
+The receipt number is the payment's own reference (``TTHD…``, ``BillPayment.reference``): 16 characters
+with a check character, short enough to read over the phone, and the one the biller's webhook quotes, so
+a citizen's receipt and the biller's records name the payment alike.
 """
 
 from __future__ import annotations
@@ -20,16 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.errors import BillPaymentNotFound
-from billing.models import Bill, Biller, BillerCategory, BillPayment, BillPaymentItem
-from billing.statements import CATEGORY_LABELS
+from billing.models import CATEGORY_LABELS, Bill, Biller, BillerCategory, BillPayment, BillPaymentItem
 from civicpay.auth.guards import Principal
 from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
 from civicpay.clock import BusinessCalendar
 from civicpay.money import amount_in_words, format_vnd
-from civicpay.reference_codes import ReferenceScheme
 
-RECEIPT = ReferenceScheme("BLHD", 11)
 TITLE = "BIÊN LAI THANH TOÁN HÓA ĐƠN"
 # Staff who answer complaints and reconcile read every receipt; everyone else only their own.
 READS_EVERY_RECEIPT = frozenset({Role.ADMIN, Role.FINANCE_OFFICER})
@@ -113,7 +110,7 @@ async def bill_receipt(
     local = payment.created_at.astimezone(calendar.zone)
     return BillReceipt(
         title=TITLE,
-        receipt_number=RECEIPT.encode(payment.id),
+        receipt_number=payment.reference,
         payment_id=payment.id,
         entry_id=payment.entry_id,
         paid_at=payment.created_at,

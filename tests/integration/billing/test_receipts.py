@@ -12,8 +12,7 @@ from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, PdfObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing.models import BillPayment
-from billing.receipts import RECEIPT
+from billing.models import PAYMENT_REFERENCE, BillPayment
 from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
@@ -88,7 +87,7 @@ def _expected(citizen: Citizen, payment_id: int, entry_id: int) -> list[str]:
     """What both forms of the receipt must say, word for word, diacritics included."""
     return [
         "BIÊN LAI THANH TOÁN HÓA ĐƠN",
-        RECEIPT.encode(payment_id),
+        PAYMENT_REFERENCE.encode(payment_id),
         "Nguyễn Văn An",
         "+84" + "*" * 6 + citizen.phone[-3:],
         "Điện lực Thừa Thiên Huế",
@@ -137,7 +136,9 @@ async def test_the_pdf_receipt_says_the_same_and_its_text_comes_out_with_diacrit
     assert pdf.status_code == 200, pdf.text
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["cache-control"] == "private, no-store"
-    assert pdf.headers["content-disposition"] == f'inline; filename="bien-lai-{RECEIPT.encode(paid["id"])}.pdf"'
+    assert (
+        pdf.headers["content-disposition"] == f'inline; filename="bien-lai-{PAYMENT_REFERENCE.encode(paid["id"])}.pdf"'
+    )
     assert pdf.content.startswith(b"%PDF-")
     reader = PdfReader(io.BytesIO(pdf.content))
     assert len(reader.pages) == 1
@@ -191,7 +192,7 @@ async def test_another_citizen_gets_the_404_of_an_unknown_payment_and_only_admin
         assert answer["clerk"].status_code == 403
         assert answer["biller"].status_code == 403
         assert answer["nobody"].status_code == 401
-    assert RECEIPT.encode(paid["id"]) in answers["receipt"]["officer"].text
+    assert PAYMENT_REFERENCE.encode(paid["id"]) in answers["receipt"]["officer"].text
 
 
 async def test_what_a_biller_sends_is_shown_as_text_never_as_markup(biller_desk: BillerDesk, api: Api) -> None:
