@@ -1,8 +1,9 @@
-"""Bills: billers and their pushed bills, citizens' customer links, "my bills", paying bills from the wallet.
+"""Bills: billers, their pushed bills, customer links, "my bills", paying bills from the wallet or any bank app.
 
 Other rooms use it through what this module exports.
 """
 
+from billing.bank_payments import claimant as notification_claimant
 from billing.routes import (
     BillController,
     BillerApiController,
@@ -13,4 +14,4 @@ from billing.routes import (
 
 ROUTE_HANDLERS = [BillerController, BillerApiController, BillLinkController, BillController, BillPaymentController]
 
-__all__ = ["ROUTE_HANDLERS"]
+__all__ = ["ROUTE_HANDLERS", "notification_claimant"]

@@ -131,15 +131,33 @@ class BillLink(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class PaymentSource(StrEnum):
+    """Where a bill payment's money came from."""
+
+    WALLET = "wallet"  # a citizen's wallet: ``user_id`` and ``wallet_id`` say whose
+    BANK = "bank"  # a transfer from any bank app naming the bill's reference: ``notification_id`` says which
+
+
 class BillPayment(Base):
-    """One payment of one or more bills from a wallet: one ledger entry."""
+    """One payment of one or more bills, from a wallet or by a bank transfer: one ledger entry."""
 
     __tablename__ = "billing_payment"
-    __table_args__ = (CheckConstraint("amount_vnd > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        # Who paid is known for a wallet payment; a bank transfer's payer is whoever the notification names.
+        CheckConstraint(
+            "(source = 'wallet' AND user_id IS NOT NULL AND wallet_id IS NOT NULL AND notification_id IS NULL)"
+            " OR (source = 'bank' AND notification_id IS NOT NULL AND user_id IS NULL AND wallet_id IS NULL)",
+            name="source_consistent",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id"), index=True)
-    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallet.id"))
+    source: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("auth_user.id"), index=True)
+    wallet_id: Mapped[int | None] = mapped_column(ForeignKey("wallet.id"))
+    # The bank's notification whose money paid it: one notification pays at most one payment.
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("bank_notification.id"), unique=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

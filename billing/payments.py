@@ -16,24 +16,13 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
+from billing.allocations import CATEGORIES, Allocation, record_payment
 from billing.errors import BillAlreadyPaid, BillNotFound, BillNotOpen
-from billing.models import Bill, Biller, BillerCategory, BillLink, BillPayment, BillPaymentItem, BillStatus
+from billing.models import Bill, Biller, BillerCategory, BillLink, BillStatus, PaymentSource
 from civicpay.clock import BusinessCalendar
 from civicpay.money import CAP_EXEMPT, Category, format_vnd
 from civicpay.settings import Settings
 from wallet import check_spending, holder_of_user, ledger, step_up_if_needed
-
-# A biller's category is the movement's category; ``other`` counts towards the monthly cap as a purchase does.
-CATEGORIES = {
-    BillerCategory.ELECTRICITY: Category.ELECTRICITY,
-    BillerCategory.WATER: Category.WATER,
-    BillerCategory.SANITATION: Category.SANITATION,
-    BillerCategory.TUITION: Category.TUITION,
-    BillerCategory.PUBLIC_SERVICE_FEE: Category.PUBLIC_SERVICE_FEE,
-    BillerCategory.TELECOM: Category.TELECOM,
-    BillerCategory.HOSPITAL: Category.HOSPITAL,
-    BillerCategory.OTHER: Category.MERCHANT_PAYMENT,
-}
 
 
 async def _payable_bills(session: AsyncSession, user_id: int, bill_ids: list[int]) -> list[tuple[Bill, Biller]]:
@@ -112,19 +101,20 @@ async def pay_bills(
     ]
     posted = await ledger.post_entry(session, specs, now=now, description="bill payment", locked=check.locked)
     await step_up_if_needed(session, settings, check, user_id=user_id, amount_vnd=total, otp=otp, now=now)
-    payment = BillPayment(
-        user_id=user_id, wallet_id=payer.wallet_id, entry_id=posted.entry_id, amount_vnd=total, created_at=now
+    payment = await record_payment(
+        session,
+        source=PaymentSource.WALLET,
+        entry_id=posted.entry_id,
+        allocations=[
+            Allocation(bill, bill.amount_vnd, transfer_id)
+            for (bill, _), transfer_id in zip(bills, posted.transfer_ids, strict=True)
+        ],
+        now=now,
+        user_id=user_id,
+        wallet_id=payer.wallet_id,
     )
-    session.add(payment)
-    await session.flush()
-    paid: list[s.PaidBill] = []
-    for (bill, biller), transfer_id in zip(bills, posted.transfer_ids, strict=True):
-        session.add(
-            BillPaymentItem(payment_id=payment.id, bill_id=bill.id, amount_vnd=bill.amount_vnd, transfer_id=transfer_id)
-        )
-        bill.status = BillStatus.PAID
-        bill.paid_at = now
-        bill.updated_at = now
-        paid.append(s.PaidBill(bill.id, biller.id, bill.amount_vnd, transfer_id))
-    await session.flush()
+    paid = [
+        s.PaidBill(bill.id, biller.id, bill.amount_vnd, transfer_id)
+        for (bill, biller), transfer_id in zip(bills, posted.transfer_ids, strict=True)
+    ]
     return s.BillPaid(payment.id, total, format_vnd(total), now, paid)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from billing.models import BillerCategory, BillStatus, PaymentPolicy
+from billing.models import BillerCategory, BillStatus, PaymentPolicy, PaymentSource
 from civicpay.db import MAX_ID
 from civicpay.money import AmountVnd
 
@@ -157,12 +157,24 @@ class BillPaymentLine(msgspec.Struct):
     payment_id: int
     amount_vnd: int
     paid_at: datetime
+    source: Annotated[PaymentSource, msgspec.Meta(description="wallet, or bank: a transfer naming the reference")]
 
 
 class BillDetail(Bill):
     version: int
     lines: list[BillLineOut]
     payments: list[BillPaymentLine]
+    reference: Annotated[
+        str,
+        msgspec.Meta(description="16 characters with a check character: put it in a bank transfer's description"),
+    ]
+    vietqr: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Dynamic VietQR for the amount still due, payable from any bank app (image: "
+            "`GET /bills/{id}/qr`); null once the bill is paid or cancelled"
+        ),
+    ]
 
 
 class BillPaymentCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -14,11 +14,22 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
+from billing import bank_codes
 from billing import schemas as s
-from billing.errors import BillNotFound
-from billing.models import Bill, Biller, BillerCategory, BillLink, BillPayment, BillPaymentItem, BillStatus
+from billing.errors import BillNotFound, BillNotOpen
+from billing.models import (
+    Bill,
+    Biller,
+    BillerCategory,
+    BillLink,
+    BillPayment,
+    BillPaymentItem,
+    BillStatus,
+    PaymentSource,
+)
 from civicpay.clock import BusinessCalendar
 from civicpay.money import format_vnd
+from civicpay.settings import Settings
 
 CATEGORY_LABELS = {
     BillerCategory.ELECTRICITY: "Tiền điện",
@@ -106,16 +117,26 @@ async def my_bills(session: AsyncSession, calendar: BusinessCalendar, *, user_id
     return s.MyBills(total, format_vnd(total), overdue_total, len(rows), groups)
 
 
-async def one_bill(
-    session: AsyncSession, calendar: BusinessCalendar, *, user_id: int, bill_id: int, now: datetime
-) -> s.BillDetail:
+async def _my_bill(session: AsyncSession, user_id: int, bill_id: int) -> Bill:
     row = (await session.execute(_mine(user_id).where(Bill.id == bill_id))).first()
     if row is None:
         raise BillNotFound()
-    bill = row[0]
+    return row[0]
+
+
+def _payable_code(settings: Settings, bill: Bill) -> str | None:
+    """The bill's VietQR while something is due on it; a closed bill has nothing for a bank app to pay."""
+    due = _due(bill)
+    return bank_codes.vietqr(settings, bill, due) if due else None
+
+
+async def one_bill(
+    session: AsyncSession, settings: Settings, calendar: BusinessCalendar, *, user_id: int, bill_id: int, now: datetime
+) -> s.BillDetail:
+    bill = await _my_bill(session, user_id, bill_id)
     view = _view(bill, _today(calendar, now))
     payments = await session.execute(
-        select(BillPaymentItem.payment_id, BillPaymentItem.amount_vnd, BillPayment.created_at)
+        select(BillPaymentItem.payment_id, BillPaymentItem.amount_vnd, BillPayment.created_at, BillPayment.source)
         .join(BillPayment, BillPayment.id == BillPaymentItem.payment_id)
         .where(BillPaymentItem.bill_id == bill.id)
         .order_by(BillPaymentItem.id)
@@ -124,5 +145,19 @@ async def one_bill(
         **{field: getattr(view, field) for field in view.__struct_fields__},
         version=bill.version,
         lines=[s.BillLineOut(**line) for line in bill.lines],
-        payments=[s.BillPaymentLine(payment_id, amount, paid_at) for payment_id, amount, paid_at in payments],
+        payments=[
+            s.BillPaymentLine(payment_id, amount, paid_at, PaymentSource(source))
+            for payment_id, amount, paid_at, source in payments
+        ],
+        reference=bank_codes.reference(bill),
+        vietqr=_payable_code(settings, bill),
     )
+
+
+async def bill_qr_png(session: AsyncSession, settings: Settings, *, user_id: int, bill_id: int) -> bytes:
+    """The bill's VietQR as a PNG; a bill with nothing due answers ``bill_not_open``."""
+    bill = await _my_bill(session, user_id, bill_id)
+    payload = _payable_code(settings, bill)
+    if payload is None:
+        raise BillNotOpen(field="bill_id", bill_id=bill.id, bill_status=bill.status)
+    return bank_codes.png(payload)

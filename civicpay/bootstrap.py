@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import billing
 import qr
 import wallet
 from civicpay import events, outbox
@@ -137,7 +138,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         acquirer=acquirer,
         bank=bank,
         outbox=outbox.Dispatcher(units, handlers, clock, policy=policy, doorbell=doorbell),
-        claimants=qr.NOTIFICATION_CLAIMANTS,
+        # Fee collections first, then bills: each claims only the references of its own prefix.
+        claimants=[*qr.NOTIFICATION_CLAIMANTS, billing.notification_claimant(settings)],
         instructions=instructions,
     )
 
