@@ -4,10 +4,12 @@ A bank app paying a bill's VietQR copies its ``HDON…`` reference into the tran
 the bank's notification carries that text. Like fee collections (``qr.bank_claims``), the billing room
 looks at it before top-up codes are looked for: a notification naming one of our bills is the bill's
 business. It pays the bill when the bill is open, the money reached the account bills are paid into,
-and the amount is what is due. Anything else is never silently accepted nor lost: the money waits in
-suspense with a reason of its own, shown to finance officers, who assign or return it:
+and the amount is what is due, or what the biller's policy accepts: less under ``allow_partial`` (the
+bill stays open for the rest), more under ``keep_credit`` (the rest becomes the customer code's credit,
+paying its next bill). Anything else is never silently accepted nor lost: the money waits in suspense
+with a reason of its own, shown to finance officers, who assign or return it:
 
-- ``underpaid`` / ``overpaid``: not the amount due;
+- ``underpaid`` / ``overpaid``: not the amount due, and the biller's policy does not take it;
 - ``already_paid``: a second payment of a paid bill (a dynamic code can be paid twice);
 - ``bill_cancelled``: the biller cancelled the bill;
 - ``ambiguous_reference``: the description names more than one bill;
@@ -22,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import bank_codes
-from billing.allocations import CATEGORIES, Allocation, record_payment
-from billing.models import Bill, Biller, BillerCategory, BillStatus, PaymentSource
+from billing.allocations import CATEGORIES, Allocation, add_credit, credit_account, due, record_payment
+from billing.models import Bill, Biller, BillerCategory, BillStatus, PaymentPolicy, PaymentSource
 from civicpay.settings import Settings
 from wallet import Claimant, NotificationIn, NotificationOutcome, Placement, ledger
 
@@ -67,27 +69,59 @@ async def claim_notification(
     reason = _CLOSED_REASON.get(BillStatus(bill.status))
     if reason is None and not bank_codes.is_collection_account(settings, note.bank, note.account_number):
         reason = "wrong_account"
-    if reason is None and note.amount_vnd != bill.amount_vnd:
-        reason = "underpaid" if note.amount_vnd < bill.amount_vnd else "overpaid"
+    owed = due(bill)
+    policy = PaymentPolicy(biller.payment_policy)
+    if reason is None and note.amount_vnd < owed and policy != PaymentPolicy.ALLOW_PARTIAL:
+        reason = "underpaid"
+    if reason is None and note.amount_vnd > owed and policy != PaymentPolicy.KEEP_CREDIT:
+        reason = "overpaid"
     if reason is not None:
         return Placement(NotificationOutcome.SUSPENSE, reason=reason)
+    category = CATEGORIES[BillerCategory(biller.category)]
+    memo = f"{biller.name}: {bill.customer_code} {bill.period} ({bank_codes.reference(bill)})"
+    if note.amount_vnd <= owed:
 
-    async def booked(notification_id: int, transfer_id: int) -> None:
-        transfer = await session.get(ledger.Transfer, transfer_id)
-        assert transfer is not None  # noqa: S101 - the ledger has just written it
+        async def booked(notification_id: int, transfer_id: int) -> None:
+            transfer = await session.get(ledger.Transfer, transfer_id)
+            assert transfer is not None  # noqa: S101 - the ledger has just written it
+            await record_payment(
+                session,
+                source=PaymentSource.BANK,
+                entry_id=transfer.entry_id,
+                allocations=[Allocation(bill, note.amount_vnd, transfer_id)],
+                now=now,
+                notification_id=notification_id,
+            )
+
+        return Placement(
+            NotificationOutcome.COLLECTED, account_id=biller.account_id, category=category, memo=memo, booked=booked
+        )
+
+    # More than is due, kept as credit: the whole transfer reaches the credit account, and the bill's part
+    # moves on to the payable in a second entry, so the credit account only ever holds the customer's rest.
+    held = await credit_account(session, biller, now)
+
+    async def booked_with_credit(notification_id: int, _transfer_id: int) -> None:
+        posted = await ledger.post_entry(
+            session,
+            [
+                ledger.TransferSpec(
+                    held, biller.account_id, owed, category, bill.external_id, {"memo": memo, "bill_id": bill.id}
+                )
+            ],
+            now=now,
+            description="bill payment from a bank transfer",
+        )
         await record_payment(
             session,
             source=PaymentSource.BANK,
-            entry_id=transfer.entry_id,
-            allocations=[Allocation(bill, note.amount_vnd, transfer_id)],
+            entry_id=posted.entry_id,
+            allocations=[Allocation(bill, owed, posted.transfer_ids[0])],
             now=now,
             notification_id=notification_id,
         )
+        await add_credit(session, biller, bill.customer_code, note.amount_vnd - owed, now)
 
     return Placement(
-        NotificationOutcome.COLLECTED,
-        account_id=biller.account_id,
-        category=CATEGORIES[BillerCategory(biller.category)],
-        memo=f"{biller.name}: {bill.customer_code} {bill.period} ({bank_codes.reference(bill)})",
-        booked=booked,
+        NotificationOutcome.COLLECTED, account_id=held, category=category, memo=memo, booked=booked_with_credit
     )

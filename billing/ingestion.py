@@ -2,7 +2,9 @@
 
 The same bill again changes nothing; a changed bill is an amendment, and ``"status": "cancelled"`` a
 cancellation, each a new version with its row in ``billing_bill_revision``. A paid or cancelled bill
-cannot be changed: that bill is refused with a stable code, and the rest of the request still applies.
+cannot be changed, nor can one partly paid (its allocations are the biller's money already): that bill
+is refused with a stable code, and the rest of the request still applies. A new bill of a customer code
+with credit at a ``keep_credit`` biller is paid from that credit as it arrives.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
-from billing.models import Bill, Biller, BillRevision, BillStatus
+from billing.allocations import apply_credit
+from billing.models import Bill, Biller, BillRevision, BillStatus, CustomerCredit, PaymentPolicy
 from civicpay.errors import Text
 
 _CHUNK = 500  # bill ids per look-up, well within SQLite's bound parameters
 _PAID = Text("Hóa đơn đã được thanh toán, không thể sửa hay hủy", "The bill is paid; it cannot be amended or cancelled")
 _CANCELLED = Text("Hóa đơn đã bị hủy, không thể sửa", "The bill is cancelled; it cannot be amended")
 _UNKNOWN = Text("Không có hóa đơn này để hủy", "There is no such bill to cancel")
+_PARTLY_PAID = Text(
+    "Hóa đơn đã được thanh toán một phần, không thể sửa hay hủy",
+    "The bill is partly paid; it cannot be amended or cancelled",
+)
 
 
 def _content(bill: s.BillIn) -> dict[str, Any]:
@@ -70,6 +77,24 @@ async def _known(session: AsyncSession, biller_id: int, external_ids: list[str])
     return found
 
 
+async def _pay_from_credit(session: AsyncSession, biller: Biller, created: list[Bill], now: datetime) -> None:
+    """The new bills of each customer code with credit, paid from it (``allocations.apply_credit``)."""
+    codes = sorted({bill.customer_code for bill in created})
+    with_credit: set[str] = set()
+    for start in range(0, len(codes), _CHUNK):
+        with_credit.update(
+            await session.scalars(
+                select(CustomerCredit.customer_code).where(
+                    CustomerCredit.biller_id == biller.id,
+                    CustomerCredit.customer_code.in_(codes[start : start + _CHUNK]),
+                    CustomerCredit.amount_vnd > 0,
+                )
+            )
+        )
+    for code in sorted(with_credit):
+        await apply_credit(session, biller, [bill for bill in created if bill.customer_code == code], now)
+
+
 async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: datetime) -> s.PushResult:
     # One push at a time per biller: two pushes of the same new bill would otherwise race on its unique key.
     # Payments lock bills, never the biller, so they do not wait for a push of other bills.
@@ -88,7 +113,14 @@ async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: 
         elif row is None and incoming.status == "cancelled":
             refused.append(s.BillRefused(incoming.bill_id, "bill_not_found", _UNKNOWN.en))
         elif row is None:
-            row = Bill(biller_id=biller.id, external_id=incoming.bill_id, version=1, created_at=now, updated_at=now)
+            row = Bill(
+                biller_id=biller.id,
+                external_id=incoming.bill_id,
+                version=1,
+                amount_paid_vnd=0,  # set now, not at flush: the same request may amend it further down
+                created_at=now,
+                updated_at=now,
+            )
             for name, value in content.items():
                 setattr(row, name, value)
             known[incoming.bill_id] = row
@@ -99,6 +131,8 @@ async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: 
             refused.append(s.BillRefused(incoming.bill_id, "bill_already_paid", _PAID.en))
         elif row.status == BillStatus.CANCELLED:
             refused.append(s.BillRefused(incoming.bill_id, "bill_cancelled", _CANCELLED.en))
+        elif row.amount_paid_vnd > 0:
+            refused.append(s.BillRefused(incoming.bill_id, "bill_partly_paid", _PARTLY_PAID.en))
         else:
             for name, value in content.items():
                 setattr(row, name, value)
@@ -111,6 +145,8 @@ async def push(session: AsyncSession, biller: Biller, data: s.BillPush, *, now: 
     await session.flush()
     session.add_all(BillRevision(bill_id=row.id, **fields) for row, fields in revisions)
     await session.flush()
+    if created and biller.payment_policy == PaymentPolicy.KEEP_CREDIT:
+        await _pay_from_credit(session, biller, created, now)
     return s.PushResult(
         accepted=[
             s.BillAccepted(incoming.bill_id, row.id, version, outcome) for incoming, row, version, outcome in accepted

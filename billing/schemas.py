@@ -177,8 +177,21 @@ class BillDetail(Bill):
     ]
 
 
+class BillAmount(msgspec.Struct, forbid_unknown_fields=True):
+    id: Id
+    amount_vnd: Annotated[
+        AmountVnd,
+        msgspec.Meta(description="At most what is still due; less only where the biller allows part payment"),
+    ]
+
+
 class BillPaymentCreate(msgspec.Struct, forbid_unknown_fields=True):
-    bill_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)]
+    """Either ``bill_ids`` (each paid in full) or ``bills`` (each with the amount to pay), not both."""
+
+    bill_ids: Annotated[list[Id], msgspec.Meta(max_length=50, description="Bills to pay in full")] = []
+    bills: Annotated[
+        list[BillAmount], msgspec.Meta(max_length=50, description="Bills with the amount to pay on each")
+    ] = []
 
 
 class PaidBill(msgspec.Struct):

@@ -16,6 +16,7 @@ from sqlalchemy.sql import Select
 
 from billing import bank_codes
 from billing import schemas as s
+from billing.allocations import due
 from billing.errors import BillNotFound, BillNotOpen
 from billing.models import (
     Bill,
@@ -60,15 +61,10 @@ def _mine(user_id: int) -> Select[Bill, Biller]:
     )
 
 
-def _due(bill: Bill) -> int:
-    """What is still due: with the ``refuse`` policy a bill is paid whole or not at all."""
-    return bill.amount_vnd if bill.status == BillStatus.OPEN else 0
-
-
 def _view(bill: Bill, today: date) -> s.Bill:
     status = BillStatus(bill.status)
     overdue = status == BillStatus.OPEN and bill.due_date < today
-    due = _due(bill)
+    owed = due(bill)
     return s.Bill(
         id=bill.id,
         biller_id=bill.biller_id,
@@ -76,8 +72,8 @@ def _view(bill: Bill, today: date) -> s.Bill:
         customer_code=bill.customer_code,
         customer_name=bill.customer_name,
         period=bill.period,
-        amount_vnd=due,
-        amount_display=format_vnd(due),
+        amount_vnd=owed,
+        amount_display=format_vnd(owed),
         due_date=bill.due_date,
         overdue=overdue,
         status=status,
@@ -126,8 +122,8 @@ async def _my_bill(session: AsyncSession, user_id: int, bill_id: int) -> Bill:
 
 def _payable_code(settings: Settings, bill: Bill) -> str | None:
     """The bill's VietQR while something is due on it; a closed bill has nothing for a bank app to pay."""
-    due = _due(bill)
-    return bank_codes.vietqr(settings, bill, due) if due else None
+    owed = due(bill)
+    return bank_codes.vietqr(settings, bill, owed) if owed else None
 
 
 async def one_bill(

@@ -26,7 +26,9 @@ class BillerDesk:
     admin: dict[str, str]
     bank: Bank
 
-    async def biller(self, name: str = "Điện lực Thừa Thiên Huế", category: str = "electricity") -> dict[str, Any]:
+    async def biller(
+        self, name: str = "Điện lực Thừa Thiên Huế", category: str = "electricity", policy: str = "refuse"
+    ) -> dict[str, Any]:
         number = f"0161{next(_accounts):09d}"
         self.bank.accounts[("970436", number)] = AccountOpen("970436", number, name.upper())
         body = {
@@ -36,6 +38,7 @@ class BillerDesk:
             "account_number": number,
             "webhook_url": "https://billing.example.vn/hook",
             "webhook_secret": "a-long-enough-signing-secret",
+            "payment_policy": policy,
         }
         made = await self.api.client.post("/billers", json=body, headers=self.admin)
         assert made.status_code == 201, made.text
@@ -54,6 +57,12 @@ class BillerDesk:
     async def pay(self, citizen: Citizen, *bill_ids: int, key: str | None = None) -> Response:
         headers = {**citizen.headers, "Idempotency-Key": key or str(uuid.uuid4())}
         return await self.api.client.post("/bill-payments", json={"bill_ids": list(bill_ids)}, headers=headers)
+
+    async def pay_amounts(self, citizen: Citizen, *amounts: tuple[int, int]) -> Response:
+        """Pay each (bill id, amount) from the wallet: less than is due where the biller allows part payment."""
+        headers = {**citizen.headers, "Idempotency-Key": str(uuid.uuid4())}
+        body = {"bills": [{"id": bill_id, "amount_vnd": amount} for bill_id, amount in amounts]}
+        return await self.api.client.post("/bill-payments", json=body, headers=headers)
 
 
 def bill(bill_id: str, code: str = "PC03AA0000001", amount_vnd: object = 150_000, **fields: Any) -> dict[str, Any]:

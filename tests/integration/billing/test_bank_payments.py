@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.bank_codes import BILL_REFERENCE
 from billing.billers import payable_account_code
-from billing.models import BillPayment
+from billing.models import Bill, BillPayment, CustomerCredit
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from qr import vietqr
@@ -141,3 +141,123 @@ async def test_every_wrong_bank_payment_of_a_bill_waits_in_suspense_with_its_own
     # A wrong amount leaves the bill open: the payer may still pay it right, from a bank app or the wallet.
     for bill_id, status in ((under, "open"), (over, "open"), (elsewhere, "open"), (cancelled, "cancelled")):
         assert (await api.client.get(f"/bills/{bill_id}", headers=citizen.headers)).json()["status"] == status
+
+
+async def test_under_allow_partial_a_bill_is_paid_in_parts_by_wallet_and_bank_until_it_is_paid(
+    biller_desk: BillerDesk, api: Api, settings: Settings, clock: FixedClock, sessions: Sessions
+) -> None:
+    water = await biller_desk.biller("Cấp nước Huế", "water", policy="allow_partial")
+    strict = await biller_desk.biller()
+    citizen = await api.register()
+    (bill_id,) = [
+        line["id"] for line in (await biller_desk.push(water, bill("W1", amount_vnd=100_000))).json()["accepted"]
+    ]
+    (whole,) = [
+        line["id"] for line in (await biller_desk.push(strict, bill("E1", amount_vnd=50_000))).json()["accepted"]
+    ]
+    for biller in (water, strict):
+        assert (await biller_desk.link(citizen, biller, "PC03AA0000001")).status_code == 201
+    await api.fund(citizen, 200_000)
+
+    refused = await biller_desk.pay_amounts(citizen, (whole, 20_000))
+    too_much = await biller_desk.pay_amounts(citizen, (bill_id, 100_001))
+    both_forms = await api.client.post(
+        "/bill-payments",
+        json={"bill_ids": [whole], "bills": [{"id": bill_id, "amount_vnd": 1_000}]},
+        headers={**citizen.headers, "Idempotency-Key": "both"},
+    )
+    first = await biller_desk.pay_amounts(citizen, (bill_id, 30_000))
+    after_first = (await api.client.get(f"/bills/{bill_id}", headers=citizen.headers)).json()
+    by_bank = await notify(api, settings, clock, code=BILL_REFERENCE.encode(bill_id), amount_vnd=50_000)
+    listed = (await api.client.get("/bills", headers=citizen.headers)).json()
+    last = await biller_desk.pay(citizen, bill_id)  # bill_ids: all that is still due
+    shown = (await api.client.get(f"/bills/{bill_id}", headers=citizen.headers)).json()
+
+    assert (refused.status_code, refused.json()["code"], refused.json()["bill_id"]) == (
+        422,
+        "partial_payment_refused",
+        whole,
+    )
+    assert (too_much.status_code, too_much.json()["code"], too_much.json()["due_vnd"]) == (
+        422,
+        "amount_exceeds_due",
+        100_000,
+    )
+    assert (both_forms.status_code, both_forms.json()["code"]) == (422, "validation_failed")
+    assert first.status_code == 201, first.text
+    assert (after_first["status"], after_first["amount_vnd"]) == ("open", 70_000)
+    assert vietqr.decode(after_first["vietqr"]).amount_vnd == 70_000
+    assert by_bank.json()["outcome"] == "collected"
+    due = {b["id"]: b["amount_vnd"] for g in listed["billers"] for d in g["due_dates"] for b in d["bills"]}
+    assert due == {bill_id: 20_000, whole: 50_000}
+    assert (last.status_code, last.json()["amount_vnd"]) == (201, 20_000)
+    assert (shown["status"], shown["amount_vnd"], shown["vietqr"]) == ("paid", 0, None)
+    assert [(p["amount_vnd"], p["source"]) for p in shown["payments"]] == [
+        (30_000, "wallet"),
+        (50_000, "bank"),
+        (20_000, "wallet"),
+    ]
+    assert await api.balance(citizen) == 150_000
+    assert await account_balance(sessions, payable(water)) == 100_000
+    paid_again = await notify(api, settings, clock, code=BILL_REFERENCE.encode(bill_id), amount_vnd=10_000)
+    assert (paid_again.json()["outcome"], paid_again.json()["suspense_reason"]) == ("suspense", "already_paid")
+
+
+async def test_a_partly_paid_bill_cannot_be_amended_or_cancelled(biller_desk: BillerDesk, api: Api) -> None:
+    water = await biller_desk.biller("Cấp nước Huế", "water", policy="allow_partial")
+    citizen = await api.register()
+    (bill_id,) = [
+        line["id"] for line in (await biller_desk.push(water, bill("W1", amount_vnd=100_000))).json()["accepted"]
+    ]
+    assert (await biller_desk.link(citizen, water, "PC03AA0000001")).status_code == 201
+    await api.fund(citizen, 100_000)
+    assert (await biller_desk.pay_amounts(citizen, (bill_id, 40_000))).status_code == 201
+
+    amended = await biller_desk.push(water, bill("W1", amount_vnd=30_000))
+    cancelled = await biller_desk.push(water, bill("W1", amount_vnd=100_000, status="cancelled"))
+
+    for answer in (amended, cancelled):
+        assert [line["code"] for line in answer.json()["refused"]] == ["bill_partly_paid"]
+
+
+async def test_under_keep_credit_an_overpayment_by_bank_pays_the_bill_and_the_rest_pays_the_next_bill(
+    biller_desk: BillerDesk, api: Api, settings: Settings, clock: FixedClock, sessions: Sessions
+) -> None:
+    school = await biller_desk.biller("Trường THCS Nguyễn Tri Phương", "tuition", policy="keep_credit")
+    citizen = await api.register()
+    (first,) = [
+        line["id"] for line in (await biller_desk.push(school, bill("T11", amount_vnd=300_000))).json()["accepted"]
+    ]
+    assert (await biller_desk.link(citizen, school, "PC03AA0000001")).status_code == 201
+
+    underpaid = await notify(api, settings, clock, code=BILL_REFERENCE.encode(first), amount_vnd=100_000)
+    overpaid = await notify(api, settings, clock, code=BILL_REFERENCE.encode(first), amount_vnd=500_000)
+    credit_after_first = await account_balance(sessions, f"liability:biller:{school['id']}:credit")
+    pushed = await biller_desk.push(
+        school,
+        bill("T12", amount_vnd=150_000),
+        bill("T01", amount_vnd=150_000, due_date="2027-01-15"),
+        bill("X12", code="OTHER-CODE", amount_vnd=150_000, customer_name="Le Thi Cuc"),
+    )
+    december, january, other = (line["id"] for line in pushed.json()["accepted"])
+    shown = {
+        bill_id: (await api.client.get(f"/bills/{bill_id}", headers=citizen.headers)).json()
+        for bill_id in (first, december, january)
+    }
+
+    assert (underpaid.json()["outcome"], underpaid.json()["suspense_reason"]) == ("suspense", "underpaid")
+    assert (overpaid.json()["outcome"], overpaid.json()["suspense_reason"]) == ("collected", None)
+    assert credit_after_first == 200_000
+    assert (shown[first]["status"], [p["source"] for p in shown[first]["payments"]]) == ("paid", ["bank"])
+    # The credit pays the bill due first in full and what is left of it goes to the next one.
+    assert (shown[december]["status"], [p["source"] for p in shown[december]["payments"]]) == ("paid", ["credit"])
+    assert (shown[january]["status"], shown[january]["amount_vnd"]) == ("open", 100_000)
+    assert [p["amount_vnd"] for p in shown[january]["payments"]] == [50_000]
+    assert await account_balance(sessions, f"liability:biller:{school['id']}:credit") == 0
+    assert await account_balance(sessions, payable(school)) == 300_000 + 200_000
+    async with sessions() as session:
+        other_bill = await session.get(Bill, other)
+        assert other_bill is not None
+        assert (other_bill.status, other_bill.amount_paid_vnd) == ("open", 0)
+        credits = (await session.execute(select(CustomerCredit.customer_code, CustomerCredit.amount_vnd))).all()
+    assert [tuple(row) for row in credits] == [("PC03AA0000001", 0)]
