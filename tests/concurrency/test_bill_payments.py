@@ -67,3 +67,25 @@ async def test_a_bank_transfer_and_a_wallet_paying_one_bill_at_once_pay_it_once(
     assert outcomes == [True] * ROUNDS
     key_id = evn["api_key"].split("_")[1]
     assert await account_balance(sessions, payable_account_code(key_id)) == AMOUNT * ROUNDS
+
+
+async def test_two_part_payments_racing_past_what_is_due_pay_only_what_is_due(
+    biller_desk: BillerDesk, api: Api, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    water = await biller_desk.biller("Cấp nước Huế", "water", policy="allow_partial")
+    first, second = await api.register(), await api.register()
+    pushed = await biller_desk.push(water, *(bill(f"P{round_}", amount_vnd=AMOUNT) for round_ in range(ROUNDS)))
+    for citizen in (first, second):
+        await api.fund(citizen, AMOUNT * ROUNDS)
+        assert (await biller_desk.link(citizen, water, "PC03AA0000001")).status_code == 201
+    part = AMOUNT * 2 // 3  # two parts together are more than is due: the second must be refused
+    outcomes = []
+    for line in pushed.json()["accepted"]:
+        answers = await asyncio.gather(
+            biller_desk.pay_amounts(first, (line["id"], part)), biller_desk.pay_amounts(second, (line["id"], part))
+        )
+        outcomes.append(sorted((answer.status_code, answer.json().get("code")) for answer in answers))
+
+    assert outcomes == [[(201, None), (422, "amount_exceeds_due")]] * ROUNDS
+    key_id = water["api_key"].split("_")[1]
+    assert await account_balance(sessions, payable_account_code(key_id)) == part * ROUNDS
