@@ -48,6 +48,7 @@ STATUS_LABELS = {
     BillStatus.CANCELLED: "Đã hủy",
 }
 OVERDUE_LABEL = "Quá hạn"
+PARTLY_PAID_LABEL = "Đã thanh toán một phần"
 
 
 def _mine(user_id: int) -> Select[Bill, Biller]:
@@ -59,6 +60,11 @@ def _mine(user_id: int) -> Select[Bill, Biller]:
         .join(Biller, Biller.id == Bill.biller_id)
         .where(BillLink.user_id == user_id)
     )
+
+
+def _label(bill: Bill, status: BillStatus) -> str:
+    """Open and partly paid says so: the amount shown is what is left, not what was billed."""
+    return PARTLY_PAID_LABEL if status == BillStatus.OPEN and bill.amount_paid_vnd else STATUS_LABELS[status]
 
 
 def _view(bill: Bill, today: date) -> s.Bill:
@@ -77,7 +83,7 @@ def _view(bill: Bill, today: date) -> s.Bill:
         due_date=bill.due_date,
         overdue=overdue,
         status=status,
-        status_label=OVERDUE_LABEL if overdue else STATUS_LABELS[status],
+        status_label=OVERDUE_LABEL if overdue else _label(bill, status),
     )
 
 

@@ -186,6 +186,7 @@ async def test_under_allow_partial_a_bill_is_paid_in_parts_by_wallet_and_bank_un
     assert (both_forms.status_code, both_forms.json()["code"]) == (422, "validation_failed")
     assert first.status_code == 201, first.text
     assert (after_first["status"], after_first["amount_vnd"]) == ("open", 70_000)
+    assert after_first["status_label"] == "Đã thanh toán một phần"
     assert vietqr.decode(after_first["vietqr"]).amount_vnd == 70_000
     assert by_bank.json()["outcome"] == "collected"
     due = {b["id"]: b["amount_vnd"] for g in listed["billers"] for d in g["due_dates"] for b in d["bills"]}
