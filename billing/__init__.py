@@ -1,10 +1,11 @@
-"""Bills: billers and their pushed bills, citizens' customer links, "my bills", paying bills from the wallet,
-and each biller's daily settlement to its bank account.
+"""Bills: billers, their bills (pushed, pulled or imported), customer links, "my bills", paying bills from the
+wallet or any bank app, biller notifications, auto-pay, receipts and each biller's daily settlement.
 
 Other rooms use it through what this module exports.
 """
 
 from billing.autopay import AutopayResult, pay_due_bills, send_reminders
+from billing.bank_payments import claimant as notification_claimant
 from billing.pull import BillLookup
 from billing.receipt_routes import BillReceiptController
 from billing.routes import (
@@ -40,6 +41,7 @@ __all__ = [
     "AutopayResult",
     "BillLookup",
     "Settlement",
+    "notification_claimant",
     "pay_due_bills",
     "send_reminders",
     "settle_billers",

@@ -58,6 +58,25 @@ class BillNotOpen(Conflict):
     title = Text("Hóa đơn không còn mở để thanh toán", "The bill is no longer open for payment")
 
 
+class PartialPaymentRefused(DomainError):
+    """Less than a bill's due amount, to a biller whose policy is not ``allow_partial``; ``bill_id`` says which."""
+
+    code = "partial_payment_refused"
+    status = 422
+    title = Text(
+        "Đơn vị thu không nhận thanh toán một phần cho hóa đơn này",
+        "The biller does not accept part payment of this bill",
+    )
+
+
+class AmountExceedsDue(DomainError):
+    """More than a bill's due amount from the wallet; ``bill_id`` and ``due_vnd`` say which and how much."""
+
+    code = "amount_exceeds_due"
+    status = 422
+    title = Text("Số tiền lớn hơn số còn phải trả của hóa đơn", "The amount is more than is still due on the bill")
+
+
 class BillAlreadyPaid(BillNotOpen):
     code = "bill_already_paid"
     title = Text("Hóa đơn này đã được thanh toán", "This bill has already been paid")

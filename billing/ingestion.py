@@ -2,7 +2,9 @@
 
 The same bill again changes nothing; a changed bill is an amendment, and ``"status": "cancelled"`` a
 cancellation, each a new version with its row in ``billing_bill_revision``. A paid or cancelled bill
-cannot be changed: that bill is refused with a stable code, and the rest of the request still applies.
+cannot be changed, nor can one partly paid (its allocations are the biller's money already): that bill
+is refused with a stable code, and the rest of the request still applies. A new bill of a customer code
+with credit at a ``keep_credit`` biller is paid from that credit as it arrives.
 
 The file import (``civicpay billing import``, ``billing/cli.py``) applies its rows here too, through ``apply``,
 and so does the pull (``billing/pull.py``), with the bills a biller answers a look-up with.
@@ -20,13 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
-from billing.models import Bill, Biller, BillRevision, BillStatus
+from billing.allocations import apply_credit
+from billing.models import Bill, Biller, BillRevision, BillStatus, CustomerCredit, PaymentPolicy
 from civicpay.errors import Language, Text
 
 _CHUNK = 500  # bill ids per look-up, well within SQLite's bound parameters
 _PAID = Text("Hóa đơn đã được thanh toán, không thể sửa hay hủy", "The bill is paid; it cannot be amended or cancelled")
 _CANCELLED = Text("Hóa đơn đã bị hủy, không thể sửa", "The bill is cancelled; it cannot be amended")
 _UNKNOWN = Text("Không có hóa đơn này để hủy", "There is no such bill to cancel")
+_PARTLY_PAID = Text(
+    "Hóa đơn đã được thanh toán một phần, không thể sửa hay hủy",
+    "The bill is partly paid; it cannot be amended or cancelled",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,17 @@ def _revision(bill: Bill, now: datetime) -> dict[str, Any]:
     }
 
 
+def _unchangeable(row: Bill) -> BillRefusal | None:
+    """Why a bill the biller sends again may not change: paid, cancelled, or paid in part."""
+    if row.status == BillStatus.PAID:
+        return BillRefusal(row.external_id, "bill_already_paid", _PAID)
+    if row.status == BillStatus.CANCELLED:
+        return BillRefusal(row.external_id, "bill_cancelled", _CANCELLED)
+    if row.amount_paid_vnd > 0:
+        return BillRefusal(row.external_id, "bill_partly_paid", _PARTLY_PAID)
+    return None
+
+
 async def _known(session: AsyncSession, biller_id: int, external_ids: list[str]) -> dict[str, Bill]:
     """The biller's bills with these ids, locked (in id order) against a payment deciding at the same time."""
     found: dict[str, Bill] = {}
@@ -85,6 +103,24 @@ async def _known(session: AsyncSession, biller_id: int, external_ids: list[str])
         )
         found.update((row.external_id, row) for row in rows)
     return found
+
+
+async def _pay_from_credit(session: AsyncSession, biller: Biller, created: list[Bill], now: datetime) -> None:
+    """The new bills of each customer code with credit, paid from it (``allocations.apply_credit``)."""
+    codes = sorted({bill.customer_code for bill in created})
+    with_credit: set[str] = set()
+    for start in range(0, len(codes), _CHUNK):
+        with_credit.update(
+            await session.scalars(
+                select(CustomerCredit.customer_code).where(
+                    CustomerCredit.biller_id == biller.id,
+                    CustomerCredit.customer_code.in_(codes[start : start + _CHUNK]),
+                    CustomerCredit.amount_vnd > 0,
+                )
+            )
+        )
+    for code in sorted(with_credit):
+        await apply_credit(session, biller, [bill for bill in created if bill.customer_code == code], now)
 
 
 async def changes(session: AsyncSession, biller_id: int, bills: list[s.BillIn]) -> list[s.BillIn]:
@@ -134,17 +170,22 @@ async def apply(
         elif row is None and incoming.status == "cancelled":
             outcomes.append(BillRefusal(incoming.bill_id, "bill_not_found", _UNKNOWN))
         elif row is None:
-            row = Bill(biller_id=biller.id, external_id=incoming.bill_id, version=1, created_at=now, updated_at=now)
+            row = Bill(
+                biller_id=biller.id,
+                external_id=incoming.bill_id,
+                version=1,
+                amount_paid_vnd=0,  # set now, not at flush: the same request may amend it further down
+                created_at=now,
+                updated_at=now,
+            )
             for name, value in content.items():
                 setattr(row, name, value)
             known[incoming.bill_id] = row
             created.append(row)
             revisions.append((row, _revision(row, now)))
             outcomes.append((incoming, row, row.version, "created"))
-        elif row.status == BillStatus.PAID:
-            outcomes.append(BillRefusal(incoming.bill_id, "bill_already_paid", _PAID))
-        elif row.status == BillStatus.CANCELLED:
-            outcomes.append(BillRefusal(incoming.bill_id, "bill_cancelled", _CANCELLED))
+        elif (refusal := _unchangeable(row)) is not None:
+            outcomes.append(refusal)
         else:
             for name, value in content.items():
                 setattr(row, name, value)
@@ -157,6 +198,8 @@ async def apply(
     await session.flush()
     session.add_all(BillRevision(bill_id=row.id, **fields) for row, fields in revisions)
     await session.flush()
+    if created and biller.payment_policy == PaymentPolicy.KEEP_CREDIT:
+        await _pay_from_credit(session, biller, created, now)
     answered: list[BillOutcome] = []
     for each in outcomes:
         if isinstance(each, BillRefusal):

@@ -55,11 +55,11 @@ CODE_LABELS = {
 
 
 class PaymentPolicy(StrEnum):
-    """What the biller accepts besides the exact amount due; only ``refuse`` is applied so far."""
+    """What the biller accepts besides the exact amount due."""
 
-    REFUSE = "refuse"
-    ALLOW_PARTIAL = "allow_partial"
-    KEEP_CREDIT = "keep_credit"
+    REFUSE = "refuse"  # the exact amount due, nothing else
+    ALLOW_PARTIAL = "allow_partial"  # less than is due: the bill stays open for the rest
+    KEEP_CREDIT = "keep_credit"  # more than is due by bank transfer: the rest is the customer code's credit
 
 
 class BillStatus(StrEnum):
@@ -109,6 +109,10 @@ class Bill(Base):
         CheckConstraint("amount_vnd > 0", name="amount_positive"),
         CheckConstraint("status IN ('open', 'paid', 'cancelled')", name="status_known"),
         CheckConstraint("status != 'paid' OR paid_at IS NOT NULL", name="paid_has_time"),
+        # Never more paid than billed, and paid means paid in full: the last word on double payment once
+        # a bill may be paid in parts, whatever the row lock misses.
+        CheckConstraint("amount_paid_vnd >= 0 AND amount_paid_vnd <= amount_vnd", name="paid_within_amount"),
+        CheckConstraint("status != 'paid' OR amount_paid_vnd = amount_vnd", name="paid_in_full"),
         Index("ix_billing_bill_customer", "biller_id", "customer_code", "status"),
     )
 
@@ -120,6 +124,8 @@ class Bill(Base):
     customer_name: Mapped[str] = mapped_column(String(100))
     period: Mapped[str] = mapped_column(String(20))
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    # The sum of its allocations, kept on the row so a payment checks and raises it under the row's lock.
+    amount_paid_vnd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     due_date: Mapped[date] = mapped_column(Date)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16))
@@ -204,15 +210,35 @@ class AutopayAttempt(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class PaymentSource(StrEnum):
+    """Where a bill payment's money came from."""
+
+    WALLET = "wallet"  # a citizen's wallet: ``user_id`` and ``wallet_id`` say whose
+    BANK = "bank"  # a transfer from any bank app naming the bill's reference: ``notification_id`` says which
+    CREDIT = "credit"  # the customer code's credit at a ``keep_credit`` biller, left by an earlier overpayment
+
+
 class BillPayment(Base):
-    """One payment of one or more bills from a wallet: one ledger entry."""
+    """One payment of one or more bills, from a wallet or by a bank transfer: one ledger entry."""
 
     __tablename__ = "billing_payment"
-    __table_args__ = (CheckConstraint("amount_vnd > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        # Who paid is known for a wallet payment; a bank transfer's payer is whoever the notification names.
+        CheckConstraint(
+            "(source = 'wallet' AND user_id IS NOT NULL AND wallet_id IS NOT NULL AND notification_id IS NULL)"
+            " OR (source = 'bank' AND notification_id IS NOT NULL AND user_id IS NULL AND wallet_id IS NULL)"
+            " OR (source = 'credit' AND notification_id IS NULL AND user_id IS NULL AND wallet_id IS NULL)",
+            name="source_consistent",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id"), index=True)
-    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallet.id"))
+    source: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("auth_user.id"), index=True)
+    wallet_id: Mapped[int | None] = mapped_column(ForeignKey("wallet.id"))
+    # The bank's notification whose money paid it: one notification pays at most one payment.
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("bank_notification.id"), unique=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -223,16 +249,45 @@ class BillPayment(Base):
 
 
 class BillPaymentItem(Base):
-    """What a payment paid on one bill (the allocation): a bill is paid by one allocation, never two."""
+    """What a payment paid on one bill (the allocation); a bill paid in parts has one per part.
+
+    ``sequence`` counts a bill's allocations from 1, taken under the bill's row lock: two payments that
+    slipped past the lock would take the same number and the second would fail on the unique key.
+    """
 
     __tablename__ = "billing_payment_item"
-    __table_args__ = (CheckConstraint("amount_vnd > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("sequence >= 1", name="sequence_positive"),
+        UniqueConstraint("bill_id", "sequence"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("billing_payment.id"), index=True)
-    bill_id: Mapped[int] = mapped_column(ForeignKey("billing_bill.id"), unique=True)
+    bill_id: Mapped[int] = mapped_column(ForeignKey("billing_bill.id"))
+    sequence: Mapped[int]
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfer.id"), unique=True)
+
+
+class CustomerCredit(Base):
+    """What a customer code has paid a ``keep_credit`` biller beyond its bills (số dư trả trước).
+
+    The money is in the biller's credit account in the ledger (``allocations.credit_account``), whose
+    balance is the sum of its customer codes' rows; it pays that code's next bill as soon as one is open.
+    """
+
+    __tablename__ = "billing_credit"
+    __table_args__ = (
+        UniqueConstraint("biller_id", "customer_code"),
+        CheckConstraint("amount_vnd >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    biller_id: Mapped[int] = mapped_column(ForeignKey("billing_biller.id"))
+    customer_code: Mapped[str] = mapped_column(String(40))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class BillerSettlement(InstructionRecord, Base):

@@ -2,10 +2,12 @@
 
 The bills are locked ``FOR UPDATE`` in id order before any money moves, so two devices paying the same
 bill at once queue on its row: the first pays it, the second finds it paid (``bill_already_paid``,
-409). One allocation row per bill, unique by bill, is the last word should anything slip past the lock.
-A bill that cannot be paid (unknown, not on the payer's links, cancelled, paid) fails the whole
-payment and names itself. The exact amount due is paid: the ``refuse`` policy; the others are stored
-on the biller for later.
+409). The bill's paid amount (CHECKed against its amount) and its allocations numbered per bill
+(unique) are the last word should anything slip past the lock. A bill that cannot be paid (unknown,
+not on the payer's links, cancelled, paid) fails the whole payment and names itself. Each bill is paid
+all that is still due, or (``bills`` with an amount) less where its biller's policy is ``allow_partial``:
+the bill stays open for the rest. A wallet never pays more than is due: credit comes only from bank
+transfers, whose amount the payer typed.
 """
 
 from __future__ import annotations
@@ -16,28 +18,19 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import schemas as s
-from billing import webhooks
-from billing.errors import BillAlreadyPaid, BillNotFound, BillNotOpen
-from billing.models import Bill, Biller, BillerCategory, BillLink, BillPayment, BillPaymentItem, BillStatus
+from billing.allocations import CATEGORIES, Allocation, due, record_payment
+from billing.errors import AmountExceedsDue, BillAlreadyPaid, BillNotFound, BillNotOpen, PartialPaymentRefused
+from billing.models import Bill, Biller, BillerCategory, BillLink, BillStatus, PaymentPolicy, PaymentSource
 from civicpay.clock import BusinessCalendar
+from civicpay.errors import InvalidField, Text
 from civicpay.money import CAP_EXEMPT, Category, format_vnd
 from civicpay.settings import Settings
 from wallet import check_spending, holder_of_user, ledger, step_up_if_needed
 
-# A biller's category is the movement's category; ``other`` counts towards the monthly cap as a purchase does.
-CATEGORIES = {
-    BillerCategory.ELECTRICITY: Category.ELECTRICITY,
-    BillerCategory.WATER: Category.WATER,
-    BillerCategory.SANITATION: Category.SANITATION,
-    BillerCategory.TUITION: Category.TUITION,
-    BillerCategory.PUBLIC_SERVICE_FEE: Category.PUBLIC_SERVICE_FEE,
-    BillerCategory.TELECOM: Category.TELECOM,
-    BillerCategory.HOSPITAL: Category.HOSPITAL,
-    BillerCategory.OTHER: Category.MERCHANT_PAYMENT,
-}
 
-
-async def _payable_bills(session: AsyncSession, user_id: int, bill_ids: list[int]) -> list[tuple[Bill, Biller]]:
+async def _payable_bills(
+    session: AsyncSession, user_id: int, bill_ids: list[int], field: str
+) -> list[tuple[Bill, Biller]]:
     """The bills, locked in id order, each checked: on the payer's links and open; else the whole payment fails."""
     locked = await session.scalars(
         select(Bill)
@@ -63,13 +56,44 @@ async def _payable_bills(session: AsyncSession, user_id: int, bill_ids: list[int
     for bill_id in bill_ids:
         bill = bills.get(bill_id)
         if bill is None or (bill.biller_id, bill.customer_code) not in linked:
-            raise BillNotFound(field="bill_ids", bill_id=bill_id)
+            raise BillNotFound(field=field, bill_id=bill_id)
         if bill.status == BillStatus.PAID:
-            raise BillAlreadyPaid(field="bill_ids", bill_id=bill_id, bill_status=bill.status)
+            raise BillAlreadyPaid(field=field, bill_id=bill_id, bill_status=bill.status)
         if bill.status != BillStatus.OPEN:
-            raise BillNotOpen(field="bill_ids", bill_id=bill_id, bill_status=bill.status)
+            raise BillNotOpen(field=field, bill_id=bill_id, bill_status=bill.status)
         found.append((bill, billers[bill.biller_id]))
     return found
+
+
+def _asked(data: s.BillPaymentCreate) -> dict[int, int | None]:
+    """Each bill asked for and the amount asked (None: all that is due), from either form of the body."""
+    if bool(data.bill_ids) == bool(data.bills):
+        raise InvalidField(
+            Text("Gửi bill_ids hoặc bills, một trong hai", "Send either bill_ids or bills, one of the two"),
+            field="bill_ids",
+        )
+    if data.bill_ids:
+        return dict.fromkeys(data.bill_ids)
+    asked: dict[int, int | None] = {}
+    for index, line in enumerate(data.bills):
+        if line.id in asked:
+            raise InvalidField(
+                Text("Hóa đơn được nêu hai lần", "The bill is named twice"), field=f"bills[{index}].id", bill_id=line.id
+            )
+        asked[line.id] = line.amount_vnd
+    return asked
+
+
+def _amount(bill: Bill, biller: Biller, asked: int | None, field: str) -> int:
+    """What this payment pays on the bill: all that is due, or less where the biller allows part payment."""
+    owed = due(bill)
+    if asked is None or asked == owed:
+        return owed
+    if asked > owed:
+        raise AmountExceedsDue(field=field, bill_id=bill.id, due_vnd=owed)
+    if biller.payment_policy != PaymentPolicy.ALLOW_PARTIAL:
+        raise PartialPaymentRefused(field=field, bill_id=bill.id, due_vnd=owed)
+    return asked
 
 
 async def pay_bills(
@@ -82,15 +106,15 @@ async def pay_bills(
     otp: str | None,
     now: datetime,
 ) -> s.BillPaid:
-    bill_ids = sorted(set(data.bill_ids))
+    asked = _asked(data)
+    field = "bills" if data.bills else "bill_ids"
     payer = await holder_of_user(session, user_id)
-    bills = await _payable_bills(session, user_id, bill_ids)
-    total = sum(bill.amount_vnd for bill, _ in bills)
+    bills = await _payable_bills(session, user_id, sorted(asked), field)
+    amounts = [_amount(bill, biller, asked[bill.id], field) for bill, biller in bills]
+    total = sum(amounts)
     categories = [CATEGORIES[BillerCategory(biller.category)] for _, biller in bills]
     # The monthly cap weighs only what it does not exempt (Circular 40/2024); step-up weighs everything.
-    capped = sum(
-        bill.amount_vnd for (bill, _), category in zip(bills, categories, strict=True) if category not in CAP_EXEMPT
-    )
+    capped = sum(amount for amount, category in zip(amounts, categories, strict=True) if category not in CAP_EXEMPT)
     check = await check_spending(
         session,
         settings,
@@ -104,30 +128,29 @@ async def pay_bills(
         ledger.TransferSpec(
             payer.account_id,
             biller.account_id,
-            bill.amount_vnd,
+            amount,
             category,
             bill.external_id,
             {"memo": f"{biller.name}: {bill.customer_code} {bill.period}", "bill_id": bill.id},
         )
-        for (bill, biller), category in zip(bills, categories, strict=True)
+        for (bill, biller), amount, category in zip(bills, amounts, categories, strict=True)
     ]
     posted = await ledger.post_entry(session, specs, now=now, description="bill payment", locked=check.locked)
     await step_up_if_needed(session, settings, check, user_id=user_id, amount_vnd=total, otp=otp, now=now)
-    payment = BillPayment(
-        user_id=user_id, wallet_id=payer.wallet_id, entry_id=posted.entry_id, amount_vnd=total, created_at=now
+    payment = await record_payment(
+        session,
+        source=PaymentSource.WALLET,
+        entry_id=posted.entry_id,
+        allocations=[
+            Allocation(bill, amount, transfer_id)
+            for (bill, _), amount, transfer_id in zip(bills, amounts, posted.transfer_ids, strict=True)
+        ],
+        now=now,
+        user_id=user_id,
+        wallet_id=payer.wallet_id,
     )
-    session.add(payment)
-    await session.flush()
-    paid: list[s.PaidBill] = []
-    for (bill, biller), transfer_id in zip(bills, posted.transfer_ids, strict=True):
-        session.add(
-            BillPaymentItem(payment_id=payment.id, bill_id=bill.id, amount_vnd=bill.amount_vnd, transfer_id=transfer_id)
-        )
-        bill.status = BillStatus.PAID
-        bill.paid_at = now
-        bill.updated_at = now
-        paid.append(s.PaidBill(bill.id, biller.id, bill.amount_vnd, transfer_id))
-    await session.flush()
-    # In this transaction: a payment that rolls back notifies nobody.
-    await webhooks.enqueue_payment(session, payment_id=payment.id, now=now)
+    paid = [
+        s.PaidBill(bill.id, biller.id, amount, transfer_id)
+        for (bill, biller), amount, transfer_id in zip(bills, amounts, posted.transfer_ids, strict=True)
+    ]
     return s.BillPaid(payment.id, total, format_vnd(total), now, paid)

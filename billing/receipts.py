@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.errors import BillPaymentNotFound
-from billing.models import CATEGORY_LABELS, Bill, Biller, BillerCategory, BillPayment, BillPaymentItem
+from billing.models import CATEGORY_LABELS, Bill, Biller, BillerCategory, BillPayment, BillPaymentItem, PaymentSource
 from civicpay.auth.guards import Principal
 from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
@@ -30,7 +30,13 @@ from civicpay.money import amount_in_words, format_vnd
 TITLE = "BIÊN LAI THANH TOÁN HÓA ĐƠN"
 # Staff who answer complaints and reconcile read every receipt; everyone else only their own.
 READS_EVERY_RECEIPT = frozenset({Role.ADMIN, Role.FINANCE_OFFICER})
-PAID_FROM = "Ví điện tử civicpay"
+PAID_FROM = {
+    PaymentSource.WALLET: "Ví điện tử civicpay",
+    PaymentSource.BANK: "Chuyển khoản từ ứng dụng ngân hàng",
+    PaymentSource.CREDIT: "Số dư trả trước tại đơn vị thu",
+}
+# A bank transfer's payer is whoever the bank's notification names; we keep no user for it.
+UNKNOWN_PAYER = "—"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +92,7 @@ async def bill_receipt(
     payment = await session.get(BillPayment, payment_id)
     if payment is None or (principal.role not in READS_EVERY_RECEIPT and payment.user_id != principal.user_id):
         raise BillPaymentNotFound()
-    payer = await session.get_one(User, payment.user_id)
+    payer = None if payment.user_id is None else await session.get_one(User, payment.user_id)
     rows = await session.execute(
         select(Bill, Biller, BillPaymentItem.amount_vnd)
         .join(BillPaymentItem, BillPaymentItem.bill_id == Bill.id)
@@ -117,9 +123,9 @@ async def bill_receipt(
         paid_at_local=f"{local:%d/%m/%Y %H:%M:%S}",
         utc_offset=_offset(local),
         zone_name=calendar.zone.key,
-        payer_name=payer.full_name,
-        payer_phone=mask_phone(payer.phone),
-        paid_from=PAID_FROM,
+        payer_name=UNKNOWN_PAYER if payer is None else payer.full_name,
+        payer_phone=UNKNOWN_PAYER if payer is None else mask_phone(payer.phone),
+        paid_from=PAID_FROM[PaymentSource(payment.source)],
         bills=bills,
         total_vnd=payment.amount_vnd,
         total_display=format_vnd(payment.amount_vnd),

@@ -315,11 +315,26 @@ class BillController(Controller):
         bill_id: RowId,
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
         calendar: NamedDependency[BusinessCalendar],
         clock: NamedDependency[Clock],
     ) -> s.BillDetail:
-        """One of your bills with its lines and payments; any other bill answers 404."""
-        return await statements.one_bill(session, calendar, user_id=principal.user_id, bill_id=bill_id, now=clock.now())
+        """One of your bills with its lines, payments, bank reference and VietQR; any other bill answers 404."""
+        return await statements.one_bill(
+            session, settings, calendar, user_id=principal.user_id, bill_id=bill_id, now=clock.now()
+        )
+
+    @get("/{bill_id:int}/qr", operation_id="getBillQr", media_type="image/png")
+    async def code(
+        self,
+        bill_id: RowId,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> Response[bytes]:
+        """The bill's dynamic VietQR as a PNG, for the amount still due: scan it with any bank app to pay."""
+        image = await statements.bill_qr_png(session, settings, user_id=principal.user_id, bill_id=bill_id)
+        return Response(image, media_type="image/png")
 
 
 class BillPaymentController(Controller):

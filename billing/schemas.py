@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from billing.models import BillerCategory, BillStatus, PaymentPolicy
+from billing.models import BillerCategory, BillStatus, PaymentPolicy, PaymentSource
 from civicpay.db import MAX_ID
 from civicpay.money import AmountVnd
 from civicpay.outbox import OutboxStatus
@@ -218,16 +218,41 @@ class BillPaymentLine(msgspec.Struct):
     payment_id: int
     amount_vnd: int
     paid_at: datetime
+    source: Annotated[PaymentSource, msgspec.Meta(description="wallet, or bank: a transfer naming the reference")]
 
 
 class BillDetail(Bill):
     version: int
     lines: list[BillLineOut]
     payments: list[BillPaymentLine]
+    reference: Annotated[
+        str,
+        msgspec.Meta(description="16 characters with a check character: put it in a bank transfer's description"),
+    ]
+    vietqr: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Dynamic VietQR for the amount still due, payable from any bank app (image: "
+            "`GET /bills/{id}/qr`); null once the bill is paid or cancelled"
+        ),
+    ]
+
+
+class BillAmount(msgspec.Struct, forbid_unknown_fields=True):
+    id: Id
+    amount_vnd: Annotated[
+        AmountVnd,
+        msgspec.Meta(description="At most what is still due; less only where the biller allows part payment"),
+    ]
 
 
 class BillPaymentCreate(msgspec.Struct, forbid_unknown_fields=True):
-    bill_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)]
+    """Either ``bill_ids`` (each paid in full) or ``bills`` (each with the amount to pay), not both."""
+
+    bill_ids: Annotated[list[Id], msgspec.Meta(max_length=50, description="Bills to pay in full")] = []
+    bills: Annotated[
+        list[BillAmount], msgspec.Meta(max_length=50, description="Bills with the amount to pay on each")
+    ] = []
 
 
 class PaidBill(msgspec.Struct):

@@ -14,8 +14,10 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
+from billing import bank_codes
 from billing import schemas as s
-from billing.errors import BillNotFound
+from billing.allocations import due
+from billing.errors import BillNotFound, BillNotOpen
 from billing.models import (
     CATEGORY_LABELS,
     Bill,
@@ -25,9 +27,11 @@ from billing.models import (
     BillPayment,
     BillPaymentItem,
     BillStatus,
+    PaymentSource,
 )
 from civicpay.clock import BusinessCalendar
 from civicpay.money import format_vnd
+from civicpay.settings import Settings
 
 STATUS_LABELS = {
     BillStatus.OPEN: "Chưa thanh toán",
@@ -35,6 +39,7 @@ STATUS_LABELS = {
     BillStatus.CANCELLED: "Đã hủy",
 }
 OVERDUE_LABEL = "Quá hạn"
+PARTLY_PAID_LABEL = "Đã thanh toán một phần"
 
 
 def _mine(user_id: int) -> Select[Bill, Biller]:
@@ -48,15 +53,15 @@ def _mine(user_id: int) -> Select[Bill, Biller]:
     )
 
 
-def _due(bill: Bill) -> int:
-    """What is still due: with the ``refuse`` policy a bill is paid whole or not at all."""
-    return bill.amount_vnd if bill.status == BillStatus.OPEN else 0
+def _label(bill: Bill, status: BillStatus) -> str:
+    """Open and partly paid says so: the amount shown is what is left, not what was billed."""
+    return PARTLY_PAID_LABEL if status == BillStatus.OPEN and bill.amount_paid_vnd else STATUS_LABELS[status]
 
 
 def _view(bill: Bill, today: date) -> s.Bill:
     status = BillStatus(bill.status)
     overdue = status == BillStatus.OPEN and bill.due_date < today
-    due = _due(bill)
+    owed = due(bill)
     return s.Bill(
         id=bill.id,
         biller_id=bill.biller_id,
@@ -64,12 +69,12 @@ def _view(bill: Bill, today: date) -> s.Bill:
         customer_code=bill.customer_code,
         customer_name=bill.customer_name,
         period=bill.period,
-        amount_vnd=due,
-        amount_display=format_vnd(due),
+        amount_vnd=owed,
+        amount_display=format_vnd(owed),
         due_date=bill.due_date,
         overdue=overdue,
         status=status,
-        status_label=OVERDUE_LABEL if overdue else STATUS_LABELS[status],
+        status_label=OVERDUE_LABEL if overdue else _label(bill, status),
     )
 
 
@@ -105,16 +110,26 @@ async def my_bills(session: AsyncSession, calendar: BusinessCalendar, *, user_id
     return s.MyBills(total, format_vnd(total), overdue_total, len(rows), groups)
 
 
-async def one_bill(
-    session: AsyncSession, calendar: BusinessCalendar, *, user_id: int, bill_id: int, now: datetime
-) -> s.BillDetail:
+async def _my_bill(session: AsyncSession, user_id: int, bill_id: int) -> Bill:
     row = (await session.execute(_mine(user_id).where(Bill.id == bill_id))).first()
     if row is None:
         raise BillNotFound()
-    bill = row[0]
+    return row[0]
+
+
+def _payable_code(settings: Settings, bill: Bill) -> str | None:
+    """The bill's VietQR while something is due on it; a closed bill has nothing for a bank app to pay."""
+    owed = due(bill)
+    return bank_codes.vietqr(settings, bill, owed) if owed else None
+
+
+async def one_bill(
+    session: AsyncSession, settings: Settings, calendar: BusinessCalendar, *, user_id: int, bill_id: int, now: datetime
+) -> s.BillDetail:
+    bill = await _my_bill(session, user_id, bill_id)
     view = _view(bill, _today(calendar, now))
     payments = await session.execute(
-        select(BillPaymentItem.payment_id, BillPaymentItem.amount_vnd, BillPayment.created_at)
+        select(BillPaymentItem.payment_id, BillPaymentItem.amount_vnd, BillPayment.created_at, BillPayment.source)
         .join(BillPayment, BillPayment.id == BillPaymentItem.payment_id)
         .where(BillPaymentItem.bill_id == bill.id)
         .order_by(BillPaymentItem.id)
@@ -123,5 +138,19 @@ async def one_bill(
         **{field: getattr(view, field) for field in view.__struct_fields__},
         version=bill.version,
         lines=[s.BillLineOut(**line) for line in bill.lines],
-        payments=[s.BillPaymentLine(payment_id, amount, paid_at) for payment_id, amount, paid_at in payments],
+        payments=[
+            s.BillPaymentLine(payment_id, amount, paid_at, PaymentSource(source))
+            for payment_id, amount, paid_at, source in payments
+        ],
+        reference=bank_codes.reference(bill),
+        vietqr=_payable_code(settings, bill),
     )
+
+
+async def bill_qr_png(session: AsyncSession, settings: Settings, *, user_id: int, bill_id: int) -> bytes:
+    """The bill's VietQR as a PNG; a bill with nothing due answers ``bill_not_open``."""
+    bill = await _my_bill(session, user_id, bill_id)
+    payload = _payable_code(settings, bill)
+    if payload is None:
+        raise BillNotOpen(field="bill_id", bill_id=bill.id, bill_status=bill.status)
+    return bank_codes.png(payload)

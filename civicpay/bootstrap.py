@@ -163,7 +163,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         bank=bank,
         biller_webhooks=biller_webhooks,
         outbox=outbox.Dispatcher(units, handlers, clock, policy=policy, doorbell=doorbell),
-        claimants=qr.NOTIFICATION_CLAIMANTS,
+        # Fee collections first, then bills: each claims only the references of its own prefix.
+        claimants=[*qr.NOTIFICATION_CLAIMANTS, billing.notification_claimant(settings)],
         instructions=instructions,
         bill_lookup=billing.BillLookup(units, settings, clock),
     )

@@ -6,6 +6,7 @@ Other rooms use it through what this module exports.
 from qr.bank_claims import claim_notification
 from qr.counter import CounterDisplayController, CounterScreen, counter_screens
 from qr.merchants import settle as settle_merchants
+from qr.render import png as qr_png
 from qr.routes import (
     CollectionController,
     MerchantController,
@@ -17,6 +18,8 @@ from qr.schemas import RemittanceLine, SettlementLine, SweepReport
 from qr.treasury import INSTRUCTION as TREASURY_REMITTANCE
 from qr.treasury import history as remittances
 from qr.treasury import sweep_and_report
+from qr.vietqr import VietQr, fit_for_qr
+from qr.vietqr import encode as encode_vietqr
 
 ROUTE_HANDLERS = [
     OfficeController,
@@ -38,7 +41,11 @@ __all__ = [
     "RemittanceLine",
     "SettlementLine",
     "SweepReport",
+    "VietQr",
     "counter_screens",
+    "encode_vietqr",
+    "fit_for_qr",
+    "qr_png",
     "remittances",
     "settle_merchants",
     "sweep_and_report",

@@ -91,7 +91,11 @@ class BillerDesk:
     inbox_url: str
 
     async def biller(
-        self, name: str = "Điện lực Thừa Thiên Huế", category: str = "electricity", lookup_url: str | None = None
+        self,
+        name: str = "Điện lực Thừa Thiên Huế",
+        category: str = "electricity",
+        lookup_url: str | None = None,
+        policy: str = "refuse",
     ) -> dict[str, Any]:
         """The biller as the admin's answer shows it, plus ``webhook_secret`` (its own, for checking signatures)."""
         number = f"0161{next(_accounts):09d}"
@@ -105,6 +109,7 @@ class BillerDesk:
             "webhook_url": f"{self.inbox_url}/hooks/biller-{hook}",
             "webhook_secret": f"signing-secret-of-biller-{hook}",
             **({"lookup_url": lookup_url} if lookup_url is not None else {}),
+            "payment_policy": policy,
         }
         made = await self.api.client.post("/billers", json=body, headers=self.admin)
         assert made.status_code == 201, made.text
@@ -124,6 +129,12 @@ class BillerDesk:
     async def pay(self, citizen: Citizen, *bill_ids: int, key: str | None = None) -> Response:
         headers = {**citizen.headers, "Idempotency-Key": key or str(uuid.uuid4())}
         return await self.api.client.post("/bill-payments", json={"bill_ids": list(bill_ids)}, headers=headers)
+
+    async def pay_amounts(self, citizen: Citizen, *amounts: tuple[int, int]) -> Response:
+        """Pay each (bill id, amount) from the wallet: less than is due where the biller allows part payment."""
+        headers = {**citizen.headers, "Idempotency-Key": str(uuid.uuid4())}
+        body = {"bills": [{"id": bill_id, "amount_vnd": amount} for bill_id, amount in amounts]}
+        return await self.api.client.post("/bill-payments", json=body, headers=headers)
 
 
 def bill(bill_id: str, code: str = "PC03AA0000001", amount_vnd: object = 150_000, **fields: Any) -> dict[str, Any]:

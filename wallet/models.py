@@ -30,7 +30,7 @@ class Wallet(Base):
 
 class NotificationOutcome(StrEnum):
     CREDITED = "credited"  # to the wallet whose top-up code the description carries
-    COLLECTED = "collected"  # paid a fee collection whose reference the description carries
+    COLLECTED = "collected"  # paid a fee collection or a bill whose reference the description carries
     SUSPENSE = "suspense"  # could not be placed: waiting for a finance officer
     ASSIGNED = "assigned"  # placed by a finance officer after all
     RETURNING = "returning"  # a finance officer asked the bank to send it back; the bank has not yet said

@@ -1,4 +1,4 @@
-"""Two devices of one household paying one bill at once on PostgreSQL: exactly one pays it, money moves once."""
+"""One bill paid twice at once on PostgreSQL (two devices, a device and a bank app): one pays it, money moves once."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import asyncio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing.bank_codes import BILL_REFERENCE
 from billing.billers import payable_account_code
+from civicpay.clock import FixedClock
+from civicpay.settings import Settings
 from tests.billers import BillerDesk, bill
-from tests.conftest import Api, account_balance
+from tests.conftest import Api, account_balance, notify
 
 pytestmark = pytest.mark.postgres_only
 AMOUNT = 90_000
@@ -34,3 +37,55 @@ async def test_two_devices_paying_one_bill_at_once_pay_it_once(
     assert await api.balance(first) + await api.balance(second) == AMOUNT * ROUNDS
     key_id = evn["api_key"].split("_")[1]
     assert await account_balance(sessions, payable_account_code(key_id)) == AMOUNT * ROUNDS
+
+
+async def test_a_bank_transfer_and_a_wallet_paying_one_bill_at_once_pay_it_once(
+    biller_desk: BillerDesk,
+    api: Api,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FixedClock,
+) -> None:
+    evn = await biller_desk.biller()
+    citizen = await api.register()
+    pushed = await biller_desk.push(evn, *(bill(f"R{round_}", amount_vnd=AMOUNT) for round_ in range(ROUNDS)))
+    await api.fund(citizen, AMOUNT * ROUNDS)
+    assert (await biller_desk.link(citizen, evn, "PC03AA0000001")).status_code == 201
+    outcomes = []
+    for line in pushed.json()["accepted"]:
+        by_wallet, by_bank = await asyncio.gather(
+            biller_desk.pay(citizen, line["id"]),
+            notify(api, settings, clock, code=BILL_REFERENCE.encode(line["id"]), amount_vnd=AMOUNT),
+        )
+        wallet_paid = by_wallet.status_code == 201
+        bank_paid = by_bank.json()["outcome"] == "collected"
+        outcomes.append(wallet_paid != bank_paid)
+        # Whichever came second was refused (the wallet) or waits in suspense (the bank's money).
+        assert wallet_paid or by_wallet.json()["code"] == "bill_already_paid"
+        assert bank_paid or by_bank.json()["suspense_reason"] == "already_paid"
+
+    assert outcomes == [True] * ROUNDS
+    key_id = evn["api_key"].split("_")[1]
+    assert await account_balance(sessions, payable_account_code(key_id)) == AMOUNT * ROUNDS
+
+
+async def test_two_part_payments_racing_past_what_is_due_pay_only_what_is_due(
+    biller_desk: BillerDesk, api: Api, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    water = await biller_desk.biller("Cấp nước Huế", "water", policy="allow_partial")
+    first, second = await api.register(), await api.register()
+    pushed = await biller_desk.push(water, *(bill(f"P{round_}", amount_vnd=AMOUNT) for round_ in range(ROUNDS)))
+    for citizen in (first, second):
+        await api.fund(citizen, AMOUNT * ROUNDS)
+        assert (await biller_desk.link(citizen, water, "PC03AA0000001")).status_code == 201
+    part = AMOUNT * 2 // 3  # two parts together are more than is due: the second must be refused
+    outcomes = []
+    for line in pushed.json()["accepted"]:
+        answers = await asyncio.gather(
+            biller_desk.pay_amounts(first, (line["id"], part)), biller_desk.pay_amounts(second, (line["id"], part))
+        )
+        outcomes.append(sorted((answer.status_code, answer.json().get("code")) for answer in answers))
+
+    assert outcomes == [[(201, None), (422, "amount_exceeds_due")]] * ROUNDS
+    key_id = water["api_key"].split("_")[1]
+    assert await account_balance(sessions, payable_account_code(key_id)) == part * ROUNDS
