@@ -52,6 +52,7 @@ CHUNK = 1000
 LEDGER_CURRENCY = "VND"
 _ACCOUNT = re.compile(r"^(\d{6}):(\d{1,19})$")
 _EMPTY = Message("Tệp không có sao kê nào", "The file holds no statement")
+_NOT_UTF8 = Message("Tệp không phải văn bản UTF-8", "The file is not UTF-8 text")
 _NO_HEADER = Message("Tổng của một sao kê đứng trước phần đầu của nó", "A statement's totals came before its header")
 
 _file = table_of(StatementFile)
@@ -352,6 +353,10 @@ async def import_file(
                 await writer.totals(event)
     except StatementError as refused:
         raise StatementUnreadable.of(refused) from None
+    except UnicodeDecodeError:
+        # The text formats are read as UTF-8 and their parsers let a stray byte through as Python's error: it is
+        # still the file that is wrong, so the same refusal.
+        raise StatementUnreadable.of(StatementError("not_utf8", _NOT_UTF8)) from None
     await session.execute(
         update(_file).where(_file.c.id == file_id).values(statement_count=len(writer.summaries), line_count=lines)
     )

@@ -174,3 +174,16 @@ async def test_mt940_and_a_bank_csv_import(
     # It opens where the MT940 imported before it closed.
     assert body["statements"][0]["follows_previous"] is True
     assert await _counts(sessions) == (2, 2, 4)
+
+
+async def test_a_file_that_is_not_utf8_is_refused_not_a_500(
+    api: Api, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: FixedClock, tmp_path: Path
+) -> None:
+    officer = await finance_officer(api, sessions, settings, clock)
+    # As a Windows-1258 export spells "Ngày,Sô tiên": bytes that are not UTF-8.
+    latin = tmp_path / "sao-ke.csv"
+    await asyncio.to_thread(latin.write_bytes, b"Ng\xe0y,S\xf4 ti\xean\n01/12/2026,1.000\n")
+    answer = await _import(api, officer, latin, account=ACCOUNT)
+    assert answer.status_code == 422, answer.text
+    assert (answer.json()["code"], answer.json()["reason"]) == ("statement_unreadable", "not_utf8")
+    assert await _counts(sessions) == (0, 0, 0)
