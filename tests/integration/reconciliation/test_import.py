@@ -187,3 +187,21 @@ async def test_a_file_that_is_not_utf8_is_refused_not_a_500(
     assert answer.status_code == 422, answer.text
     assert (answer.json()["code"], answer.json()["reason"]) == ("statement_unreadable", "not_utf8")
     assert await _counts(sessions) == (0, 0, 0)
+
+
+async def test_a_broken_continuity_is_imported_and_flagged(
+    api: Api,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FixedClock,
+    day: Day,
+    write_statement: WriteStatement,
+) -> None:
+    officer = await finance_officer(api, sessions, settings, clock)
+    answer = await _import(api, officer, write_statement(closing=day.closing + 5_000), account=ACCOUNT)
+    assert answer.status_code == 201, answer.text
+    [statement] = answer.json()["statements"]
+    assert statement["continuous"] is False
+    async with sessions() as session:
+        stored = (await session.scalars(select(BankStatement))).one()
+    assert (stored.continuous, stored.gap_vnd) == (False, 5_000)
