@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.db import table_of
@@ -320,25 +321,21 @@ async def import_file(
         events = read_statements(path, fmt, expected_currency=LEDGER_CURRENCY)
         first = _first_statement(events)
         held = await _resolve(session, first.account, account)
-        file_id = (
-            await session.execute(
-                insert(_file).returning(_file.c.id),
-                {
-                    "sha256": sha256,
-                    "format": first.format.value,
-                    "file_name": file_name[:255],
-                    "size_bytes": size,
-                    "bank_bin": held.account.bank_bin,
-                    "account_number": held.account.number,
-                    "account_id": held.ledger_account_id,
-                    "statement_count": 0,
-                    "line_count": 0,
-                    "imported_at": now,
-                    "imported_by_user_id": user_id,
-                    "via": via,
-                },
-            )
-        ).scalar_one()
+        row = {
+            "sha256": sha256,
+            "format": first.format.value,
+            "file_name": file_name[:255],
+            "size_bytes": size,
+            "bank_bin": held.account.bank_bin,
+            "account_number": held.account.number,
+            "account_id": held.ledger_account_id,
+            "statement_count": 0,
+            "line_count": 0,
+            "imported_at": now,
+            "imported_by_user_id": user_id,
+            "via": via,
+        }
+        file_id = await _insert_file(session, row)
         writer = _Writer(session, file_id, held, await _previous_closing(session, held.ledger_account_id), on_line)
         await writer.header_of(first)
         lines = 0
@@ -361,6 +358,18 @@ async def import_file(
         update(_file).where(_file.c.id == file_id).values(statement_count=len(writer.summaries), line_count=lines)
     )
     return ImportSummary(file_id, sha256, first.format, held.account, now, lines, tuple(writer.summaries))
+
+
+async def _insert_file(session: AsyncSession, row: dict[str, Any]) -> int:
+    """The file's row; the same file imported at the same moment by another hand loses on the UNIQUE hash."""
+    try:
+        # A savepoint: on PostgreSQL a failed INSERT spoils the whole transaction, and the answer needs one more read.
+        async with session.begin_nested():
+            file_id: int = (await session.execute(insert(_file).returning(_file.c.id), row)).scalar_one()
+    except IntegrityError:
+        await already_imported(session, row["sha256"])
+        raise
+    return file_id
 
 
 def _fingerprint(path: Path) -> tuple[str, int]:

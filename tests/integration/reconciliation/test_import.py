@@ -6,12 +6,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
+from reconciliation import imports
 from reconciliation.model import Direction
 from reconciliation.models import BankStatement, StatementFile, StatementLineRow
 from reconciliation.parsers import VIETCOMBANK
@@ -205,3 +207,33 @@ async def test_a_broken_continuity_is_imported_and_flagged(
     async with sessions() as session:
         stored = (await session.scalars(select(BankStatement))).one()
     assert (stored.continuous, stored.gap_vnd) == (False, 5_000)
+
+
+async def test_the_unique_hash_refuses_the_same_file_even_past_the_first_look(
+    api: Api,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FixedClock,
+    day: Day,
+    write_statement: WriteStatement,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two imports of one file at one moment both find nothing at the first look: the database decides."""
+    del day
+    officer = await finance_officer(api, sessions, settings, clock)
+    path = write_statement()
+    assert (await _import(api, officer, path)).status_code == 201
+    looks: list[str] = []
+    real = imports.already_imported
+
+    async def first_look_misses(session: AsyncSession, sha256: str) -> None:
+        looks.append(sha256)
+        if len(looks) > 1:  # the look after the UNIQUE refusal is the real one
+            await real(session, sha256)
+
+    monkeypatch.setattr(imports, "already_imported", first_look_misses)
+    again = await _import(api, officer, path)
+    assert again.status_code == 409, again.text
+    assert again.json()["code"] == "statement_already_imported"
+    assert len(looks) == 2
+    assert await _counts(sessions) == (1, 1, 6)
