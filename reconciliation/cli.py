@@ -128,7 +128,7 @@ def import_statement(shell: Shell, file: Path, account_text: str | None, fmt: st
                 )
 
     summary = shell.run(work)
-    console = Console(soft_wrap=True)
+    console = _console()
     table = Table(
         "#",
         "statement",
@@ -158,6 +158,14 @@ def import_statement(shell: Shell, file: Path, account_text: str | None, fmt: st
         )
     console.print(table)
     click.echo(f"{summary.lines} line(s) in {len(summary.statements)} statement(s) imported, sha256 {summary.sha256}")
+
+
+def _console() -> Console:
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        # Piped or captured, rich assumes 80 columns and would cut references and amounts short: they are the point.
+        console.width = 160
+    return console
 
 
 def _money(amount: int | None) -> str:
@@ -216,7 +224,7 @@ def run_command(shell: Shell, account_text: str, day: datetime, *, as_json: bool
 
 
 def _print_run(view: RunView) -> None:
-    console = Console(soft_wrap=True)
+    console = _console()
     counts = Table(
         "matched",
         "unmatched ours",
@@ -238,6 +246,12 @@ def _print_run(view: RunView) -> None:
         _money(view.drift_vnd),
     )
     console.print(counts)
+    closing = _money(view.statement_closing_vnd)
+    click.echo(
+        f"ledger: {view.ledger_items} item(s), balance {_money(view.ledger_balance_vnd)} at the day's end;"
+        f" statement: {view.statement_lines} line(s), closing {closing}"
+        + (f" (import {view.file_id})" if view.file_id else " (none imported for the day)")
+    )
     if view.exceptions:
         table = Table(
             "kind",
