@@ -201,18 +201,17 @@ def run_command(shell: Shell, account_text: str, day: datetime, *, as_json: bool
     business_day = day.date()
 
     async def work(services: ReconServices) -> RunView:
-        with shell.progress("reconciling", 1) as step:
+        with shell.progress("reconciling", runs.RUN_STEPS) as step:
             async with services.units() as unit:
-                view = await runs.run(
+                return await runs.run(
                     unit.session,
                     account,
                     business_day,
                     calendar=services.calendar,
                     user_id=None,
                     now=services.clock.now(),
+                    on_step=step,
                 )
-            step()
-        return view
 
     view = shell.run(work)
     if as_json:

@@ -12,6 +12,7 @@ an empty comparison is never reported as "all matched".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -34,6 +35,8 @@ from reconciliation.models import (
     StatementLineRow,
 )
 from wallet.ledger import Posting, Transfer
+
+RUN_STEPS = 4
 
 _statement = table_of(BankStatement)
 _line = table_of(StatementLineRow)
@@ -228,14 +231,22 @@ async def run(
     rules: MatchRules | None = None,
     user_id: int | None,
     now: datetime,
+    on_step: Callable[[], None] = lambda: None,
 ) -> RunView:
-    """Compare the account's ledger with its statement for ``day``, store the run with its exceptions, return it."""
+    """Compare the account's ledger with its statement for ``day``, store the run with its exceptions, return it.
+
+    ``on_step`` is called after each of the ``RUN_STEPS`` steps (our side, theirs, the match, the store): a
+    progress bar's.
+    """
     held = await held_account(session, account)
     start, end = day_bounds(calendar, day)
     items, ours = await our_side(session, held.ledger_account_id, start, end, day)
-    file_id, closing, lines, by_ref = await _their_side(session, held.ledger_account_id, day)
     balance = await ledger_balance_at(session, held.ledger_account_id, end)
+    on_step()
+    file_id, closing, lines, by_ref = await _their_side(session, held.ledger_account_id, day)
+    on_step()
     result = match(lines, items, rules)
+    on_step()
     exceptions = _exceptions(result, by_ref, ours) if lines else []
     if not lines:
         # Nothing to compare with: our items are not "unmatched" against a statement nobody has, and never matched.
@@ -268,6 +279,7 @@ async def run(
     run_id = (await session.execute(insert(_run).returning(_run.c.id), values)).scalar_one()
     if exceptions:
         await session.execute(insert(_exception), [{"run_id": run_id, **exception} for exception in exceptions])
+    on_step()
     return await one(session, run_id)
 
 
