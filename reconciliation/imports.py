@@ -13,6 +13,7 @@ report every line as unmatched.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,7 +41,6 @@ from reconciliation.model import (
     StatementFormat,
     StatementLine,
     StatementTotals,
-    file_sha256,
 )
 from reconciliation.models import BankStatement, StatementFile, StatementLineRow
 from reconciliation.parsers import read_statements
@@ -53,6 +53,7 @@ CHUNK = 1000
 LEDGER_CURRENCY = "VND"
 _ACCOUNT = re.compile(r"^(\d{6}):(\d{1,19})$")
 _EMPTY = Message("Tệp không có sao kê nào", "The file holds no statement")
+_NUL = Message("Tệp chứa byte NUL: không phải sao kê dạng văn bản", "The file holds a NUL byte: not a text statement")
 _NOT_UTF8 = Message("Tệp không phải văn bản UTF-8", "The file is not UTF-8 text")
 _NO_HEADER = Message("Tổng của một sao kê đứng trước phần đầu của nó", "A statement's totals came before its header")
 
@@ -157,14 +158,19 @@ async def already_imported(session: AsyncSession, sha256: str) -> None:
         raise StatementAlreadyImported.at(first.imported_at, first.id)
 
 
-async def _previous_closing(session: AsyncSession, account_id: int) -> int | None:
-    """The closing of the account's latest imported statement: where this file's first one should open."""
-    return await session.scalar(
-        select(_statement.c.closing_vnd)
-        .where(_statement.c.account_id == account_id, _statement.c.closing_vnd.is_not(None))
-        .order_by(_statement.c.business_day.desc(), _statement.c.id.desc())
-        .limit(1)
+async def _previous_closing(session: AsyncSession, account_id: int, first: Statement) -> int | None:
+    """The closing of the account's last statement before this file's first: where that one should open.
+
+    Before its first day when the header says it (a day imported late is checked against the day before it,
+    not against the newest import); else the newest import's.
+    """
+    starts = first.from_date or first.to_date or (first.opening.on if first.opening else None)
+    query = select(_statement.c.closing_vnd).where(
+        _statement.c.account_id == account_id, _statement.c.closing_vnd.is_not(None)
     )
+    if starts is not None:
+        query = query.where(_statement.c.business_day < starts)
+    return await session.scalar(query.order_by(_statement.c.business_day.desc(), _statement.c.id.desc()).limit(1))
 
 
 def _line_row(statement_pk: int, account_id: int, line: StatementLine) -> dict[str, Any]:
@@ -177,9 +183,10 @@ def _line_row(statement_pk: int, account_id: int, line: StatementLine) -> dict[s
         "amount_vnd": line.amount,
         "direction": line.direction.value,
         "currency": line.currency,
-        "bank_reference": line.bank_reference,
-        "end_to_end_id": line.end_to_end_id,
-        "our_reference": line.our_reference,
+        # Cut to the columns: a bank's CSV may put anything in its reference column.
+        "bank_reference": line.bank_reference[:140] if line.bank_reference else None,
+        "end_to_end_id": line.end_to_end_id[:140] if line.end_to_end_id else None,
+        "our_reference": line.our_reference[:140] if line.our_reference else None,
         "other_references": list(line.other_references),
         "counterparty": line.counterparty[:200] if line.counterparty else None,
         "counterparty_account": line.counterparty_account[:64] if line.counterparty_account else None,
@@ -315,7 +322,10 @@ async def import_file(
 ) -> ImportSummary:
     """Import every statement in ``path`` in the caller's transaction; raise (so nothing is stored) on any refusal."""
     # Hashing reads the whole file: off the event loop, so other requests go on meanwhile.
-    sha256, size = await asyncio.to_thread(_fingerprint, path)
+    try:
+        sha256, size = await asyncio.to_thread(_fingerprint, path)
+    except StatementError as refused:
+        raise StatementUnreadable.of(refused) from None
     await already_imported(session, sha256)
     try:
         events = read_statements(path, fmt, expected_currency=LEDGER_CURRENCY)
@@ -336,7 +346,9 @@ async def import_file(
             "via": via,
         }
         file_id = await _insert_file(session, row)
-        writer = _Writer(session, file_id, held, await _previous_closing(session, held.ledger_account_id), on_line)
+        writer = _Writer(
+            session, file_id, held, await _previous_closing(session, held.ledger_account_id, first), on_line
+        )
         await writer.header_of(first)
         lines = 0
         for event in events:
@@ -373,7 +385,20 @@ async def _insert_file(session: AsyncSession, row: dict[str, Any]) -> int:
 
 
 def _fingerprint(path: Path) -> tuple[str, int]:
-    return file_sha256(path), path.stat().st_size
+    """The file's SHA-256 (as ``model.file_sha256`` computes it) and size, refusing a NUL byte on the same read.
+
+    No statement format holds one (XML forbids it; MT940 and CSV are text), and PostgreSQL text cannot store it:
+    let through, it would fail the import at the database as an error of ours rather than a refusal of the file.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            if (at := block.find(b"\x00")) >= 0:
+                raise StatementError("nul_byte", _NUL, f"byte {size + at}")
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def _first_statement(events: Iterator[Event]) -> Statement:

@@ -167,13 +167,16 @@ async def test_mt940_and_a_bank_csv_import(
     assert answer.json()["statements"][0]["closing_vnd"] == 1_210_000
 
     csv = tmp_path / "sao-ke.csv"
-    csv.write_text(files.bank_csv(VIETCOMBANK, entries, opening=1_210_000).replace(files.ACCOUNT, NUMBER))
+    # The next day's export, opening where the MT940 closed.
+    next_day = files.bank_csv(VIETCOMBANK, entries, opening=1_210_000).replace(files.ACCOUNT, NUMBER)
+    csv.write_text(next_day.replace(f"{files.DAY:%d/%m/%Y}", "02/12/2026"))
     answer = await _import(api, officer, csv, account=ACCOUNT, format="bank_csv")
     assert answer.status_code == 201, answer.text
     body = answer.json()
     assert body["format"] == "bank_csv"
     assert body["lines"] == 2
-    # It opens where the MT940 imported before it closed.
+    # It opens where the MT940 of the day before closed.
+    assert body["statements"][0]["business_day"] == "2026-12-02"
     assert body["statements"][0]["follows_previous"] is True
     assert await _counts(sessions) == (2, 2, 4)
 
@@ -237,3 +240,22 @@ async def test_the_unique_hash_refuses_the_same_file_even_past_the_first_look(
     assert again.json()["code"] == "statement_already_imported"
     assert len(looks) == 2
     assert await _counts(sessions) == (1, 1, 6)
+
+
+async def test_a_file_with_a_nul_byte_is_refused_whole(
+    api: Api,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FixedClock,
+    day: Day,
+    write_statement: WriteStatement,
+) -> None:
+    del day
+    officer = await finance_officer(api, sessions, settings, clock)
+    path = write_statement()
+    whole = await asyncio.to_thread(path.read_bytes)
+    await asyncio.to_thread(path.write_bytes, whole.replace(b"CT DEN", b"CT\x00DEN", 1))
+    answer = await _import(api, officer, path, account=ACCOUNT)
+    assert answer.status_code == 422, answer.text
+    assert (answer.json()["code"], answer.json()["reason"]) == ("statement_unreadable", "nul_byte")
+    assert await _counts(sessions) == (0, 0, 0)
