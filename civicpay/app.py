@@ -18,6 +18,7 @@ from litestar.template import TemplateConfig
 
 import billing
 import qr
+import reconciliation.routes
 import wallet
 from civicpay import apidocs, bootstrap, notifications, outbox, web, worker
 from civicpay.auth.guards import AuthenticationMiddleware, provide_principal
@@ -136,6 +137,7 @@ def create_app(services: Services) -> Litestar:
             *wallet.ROUTE_HANDLERS,
             *qr.ROUTE_HANDLERS,
             *billing.ROUTE_HANDLERS,
+            *reconciliation.routes.ROUTE_HANDLERS,
         ],
         dependencies={
             "session": Provide(provide_session),

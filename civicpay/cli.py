@@ -3,7 +3,8 @@
 The shell's: ``serve``, ``worker``, ``db upgrade | current``, ``demo``, ``outbox list | redeliver``. The
 wallet's (``wallet/cli.py``): ``ledger verify | expire-holds``, ``card requery``. The QR room's
 (``qr/cli.py``): ``qr decode | encode``, ``collections create``, ``treasury sweep``, ``merchants settle``. The
-billing room's (``billing/cli.py``): ``billing import | settle``.
+billing room's (``billing/cli.py``): ``billing import | settle``. The reconciliation room's
+(``reconciliation/cli.py``): ``recon import | run``.
 What they share (one line per refusal, the exit codes, settings never invented) is
 ``civicpay/command_line.py``.
 """
@@ -22,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError
 
 import billing.cli
 import qr.cli
+import reconciliation.cli
 import wallet.cli
 from civicpay import bootstrap, outbox, worker
 from civicpay.bootstrap import Services
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     _wallet_parts: type[wallet.cli.WalletServices] = Services
     _qr_parts: type[qr.cli.QrServices] = Services
     _billing_parts: type[billing.cli.BillingServices] = Services
+    _recon_parts: type[reconciliation.cli.ReconServices] = Services
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +66,8 @@ def main() -> None:
     - 0: done.
     - 1: the command's own "no": a ledger breach (ledger verify), a database behind the newest
       migration (db current), a payload that is not VietQR (qr decode), a message still not delivered
-      (outbox redeliver), a row refused (billing import; the other rows are imported).
+      (outbox redeliver), a row refused (billing import; the other rows are imported), a day not
+      reconciled (recon run: exceptions, drift or no statement).
     - 2: it could not run: bad usage, nothing set up here, no database, an unreachable server, a
       refusal (a wrong password, an unknown counter, ...).
 
@@ -308,5 +312,5 @@ def outbox_redeliver(shell: Shell, message_id: int) -> int:
     return OK if after.status == outbox.OutboxStatus.DELIVERED else NO
 
 
-for _command in (*wallet.cli.COMMANDS, *qr.cli.COMMANDS, *billing.cli.COMMANDS):
+for _command in (*wallet.cli.COMMANDS, *qr.cli.COMMANDS, *billing.cli.COMMANDS, *reconciliation.cli.COMMANDS):
     main.add_command(_command)

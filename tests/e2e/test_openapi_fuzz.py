@@ -72,6 +72,9 @@ PUBLIC = frozenset({"health", "listBanks", "login", "registerCitizen", "counterD
 # Tags of operations only staff may use, and of those only citizens may use.
 STAFF_TAGS = frozenset({"admin", "ledger"})
 CITIZEN_TAGS = frozenset({"wallets"})
+# Tags of operations only finance officers may use: fuzzed as one, so the handlers are reached past the guard.
+FINANCE_TAGS = frozenset({"reconciliation"})
+FINANCE_PHONE = "0901000010"
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class World:
     admin: dict[str, str]
     biller: dict[str, str]
     transfer_id: int
+    finance: dict[str, str]
 
 
 async def _register(client: httpx.AsyncClient, phone: str, citizen_id: str, full_name: str) -> Person:
@@ -190,6 +194,12 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
                 auth_service.NewUser(ADMIN_PHONE, "Lê Quản Trị", PASSWORD, Role.ADMIN),
                 now=START,
             )
+            await auth_service.create_user(
+                session,
+                password_hasher(make_settings("unused")),
+                auth_service.NewUser(FINANCE_PHONE, "Hoàng Minh Châu", PASSWORD, Role.FINANCE_OFFICER),
+                now=START,
+            )
             bank = await wallet_pool_account(session, make_settings("unused"), START)
             wallet = await ledger.account_id(session, wallet_account_code(sender.user_id))
             spec = ledger.TransferSpec(bank, wallet, FUNDED_VND, Category.TOPUP, reference="FUZZ")
@@ -198,6 +208,9 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
         login = await client.post("/auth/login", json={"phone": ADMIN_PHONE, "password": PASSWORD})
         assert login.status_code == 200, login.text
         admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        finance_login = await client.post("/auth/login", json={"phone": FINANCE_PHONE, "password": PASSWORD})
+        assert finance_login.status_code == 200, finance_login.text
+        finance = {"Authorization": f"Bearer {finance_login.json()['access_token']}"}
         issued = await client.post("/admin/api-keys", json={"name": "Điện lực Huế"}, headers=admin)
         assert issued.status_code == 201, issued.text
         sent = await client.post(
@@ -216,11 +229,14 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
         admin=admin,
         biller={"X-API-Key": issued.json()["api_key"]},
         transfer_id=sent.json()["id"],
+        finance=finance,
     )
 
 
 def _natural_principals(world: World, documented: Documented) -> list[dict[str, str]]:
     """Who the operation is for, so generated requests get past authentication to the handler."""
+    if FINANCE_TAGS & documented.tags:
+        return [world.finance]
     if STAFF_TAGS & documented.tags:
         return [world.admin]
     if CITIZEN_TAGS & documented.tags:
@@ -232,6 +248,8 @@ def _wrong_principals(world: World, operation_id: str, documented: Documented) -
     """Callers who must never get a 2xx from the operation."""
     if operation_id in PUBLIC:
         return []
+    if FINANCE_TAGS & documented.tags:
+        return [world.sender.headers, world.admin, world.biller]
     if STAFF_TAGS & documented.tags:
         return [world.sender.headers, world.biller]
     if CITIZEN_TAGS & documented.tags:

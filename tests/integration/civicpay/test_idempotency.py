@@ -144,6 +144,10 @@ MOVES_NO_MONEY = {
     "createBiller",
     "pushBills",
     "linkCustomerCode",
+    # Reconciliation records what the bank and the ledger say; it moves no money. A file sent twice is refused by
+    # its hash, and a run made twice is two runs, each as it came out.
+    "importStatement",
+    "createReconciliationRun",
 }
 
 

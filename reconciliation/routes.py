@@ -1,0 +1,128 @@
+"""Thin HTTP controllers of the reconciliation room: statement import and reconciliation runs, for finance officers."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import JSONBody, QueryParameter, RawBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civicpay.auth.guards import Principal, requires
+from civicpay.auth.models import Role
+from civicpay.clock import BusinessCalendar, Clock
+from civicpay.errors import Text
+from reconciliation import imports, runs
+from reconciliation import schemas as s
+from reconciliation.errors import StatementAccountUnknown
+from reconciliation.imports import AccountRef
+from reconciliation.model import StatementFormat
+from wallet.routes import RowId
+
+
+@dataclass
+class _StatementUpload(Operation):
+    """The import's operation with its body documented: Litestar reads a non-JSON body only as the raw ``body``
+    parameter, which it leaves out of the document, so the fuzz and the API docs would not know there is one."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={
+                "application/octet-stream": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                )
+            },
+            description="The statement file as the bank gave it: camt.052/053/054, MT940, a bank's CSV or a KBNN CSV",
+            required=True,
+        )
+
+
+def _account(text: str) -> AccountRef:
+    found = AccountRef.parse(text)
+    if found is None:  # the schema's pattern already refuses it; a second guard costs nothing
+        raise StatementAccountUnknown(
+            Text(f"Không hiểu tài khoản {text!r}", f"Not an account: {text!r}"), field="account"
+        )
+    return found
+
+
+class StatementController(Controller):
+    path = "/finance/statements"
+    tags = ["reconciliation"]
+    guards = [requires(Role.FINANCE_OFFICER)]
+
+    @post("/", operation_id="importStatement", status_code=201, operation_class=_StatementUpload)
+    async def import_statement(
+        self,
+        body: RawBody,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+        account: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=s.ACCOUNT_PATTERN,
+                description="BIN:NUMBER of the account, when the file does not name it (or to check it does)",
+            ),
+        ] = None,
+        fmt: Annotated[
+            StatementFormat | None,
+            QueryParameter(name="format", description="The format, when it should not be told from the file"),
+        ] = None,
+    ) -> s.StatementImport:
+        """Import a bank statement file whole, or refuse it whole: the same file twice, an account we do not hold,
+        a file that cannot be read (nothing of it is stored)."""
+        given = _account(account) if account is not None else None
+        with tempfile.TemporaryDirectory(prefix="civicpay-statement-") as folder:
+            # The parsers read a file in a stream; the upload is spooled to one the request alone can see.
+            path = Path(folder) / "statement"
+            await asyncio.to_thread(path.write_bytes, body)
+            summary = await imports.import_file(
+                session,
+                path,
+                file_name="upload",
+                account=given,
+                fmt=fmt,
+                user_id=principal.user_id,
+                via="api",
+                now=clock.now(),
+            )
+        return s.StatementImport.of(summary)
+
+
+class ReconciliationRunController(Controller):
+    path = "/finance/reconciliation-runs"
+    tags = ["reconciliation"]
+    guards = [requires(Role.FINANCE_OFFICER)]
+
+    @post("/", operation_id="createReconciliationRun", status_code=201)
+    async def create(
+        self,
+        data: JSONBody[s.ReconciliationRunCreate],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+        calendar: NamedDependency[BusinessCalendar],
+    ) -> s.ReconciliationRun:
+        """Reconcile a bank account's ledger with its statement for one business day; the run, counts, drift and
+        every exception (status no_statement when there is no statement line that day, never 'all matched')."""
+        view = await runs.run(
+            session, _account(data.account), data.date, calendar=calendar, user_id=principal.user_id, now=clock.now()
+        )
+        return s.ReconciliationRun.of(view)
+
+    @get("/{run_id:int}", operation_id="getReconciliationRun")
+    async def one(self, run_id: RowId, session: NamedDependency[AsyncSession]) -> s.ReconciliationRun:
+        """A run as it was made: counts, drift and every exception with both sides' references and amounts."""
+        return s.ReconciliationRun.of(await runs.one(session, run_id))
+
+
+# What the shell mounts. Imported by the shell from here rather than through ``reconciliation/__init__``, so
+# that importing the pure parsers and matcher (a bench, a worker) does not load Litestar and the tables.
+ROUTE_HANDLERS = [StatementController, ReconciliationRunController]

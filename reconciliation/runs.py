@@ -1,0 +1,325 @@
+"""Reconciliation runs (lần đối soát): one bank account, one business day, our ledger against the bank's statement.
+
+Our side is every transfer posted to the bank account's ledger account during the business day
+(Asia/Ho_Chi_Minh): a debit of that asset account is money into the bank account (the statement's credit),
+a credit is money out. Their side is the statement lines booked that day in the latest imported file that
+covers the day: a file imported again in another format (the MT940 of a day already read as camt.053)
+replaces the earlier one for the comparison rather than doubling every line. The pure matcher compares
+them; the run keeps its counts, each exception, and the drift between the statement's closing balance and
+the ledger's balance at the day's end. No statement, or one without a line that day, is ``no_statement``:
+an empty comparison is never reported as "all matched".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import case, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civicpay.clock import BusinessCalendar
+from civicpay.db import table_of
+from reconciliation.errors import RunNotFound
+from reconciliation.imports import AccountRef, held_account
+from reconciliation.matcher import LineRef, MatchResult, MatchRules, OurItem, match
+from reconciliation.model import Direction, StatementLine
+from reconciliation.models import (
+    BankStatement,
+    ExceptionKind,
+    ReconciliationRun,
+    RunException,
+    RunStatus,
+    StatementLineRow,
+)
+from wallet.ledger import Posting, Transfer
+
+RUN_STEPS = 4
+
+_statement = table_of(BankStatement)
+_line = table_of(StatementLineRow)
+_run = table_of(ReconciliationRun)
+_exception = table_of(RunException)
+_posting = table_of(Posting)
+_transfer = table_of(Transfer)
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionView:
+    kind: ExceptionKind
+    bank_reference: str | None
+    statement_amount_vnd: int | None
+    our_reference: str | None
+    our_amount_vnd: int | None
+    direction: str | None
+    line_id: int | None
+    transfer_id: int | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    id: int
+    account: AccountRef
+    business_day: date
+    status: RunStatus
+    file_id: int | None
+    statement_lines: int
+    ledger_items: int
+    matched: int
+    unmatched_ours: int
+    unmatched_theirs: int
+    amount_mismatches: int
+    duplicates: int
+    reversals: int
+    ledger_balance_vnd: int
+    statement_closing_vnd: int | None
+    drift_vnd: int | None
+    created_at: datetime
+    exceptions: tuple[ExceptionView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _OurRow:
+    transfer_id: int
+    reference: str | None
+    amount: int
+    direction: Direction
+
+
+def day_bounds(calendar: BusinessCalendar, day: date) -> tuple[datetime, datetime]:
+    """The business day's start and end as UTC instants (midnight to midnight in the calendar's zone)."""
+    start = datetime.combine(day, time.min, tzinfo=calendar.zone)
+    return calendar.day_start(start), calendar.next_day_start(start)
+
+
+async def our_side(
+    session: AsyncSession, account_id: int, start: datetime, end: datetime, day: date
+) -> tuple[list[OurItem], dict[str, _OurRow]]:
+    """Every transfer posted to the ledger account in [start, end), as the matcher's items."""
+    rows = await session.execute(
+        select(_posting.c.side, _posting.c.amount_vnd, _transfer.c.id, _transfer.c.reference, _transfer.c.category)
+        .select_from(_posting.join(_transfer, _transfer.c.id == _posting.c.transfer_id))
+        .where(_posting.c.account_id == account_id, _posting.c.created_at >= start, _posting.c.created_at < end)
+        .order_by(_posting.c.id)
+    )
+    items, by_id = [], {}
+    for row in rows:
+        # A debit to the bank's asset account is money in: the bank books it as a credit to us.
+        direction = Direction.CREDIT if row.side == "D" else Direction.DEBIT
+        key = str(row.id)
+        items.append(OurItem(key, row.reference, row.amount_vnd, direction, day, kind=row.category))
+        by_id[key] = _OurRow(row.id, row.reference, row.amount_vnd, direction)
+    return items, by_id
+
+
+async def ledger_balance_at(session: AsyncSession, account_id: int, end: datetime) -> int:
+    """The asset account's balance (debits less credits) of every posting before ``end``, from the postings."""
+    signed = case((_posting.c.side == "D", _posting.c.amount_vnd), else_=-_posting.c.amount_vnd)
+    total = await session.scalar(
+        select(func.coalesce(func.sum(signed), 0)).where(
+            _posting.c.account_id == account_id, _posting.c.created_at < end
+        )
+    )
+    return int(total or 0)
+
+
+async def _their_side(
+    session: AsyncSession, account_id: int, day: date
+) -> tuple[int | None, int | None, list[StatementLine], dict[LineRef, Any]]:
+    """The latest file covering the day: its id, its closing for the day, the day's lines (and their rows)."""
+    covering = (_statement.c.business_day == day) | ((_statement.c.from_date <= day) & (_statement.c.to_date >= day))
+    file_id = await session.scalar(
+        select(func.max(_statement.c.file_id)).where(_statement.c.account_id == account_id, covering)
+    )
+    if file_id is None:
+        return None, None, [], {}
+    closing = await session.scalar(
+        select(_statement.c.closing_vnd)
+        .where(_statement.c.file_id == file_id, _statement.c.business_day == day)
+        .order_by(_statement.c.position.desc())
+        .limit(1)
+    )
+    rows = await session.execute(
+        select(_line)
+        .join(_statement, _statement.c.id == _line.c.statement_pk)
+        .where(_statement.c.file_id == file_id, _line.c.booking_date == day)
+        .order_by(_line.c.id)
+    )
+    lines, by_ref = [], {}
+    for row in rows:
+        # The statement's row id names the line for the matcher: two statements of one file may share the bank's id.
+        line = StatementLine(
+            statement_id=str(row.statement_pk),
+            sequence=row.sequence,
+            booking_date=row.booking_date,
+            value_date=row.value_date,
+            amount=row.amount_vnd,
+            direction=Direction(row.direction),
+            currency=row.currency,
+            bank_reference=row.bank_reference,
+            end_to_end_id=row.end_to_end_id,
+            our_reference=row.our_reference,
+            other_references=tuple(row.other_references or ()),
+            counterparty=row.counterparty,
+            counterparty_account=row.counterparty_account,
+            narrative=row.narrative,
+            reversal=row.reversal,
+        )
+        lines.append(line)
+        by_ref[LineRef(line.statement_id, line.sequence)] = row
+    return file_id, closing, lines, by_ref
+
+
+def _exceptions(result: MatchResult, lines: dict[LineRef, Any], ours: dict[str, _OurRow]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def row(kind: ExceptionKind, line: LineRef | None, item: str | None, **detail: Any) -> None:
+        their = lines.get(line) if line else None
+        our = ours.get(item) if item else None
+        found.append(
+            {
+                "kind": kind.value,
+                "line_id": their.id if their is not None else None,
+                "bank_reference": their.bank_reference if their is not None else None,
+                "statement_amount_vnd": their.amount_vnd if their is not None else None,
+                "direction": their.direction if their is not None else (our.direction.value if our else None),
+                "transfer_id": our.transfer_id if our else None,
+                "our_reference": our.reference if our else None,
+                "our_amount_vnd": our.amount if our else None,
+                "detail": detail,
+            }
+        )
+
+    for item in result.unmatched_ours:
+        row(ExceptionKind.UNMATCHED_OURS, None, item)
+    for line in result.unmatched_theirs:
+        row(ExceptionKind.UNMATCHED_THEIRS, line, None)
+    for mismatch in result.amount_mismatches:
+        row(
+            ExceptionKind.AMOUNT_MISMATCH,
+            mismatch.lines[0],
+            mismatch.items[0],
+            rule=mismatch.rule.value,
+            theirs_vnd=mismatch.theirs,
+            ours_vnd=mismatch.ours,
+            lines=len(mismatch.lines),
+            items=len(mismatch.items),
+        )
+    for duplicate in result.duplicates:
+        first = lines.get(duplicate.first)
+        row(
+            ExceptionKind.DUPLICATE,
+            duplicate.line,
+            duplicate.items[0] if duplicate.items else None,
+            first_line_id=first.id if first is not None else None,
+        )
+    for reversal in result.reversals:
+        original = lines.get(reversal.original) if reversal.original else None
+        row(ExceptionKind.REVERSAL, reversal.line, None, original_line_id=original.id if original is not None else None)
+    return found
+
+
+async def run(
+    session: AsyncSession,
+    account: AccountRef,
+    day: date,
+    *,
+    calendar: BusinessCalendar,
+    rules: MatchRules | None = None,
+    user_id: int | None,
+    now: datetime,
+    on_step: Callable[[], None] = lambda: None,
+) -> RunView:
+    """Compare the account's ledger with its statement for ``day``, store the run with its exceptions, return it.
+
+    ``on_step`` is called after each of the ``RUN_STEPS`` steps (our side, theirs, the match, the store): a
+    progress bar's.
+    """
+    held = await held_account(session, account)
+    start, end = day_bounds(calendar, day)
+    items, ours = await our_side(session, held.ledger_account_id, start, end, day)
+    balance = await ledger_balance_at(session, held.ledger_account_id, end)
+    on_step()
+    file_id, closing, lines, by_ref = await _their_side(session, held.ledger_account_id, day)
+    on_step()
+    result = match(lines, items, rules)
+    on_step()
+    exceptions = _exceptions(result, by_ref, ours) if lines else []
+    if not lines:
+        # Nothing to compare with: our items are not "unmatched" against a statement nobody has, and never matched.
+        status = RunStatus.NO_STATEMENT
+    elif exceptions or (closing is not None and closing != balance):
+        status = RunStatus.EXCEPTIONS
+    else:
+        status = RunStatus.RECONCILED
+    values = {
+        "account_id": held.ledger_account_id,
+        "bank_bin": account.bank_bin,
+        "account_number": account.number,
+        "business_day": day,
+        "status": status.value,
+        "file_id": file_id,
+        "statement_lines": len(lines),
+        "ledger_items": len(items),
+        "matched": len(result.matches) if lines else 0,
+        "unmatched_ours": len(result.unmatched_ours) if lines else 0,
+        "unmatched_theirs": len(result.unmatched_theirs),
+        "amount_mismatches": len(result.amount_mismatches),
+        "duplicates": len(result.duplicates),
+        "reversals": len(result.reversals),
+        "ledger_balance_vnd": balance,
+        "statement_closing_vnd": closing,
+        "drift_vnd": None if closing is None else closing - balance,
+        "created_at": now,
+        "created_by_user_id": user_id,
+    }
+    run_id = (await session.execute(insert(_run).returning(_run.c.id), values)).scalar_one()
+    if exceptions:
+        await session.execute(insert(_exception), [{"run_id": run_id, **exception} for exception in exceptions])
+    on_step()
+    return await one(session, run_id)
+
+
+async def one(session: AsyncSession, run_id: int) -> RunView:
+    found = (await session.execute(select(_run).where(_run.c.id == run_id))).first()
+    if found is None:
+        raise RunNotFound(field="run_id")
+    exceptions = await session.execute(
+        select(_exception).where(_exception.c.run_id == run_id).order_by(_exception.c.id)
+    )
+    return RunView(
+        id=found.id,
+        account=AccountRef(found.bank_bin, found.account_number),
+        business_day=found.business_day,
+        status=RunStatus(found.status),
+        file_id=found.file_id,
+        statement_lines=found.statement_lines,
+        ledger_items=found.ledger_items,
+        matched=found.matched,
+        unmatched_ours=found.unmatched_ours,
+        unmatched_theirs=found.unmatched_theirs,
+        amount_mismatches=found.amount_mismatches,
+        duplicates=found.duplicates,
+        reversals=found.reversals,
+        ledger_balance_vnd=found.ledger_balance_vnd,
+        statement_closing_vnd=found.statement_closing_vnd,
+        drift_vnd=found.drift_vnd,
+        created_at=found.created_at,
+        exceptions=tuple(
+            ExceptionView(
+                kind=ExceptionKind(row.kind),
+                bank_reference=row.bank_reference,
+                statement_amount_vnd=row.statement_amount_vnd,
+                our_reference=row.our_reference,
+                our_amount_vnd=row.our_amount_vnd,
+                direction=row.direction,
+                line_id=row.line_id,
+                transfer_id=row.transfer_id,
+                detail=dict(row.detail or {}),
+            )
+            for row in exceptions
+        ),
+    )
