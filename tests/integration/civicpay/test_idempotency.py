@@ -125,6 +125,10 @@ async def test_the_same_phone_written_another_way_is_the_same_request(api: Api) 
 # own key to the other side, which acts on it once. A biller's push is idempotent by its own bill ids.
 MOVES_NO_MONEY = {
     "redeliverOutboxMessage",
+    "redeliverBillerDelivery",
+    # Marking inbox messages read.
+    "readNotification",
+    "readAllNotifications",
     "login",
     "confirmTotpEnrolment",
     "startTotpEnrolment",
