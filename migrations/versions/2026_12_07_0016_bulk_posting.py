@@ -63,7 +63,18 @@ LEDGER_ENTRY_MUST_BALANCE = _BEFORE.replace(_SUM_EVERY_TIME, _SUM_ONCE).replace(
 _RESTORE = _BEFORE.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
 
 
+def _check_pending_entries() -> None:
+    """Run the balance checks deferred by earlier migrations in this transaction (0007 posts entries), now.
+
+    PostgreSQL refuses to index a table with trigger events still pending, and an upgrade from before 0007
+    runs every migration in one transaction; checked now, an unbalanced entry still fails the upgrade.
+    """
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 def upgrade() -> None:
+    _check_pending_entries()
     op.create_index("ix_ledger_posting_entry_id_id", "ledger_posting", ["entry_id", "id"])
     op.drop_index("ix_ledger_posting_entry_id", table_name="ledger_posting")
     if op.get_bind().dialect.name == "postgresql":
@@ -71,6 +82,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _check_pending_entries()
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_RESTORE)
     op.create_index("ix_ledger_posting_entry_id", "ledger_posting", ["entry_id"])

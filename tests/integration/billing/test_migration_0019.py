@@ -8,44 +8,28 @@ go in: what they point at (users, wallets, ledger entries) plays no part in this
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from civicpay.db import alembic_config
-from tests.conftest import ON_POSTGRES, POSTGRES_URL
+from tests.conftest import ON_POSTGRES
+from tests.migrations import database_at
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def url_at_0018(tmp_path: Any) -> AsyncIterator[str]:
-    """A database of its own at revision 0018: a SQLite file, or a new PostgreSQL database beside the test one."""
-    if not ON_POSTGRES:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'at_0018.db'}"
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "0018")
+async def url_at_0018(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own at revision 0018."""
+    async with database_at("0018", tmp_path) as url:
         yield url
-        return
-    server = make_url(POSTGRES_URL)
-    name = f"{server.database}_m0019_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "0018")
-        yield url
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def _seed(url: str) -> None:

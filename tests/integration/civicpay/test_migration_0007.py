@@ -15,13 +15,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
 from sqlalchemy import insert, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from civicpay import bootstrap
@@ -33,7 +33,8 @@ from civicpay.settings import Settings
 from qr.models import Counter, FeeCollection, Office, TreasuryRemittance
 from qr.treasury import REMITTANCE
 from sandbox.bank import AccountOpen, Bank
-from tests.conftest import ON_POSTGRES, POSTGRES_URL, make_settings
+from tests.conftest import make_settings
+from tests.migrations import database_at
 from wallet import bank_instructions, ledger
 from wallet.bank_payouts import PayoutResult
 from wallet.bank_topups import SUSPENSE_RETURN
@@ -52,26 +53,10 @@ UNKNOWN_ACCOUNT = ("970436", "5550001112")
 
 
 @pytest.fixture
-async def url_at_0006(tmp_path: Any) -> AsyncIterator[str]:
-    """A database of its own at revision 0006: a SQLite file, or a new PostgreSQL database beside the test one."""
-    if not ON_POSTGRES:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'at_0006.db'}"
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "0006")
+async def url_at_0006(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own at revision 0006."""
+    async with database_at("0006", tmp_path) as url:
         yield url
-        return
-    server = make_url(POSTGRES_URL)
-    name = f"{server.database}_m0007_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "0006")
-        yield url
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def _lend_today(engine: AsyncEngine, *, lend: bool) -> None:
