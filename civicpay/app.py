@@ -17,6 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 import billing
+import disbursement
 import qr
 import wallet
 from civicpay import apidocs, bootstrap, notifications, outbox, web, worker
@@ -136,6 +137,7 @@ def create_app(services: Services) -> Litestar:
             *wallet.ROUTE_HANDLERS,
             *qr.ROUTE_HANDLERS,
             *billing.ROUTE_HANDLERS,
+            *disbursement.ROUTE_HANDLERS,
         ],
         dependencies={
             "session": Provide(provide_session),
