@@ -45,7 +45,7 @@ from wallet.bank_topups import wallet_pool_account
 from wallet.service import wallet_account_code
 
 # Fixtures of a room's own, kept beside their helpers.
-pytest_plugins = ["tests.desk", "tests.shell", "tests.billers"]
+pytest_plugins = ["tests.desk", "tests.shell", "tests.billers", "tests.programme_office"]
 
 POSTGRES_URL = os.environ.get("CIVICPAY_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import wrong_code
-from tests.integration.disbursement.conftest import Office, bank_row, wallet_row
+from tests.programme_office import Office, bank_row, wallet_row
 
 
 async def test_funding_is_posted_only_when_a_second_finance_officer_approves_it(office: Office) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from tests.integration.disbursement.conftest import HEADER, PERIOD, Office, bank_row, csv_bytes, wallet_row
+from tests.programme_office import HEADER, PERIOD, Office, bank_row, csv_bytes, wallet_row
 
 
 def problems(batch: dict[str, Any]) -> dict[int, set[tuple[str, str]]]:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from disbursement.models import Payment
-from tests.integration.disbursement.conftest import PERIOD, Beneficiary, Office, bank_row, wallet_row
+from tests.programme_office import PERIOD, Beneficiary, Office, bank_row, wallet_row
 from wallet import ledger
 
 
