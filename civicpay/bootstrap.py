@@ -115,7 +115,8 @@ class Services:
 
     async def pay_disbursements(self) -> disbursement.Executed:
         """Approved welfare and pension batches paid to wallets, a chunk per unit of work, safe in N workers."""
-        return await disbursement.run_disbursements(self.units, self.settings, self.clock)
+        most = self.settings.disbursement_chunks_per_run
+        return await disbursement.run_disbursements(self.units, self.settings, self.clock, most_chunks=most or None)
 
     async def start(self) -> None:
         """On PostgreSQL, listen for every process's announcements (live screens need them)."""

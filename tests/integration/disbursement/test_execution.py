@@ -15,7 +15,8 @@ from wallet import ledger
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"disbursement_chunk_size": 2}
+    # The worker's job (not office.run) stops after one chunk, so a batch takes it several runs.
+    return {"disbursement_chunk_size": 2, "disbursement_chunks_per_run": 1}
 
 
 async def approved_batch(office: Office, people: list[Beneficiary], *, funding_vnd: int = 50_000_000) -> int:
@@ -152,3 +153,14 @@ async def test_bank_items_wait_with_their_money_still_held(office: Office) -> No
     assert after["progress"]["by_state"]["pending_bank"] == 1
     listed = (await office.api.client.get("/programmes", headers=office.maker.headers)).json()[0]
     assert (listed["funded_vnd"], listed["available_vnd"]) == (9_000_000, 7_000_000)
+
+
+async def test_the_worker_job_pays_a_batch_over_several_runs_within_its_budget(office: Office) -> None:
+    people = [await office.beneficiary(name) for name in ("Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường")]
+    batch_id = await approved_batch(office, people)
+    assert "disbursement" in [job.name for job in office.services.jobs]
+
+    runs = [await office.services.pay_disbursements() for _ in range(3)]
+
+    assert [(run.paid, run.finished) for run in runs] == [(2, []), (1, []), (0, [batch_id])]
+    assert (await office.batch(batch_id))["status"] == "completed"
