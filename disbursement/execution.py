@@ -15,10 +15,12 @@ SQLite has no ``SKIP LOCKED`` and one writer at a time: there the workers simply
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import Clock
@@ -86,25 +88,17 @@ async def pay_chunk(session: AsyncSession, settings: Settings, batch_id: int, *,
     batch = await session.get(Batch, batch_id)
     if batch is None or batch.status != BatchStatus.APPROVED or batch.hold_id is None:
         return 0, 0
-    claimed = (
-        await session.execute(
-            select(_item.c.id, _item.c.citizen_id, _item.c.period, _item.c.amount_vnd, _item.c.wallet_account_id)
-            .where(_item.c.batch_id == batch_id, _item.c.status == ItemStatus.QUEUED.value)
-            .order_by(_item.c.id)
-            .limit(max(1, settings.disbursement_chunk_size))
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
+    claimed = await claim(session, batch_id, settings.disbursement_chunk_size)
     if not claimed:
         return 0, 0
     programme = await programmes.get(session, batch.programme_id)
-    claim = insert_ignoring_conflict(
+    first_payment = insert_ignoring_conflict(
         session.get_bind().dialect.name, _payment, ("programme_id", "period", "citizen_id"), _payment.c.item_id
     )
     # One statement for the chunk; the constraint, not a look first, decides who has been paid already.
     first_time = set(
         await session.scalars(
-            claim.values(
+            first_payment.values(
                 [
                     {
                         "programme_id": programme.id,
@@ -150,6 +144,21 @@ async def pay_chunk(session: AsyncSession, settings: Settings, batch_id: int, *,
     if failing:
         await session.execute(_MARK_FAILED, failing)
     return len(paying), len(failing)
+
+
+async def claim(
+    session: AsyncSession, batch_id: int, size: int, *, lock: bool = True
+) -> Sequence[Row[Any, Any, Any, Any, Any]]:
+    """Up to ``size`` of the batch's queued items, locked until this transaction ends; items another worker
+    has locked are skipped, not waited for, so two workers take different chunks. ``lock=False`` only shows,
+    in a test, the race this prevents."""
+    query = (
+        select(_item.c.id, _item.c.citizen_id, _item.c.period, _item.c.amount_vnd, _item.c.wallet_account_id)
+        .where(_item.c.batch_id == batch_id, _item.c.status == ItemStatus.QUEUED.value)
+        .order_by(_item.c.id)
+        .limit(max(1, size))
+    )
+    return (await session.execute(query.with_for_update(skip_locked=True) if lock else query)).all()
 
 
 async def finish(session: AsyncSession, batch_id: int, *, now: datetime) -> bool:
