@@ -33,14 +33,15 @@ from wallet import ledger
 _item = table_of(Item)
 _payment = table_of(Payment)
 
+# Only a queued item changes: the claim's lock already ensures it, and this would keep a paid item paid if not.
 _MARK_PAID = (
     update(_item)
-    .where(_item.c.id == bindparam("item"))
+    .where(_item.c.id == bindparam("item"), _item.c.status == ItemStatus.QUEUED.value)
     .values(status=ItemStatus.PAID_TO_WALLET.value, transfer_id=bindparam("transfer"), paid_at=bindparam("at"))
 )
 _MARK_FAILED = (
     update(_item)
-    .where(_item.c.id == bindparam("item"))
+    .where(_item.c.id == bindparam("item"), _item.c.status == ItemStatus.QUEUED.value)
     .values(status=ItemStatus.FAILED.value, failure=bindparam("why"))
 )
 

@@ -144,3 +144,16 @@ def test_the_layout_names_every_column() -> None:
     from disbursement.batch_files import COLUMNS  # noqa: PLC0415
 
     assert list(COLUMNS) == HEADER
+
+
+async def test_a_file_past_the_apps_usual_10_mb_is_taken(office: Office) -> None:
+    """A province's month is some 40 MB of CSV; here 11 MB, mostly a cell under an unnamed (ignored) column."""
+    programme = await office.programme()
+    # Rows with nothing but a 110 kB cell under the unnamed column: skipped as empty rows (the csv module's
+    # own limit is 128 kB a cell).
+    padding = ("," * len(HEADER) + "x" * 110_000 + "\r\n").encode() * 100
+    content = csv_bytes([bank_row("046100000001")], header=[*HEADER, ""]) + padding
+    assert len(content) > 11_000_000
+    answer = await office.upload(programme, content)
+    assert answer.status_code == 201, answer.text[:300]
+    assert answer.json()["valid"] == 1
