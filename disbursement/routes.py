@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, post
+import msgspec
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, HeaderParameter, JSONBody, PathParameter
@@ -14,6 +15,7 @@ from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import Clock
 from civicpay.db import MAX_ID
+from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
 from disbursement import batches, programmes
 from disbursement import schemas as s
@@ -126,22 +128,24 @@ class FundingController(Controller):
     @post(
         "/{funding_id:int}/approve",
         operation_id="approveProgrammeFunding",
-        status_code=200,
         guards=[requires(Role.FINANCE_OFFICER)],
+        **idempotent(200, s.Funding, "Approved: the money is in the programme's funding"),
     )
     async def approve(
         self,
         funding_id: RowId,
+        once: NamedDependency[Once],
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        clock: NamedDependency[Clock],
         otp: ApprovalOtp = None,
-    ) -> s.Funding:
+    ) -> Response[bytes]:
         """Approve a funding another finance officer recorded, with your TOTP code: the money is posted from our
         pooled bank account to the programme's funding. The recorder cannot approve; an approved one stays so."""
-        return await programmes.approve_funding(
-            session, settings, funding_id, officer_id=principal.user_id, otp=otp, now=clock.now()
+        officer, now = principal.user_id, once.now
+        return await once(
+            _NoBody(),
+            lambda: programmes.approve_funding(session, settings, funding_id, officer_id=officer, otp=otp, now=now),
         )
 
 
@@ -157,21 +161,28 @@ class BatchController(Controller):
     @post(
         "/{batch_id:int}/approve",
         operation_id="approveDisbursementBatch",
-        status_code=200,
         guards=[requires(Role.PROGRAMME_OFFICER, Role.FINANCE_OFFICER)],
+        **idempotent(200, s.Batch, "Approved: the total is held and the workers pay it"),
     )
     async def approve(
         self,
         batch_id: RowId,
+        once: NamedDependency[Once],
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        clock: NamedDependency[Clock],
         otp: ApprovalOtp = None,
-    ) -> s.Batch:
+    ) -> Response[bytes]:
         """Approve a batch another officer uploaded, with your TOTP code: its valid rows' total is reserved on
         the programme's funding (refused if the funding is short) and the workers start paying it."""
-        batch = await batches.approve(
-            session, settings, batch_id, officer_id=principal.user_id, otp=otp, now=clock.now()
-        )
-        return await batches.view(session, batch)
+        officer = principal.user_id
+
+        async def approve() -> s.Batch:
+            batch = await batches.approve(session, settings, batch_id, officer_id=officer, otp=otp, now=once.now)
+            return await batches.view(session, batch)
+
+        return await once(_NoBody(), approve)
+
+
+class _NoBody(msgspec.Struct):
+    """An approval takes no body (the code is a header): its fingerprint is its path."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,10 @@ class Officer:
     user_id: int
     headers: dict[str, str]
     totp: pyotp.TOTP | None = None
+
+    def keyed(self, key: str | None = None) -> dict[str, str]:
+        """The officer's headers with an Idempotency-Key, as every money-moving POST needs."""
+        return {**self.headers, "Idempotency-Key": key or str(uuid.uuid4())}
 
 
 @dataclass
@@ -131,7 +136,7 @@ class Office:
         assert recorded.status_code == 201, recorded.text
         approved = await self.api.client.post(
             f"/fundings/{recorded.json()['id']}/approve",
-            headers={**self.treasurer.headers, "X-OTP": self.code(self.treasurer)},
+            headers={**self.treasurer.keyed(), "X-OTP": self.code(self.treasurer)},
         )
         assert approved.status_code == 200, approved.text
         funding: dict[str, Any] = approved.json()
@@ -152,7 +157,7 @@ class Office:
 
     async def approve(self, batch_id: int, officer: Officer | None = None, otp: str | None = None) -> Response:
         officer = officer or self.checker
-        headers = dict(officer.headers)
+        headers = officer.keyed()
         if otp is not None:
             headers["X-OTP"] = otp
         elif officer.totp is not None:

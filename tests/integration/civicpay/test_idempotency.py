@@ -144,6 +144,11 @@ MOVES_NO_MONEY = {
     "createBiller",
     "pushBills",
     "linkCustomerCode",
+    # A programme opens empty accounts; a funding is recorded pending (its approval moves the money); a batch's
+    # upload only validates (its approval holds the money).
+    "createProgramme",
+    "recordProgrammeFunding",
+    "uploadDisbursementBatch",
 }
 
 

@@ -24,28 +24,28 @@ async def test_funding_is_posted_only_when_a_second_finance_officer_approves_it(
     own = await office.api.client.post(
         f"/programmes/{programme}/fundings",
         json={"amount_vnd": 1_000, "bank_reference": "FT1"},
-        headers=office.treasurer.headers,
+        headers=office.treasurer.keyed(),
     )
     by_maker = await office.api.client.post(
         f"/fundings/{own.json()['id']}/approve",
-        headers={**office.treasurer.headers, "X-OTP": office.code(office.treasurer)},
+        headers={**office.treasurer.keyed(), "X-OTP": office.code(office.treasurer)},
     )
     assert by_maker.status_code == 403
     assert by_maker.json()["code"] == "maker_cannot_approve"
 
-    no_code = await office.api.client.post(f"/fundings/{funding['id']}/approve", headers=office.treasurer.headers)
+    no_code = await office.api.client.post(f"/fundings/{funding['id']}/approve", headers=office.treasurer.keyed())
     assert no_code.status_code == 401
     assert no_code.json()["code"] == "otp_required"
     approved = await office.api.client.post(
         f"/fundings/{funding['id']}/approve",
-        headers={**office.treasurer.headers, "X-OTP": office.code(office.treasurer)},
+        headers={**office.treasurer.keyed(), "X-OTP": office.code(office.treasurer)},
     )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved"
     assert approved.json()["approved_by"] == office.treasurer.user_id
     again = await office.api.client.post(
         f"/fundings/{funding['id']}/approve",
-        headers={**office.treasurer.headers, "X-OTP": office.code(office.treasurer)},
+        headers={**office.treasurer.keyed(), "X-OTP": office.code(office.treasurer)},
     )
     assert again.status_code == 409
     assert again.json()["code"] == "funding_not_pending"
@@ -71,7 +71,7 @@ async def test_approval_needs_a_totp_code_and_refuses_a_wrong_or_replayed_one(of
 
     assert office.checker.totp is not None
     # office.approve sends a fresh code when none is given; ask without one by hand.
-    missing = await office.api.client.post(f"/batches/{first['id']}/approve", headers=office.checker.headers)
+    missing = await office.api.client.post(f"/batches/{first['id']}/approve", headers=office.checker.keyed())
     assert missing.status_code == 401
     assert missing.json()["code"] == "otp_required"
     wrong = await office.approve(first["id"], otp=wrong_code(office.checker.totp, office.clock))
@@ -130,3 +130,19 @@ async def test_a_batch_with_no_valid_row_cannot_be_approved(office: Office) -> N
     answer = await office.approve(batch["id"])
     assert answer.status_code == 409
     assert answer.json()["code"] == "batch_has_no_valid_rows"
+
+
+async def test_an_approval_sent_again_with_its_key_replays_the_answer_and_holds_once(office: Office) -> None:
+    programme = await office.programme()
+    await office.fund(programme, 5_000_000)
+    batch = await office.uploaded(programme, [bank_row("046100000001", 2_000_000)])
+    headers = {**office.checker.keyed("approve-once"), "X-OTP": office.code(office.checker)}
+
+    first = await office.api.client.post(f"/batches/{batch['id']}/approve", headers=headers)
+    again = await office.api.client.post(f"/batches/{batch['id']}/approve", headers=headers)
+
+    assert first.status_code == again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    listed = await office.api.client.get("/programmes", headers=office.maker.headers)
+    assert listed.json()[0]["available_vnd"] == 3_000_000
