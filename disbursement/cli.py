@@ -22,6 +22,7 @@ from civicpay.clock import Clock
 from civicpay.command_line import NO, OK, Refused, Shell
 from civicpay.db import UnitsOfWork
 from civicpay.errors import DomainError, Text
+from civicpay.money import format_vnd
 from civicpay.settings import Settings
 from disbursement import batches, execution, programmes
 from disbursement import schemas as s
@@ -141,7 +142,7 @@ def import_batch(shell: Shell, file: Path, programme_id: int, officer_phone: str
         console.print(table)
         if batch.invalid > SHOWN:
             console.print(f"... and {batch.invalid - SHOWN} more invalid row(s): GET /batches/{batch.id}")
-    totals = ", ".join(f"{line.count} to {line.destination} ({line.total_vnd} ₫)" for line in batch.by_destination)
+    totals = ", ".join(f"{to.count} to {to.destination} ({format_vnd(to.total_vnd)})" for to in batch.by_destination)
     line = f"batch {batch.id}: {batch.rows} row(s), {batch.valid} valid: {totals}; {batch.invalid} invalid"
     logger.info("disbursement: batch imported from %s: %s", file.resolve(), line)
     click.echo(line)

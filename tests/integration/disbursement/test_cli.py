@@ -39,7 +39,7 @@ async def test_import_validates_as_the_upload_does_and_run_pays_once_approved(
 
     assert code == 1  # a row is invalid
     assert "bin_unknown" in out
-    assert "2 row(s), 1 valid: 1 to wallet (1000000 ₫), 0 to bank (0 ₫); 1 invalid" in out
+    assert "2 row(s), 1 valid: 1 to wallet (1.000.000 ₫), 0 to bank (0 ₫); 1 invalid" in out
     batch_id = int(out.rsplit("batch ", 1)[1].split(":", 1)[0])
     # Made by the officer named, so the office's checker may approve it and that officer may not.
     assert (await office.approve(batch_id)).status_code == 200
