@@ -128,6 +128,10 @@ async def test_an_unknown_programme_is_404(office: Office) -> None:
     answer = await office.upload(999_999, csv_bytes([bank_row("046100000001")]))
     assert answer.status_code == 404
     assert answer.json()["code"] == "programme_not_found"
+    missing = await office.api.client.get("/batches/999999", headers=office.maker.headers)
+    assert (missing.status_code, missing.json()["code"]) == (404, "batch_not_found")
+    citizen = await office.beneficiary()
+    assert (await office.api.client.get("/programmes", headers=citizen.citizen.headers)).status_code == 403
 
 
 async def test_only_programme_officers_upload(office: Office) -> None:
