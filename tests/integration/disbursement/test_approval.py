@@ -146,3 +146,19 @@ async def test_an_approval_sent_again_with_its_key_replays_the_answer_and_holds_
     assert again.json() == first.json()
     listed = await office.api.client.get("/programmes", headers=office.maker.headers)
     assert listed.json()[0]["available_vnd"] == 3_000_000
+
+
+async def test_a_programme_name_is_taken_once_and_only_finance_officers_record_funding(office: Office) -> None:
+    programme = await office.programme(name="Lương hưu tháng")
+    again = await office.api.client.post(
+        "/programmes",
+        json={"name": "Lương hưu tháng", "kind": "pension", "max_amount_vnd": 9_000_000},
+        headers=office.checker.headers,
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "programme_name_taken")
+    by_programme_officer = await office.api.client.post(
+        f"/programmes/{programme}/fundings",
+        json={"amount_vnd": 1_000_000, "bank_reference": "FT1"},
+        headers=office.maker.headers,
+    )
+    assert by_programme_officer.status_code == 403
