@@ -30,12 +30,8 @@ missing) raises ``UnreadableFile`` before any row is looked at; a row that does 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import unicodedata
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -45,6 +41,10 @@ import msgspec
 
 from billing.schemas import BillIn
 from civicpay.errors import Text, malformed
+from civicpay.table_files import Layout, UnreadableFile, read_path
+
+# The billing command and its tests name the shared reader's refusal as this module's.
+__all__ = ["COLUMNS", "REQUIRED", "BillFile", "BillRow", "RowError", "UnreadableFile", "read"]
 
 # Every column: its name in the file, and the Vietnamese header a biller's spreadsheet may use instead.
 COLUMNS: dict[str, str] = {
@@ -58,29 +58,13 @@ COLUMNS: dict[str, str] = {
     "lines": "chi tiết",
 }
 REQUIRED = ("bill_id", "customer_code", "customer_name", "period", "amount_vnd", "due_date")
-_XLSX_MAGIC = b"PK\x03\x04"  # an XLSX is a zip archive
+LAYOUT = Layout(COLUMNS, REQUIRED)
 _DIGITS = re.compile(r"[0-9]+")
 # What a file's author needs besides the schema's words, which name JSON's types rather than a cell's.
 _HINTS = {
     "amount_vnd": Text(" (số đồng, chỉ gồm chữ số: 150000)", " (whole đồng, digits only: 150000)"),
     "due_date": Text(" (YYYY-MM-DD)", " (YYYY-MM-DD)"),
 }
-
-
-def _folded(header: str) -> str:
-    # NFC, so a header typed with combining accents (as some keyboards do) still matches.
-    return unicodedata.normalize("NFC", header).strip().casefold()
-
-
-_HEADERS = {_folded(name): name for name in COLUMNS} | {_folded(vi): name for name, vi in COLUMNS.items()}
-
-
-class UnreadableFile(Exception):
-    """The file cannot be read as the layout: nothing in it is imported."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,50 +94,13 @@ class BillFile:
 
 def read(path: Path) -> BillFile:
     """Read the whole file (so a file unreadable half-way imports nothing); raises ``UnreadableFile``."""
-    try:
-        with path.open("rb") as opened:
-            start = opened.read(len(_XLSX_MAGIC))
-    except OSError as error:
-        why = error.strerror or type(error).__name__
-        raise UnreadableFile(Text(f"không đọc được tệp {path}: {why}", f"cannot read {path}: {why}")) from None
-    rows = _xlsx_rows(path) if start == _XLSX_MAGIC else _csv_rows(path)
-    header_row = next(rows, None)
-    if header_row is None:
-        raise UnreadableFile(Text(f"tệp {path} trống", f"{path} is empty"))
-    columns = _columns(path, header_row[1])
+    table = read_path(path, LAYOUT)
     found = BillFile([], [])
-    for number, cells in rows:
+    for number, cells in table.rows:
         if all(cell in (None, "") for cell in cells):
             continue
-        _read_row(number, columns, cells, found)
+        _read_row(number, table.columns, cells, found)
     return found
-
-
-def _columns(path: Path, header: Sequence[Any]) -> list[str | None]:
-    """The column each position holds (``None``: an unnamed, empty column, ignored); refuses an unusable header."""
-    columns: list[str | None] = []
-    for cell in header:
-        text = "" if cell is None else str(cell)
-        if not text.strip():
-            columns.append(None)
-            continue
-        name = _HEADERS.get(_folded(text))
-        if name is None:
-            known = ", ".join(COLUMNS)
-            raise UnreadableFile(
-                Text(
-                    f"{path}: không biết cột {text.strip()!r} (các cột: {known}, hoặc tên tiếng Việt)",
-                    f"{path}: unknown column {text.strip()!r} (the columns: {known}, or their Vietnamese names)",
-                )
-            )
-        if name in columns:
-            raise UnreadableFile(Text(f"{path}: cột {name} có hai lần", f"{path}: column {name} appears twice"))
-        columns.append(name)
-    if missing := [name for name in REQUIRED if name not in columns]:
-        raise UnreadableFile(
-            Text(f"{path}: thiếu cột {', '.join(missing)}", f"{path}: missing column(s) {', '.join(missing)}")
-        )
-    return columns
 
 
 def _read_row(number: int, columns: list[str | None], cells: Sequence[Any], found: BillFile) -> None:
@@ -219,38 +166,3 @@ def _cell(name: str, cell: Any) -> Any:
     if isinstance(cell, int):
         return cell if name == "amount_vnd" else str(cell)
     return str(cell).strip()
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, Sequence[Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise UnreadableFile(
-            Text(f"{path}: không phải CSV UTF-8 hay XLSX", f"{path}: neither a UTF-8 CSV nor an XLSX file")
-        ) from None
-    header_line = text.split("\n", 1)[0]
-    delimiter = ";" if ";" in header_line and "," not in header_line else ","
-    try:
-        # newline="": the csv module's own reading of line ends, so a quoted cell may hold one.
-        yield from enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1)
-    except csv.Error as error:
-        raise UnreadableFile(Text(f"{path}: CSV hỏng ({error})", f"{path}: malformed CSV ({error})")) from None
-
-
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, Sequence[Any]]]:
-    # Imported here: only an XLSX needs it, and it takes a while to import.
-    from openpyxl import load_workbook  # noqa: PLC0415
-    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
-
-    try:
-        # read_only streams the sheet's rows rather than building the whole workbook in memory.
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise UnreadableFile(
-            Text(f"{path}: không đọc được tệp XLSX ({error})", f"{path}: not a readable XLSX file ({error})")
-        ) from None
-    try:
-        sheet = book.worksheets[0]
-        yield from enumerate(sheet.iter_rows(values_only=True), start=1)
-    finally:
-        book.close()

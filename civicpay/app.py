@@ -17,6 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 import billing
+import disbursement
 import qr
 import reconciliation.routes
 import wallet
@@ -137,6 +138,7 @@ def create_app(services: Services) -> Litestar:
             *wallet.ROUTE_HANDLERS,
             *qr.ROUTE_HANDLERS,
             *billing.ROUTE_HANDLERS,
+            *disbursement.ROUTE_HANDLERS,
             *reconciliation.routes.ROUTE_HANDLERS,
         ],
         dependencies={

@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import billing
+import disbursement
 import qr
 import wallet
 from civicpay import events, outbox
@@ -72,6 +73,7 @@ class Services:
             Job("sign-in locks", settings.login_lock_sweep_interval_seconds, self.sweep_sign_in_locks),
             Job("bill auto-pay", settings.bill_autopay_interval_seconds, self.pay_due_bills),
             Job("bill reminders", settings.bill_reminder_interval_seconds, self.remind_of_bills),
+            Job("disbursement", settings.disbursement_interval_seconds, self.pay_disbursements),
         ]
 
     def worker(self) -> Worker:
@@ -110,6 +112,11 @@ class Services:
 
     async def remind_of_bills(self) -> int:
         return await billing.send_reminders(self.units, self.settings, self.calendar, now=self.clock.now())
+
+    async def pay_disbursements(self) -> disbursement.Executed:
+        """Approved welfare and pension batches paid to wallets, a chunk per unit of work, safe in N workers."""
+        most = self.settings.disbursement_chunks_per_run
+        return await disbursement.run_disbursements(self.units, self.settings, self.clock, most_chunks=most or None)
 
     async def start(self) -> None:
         """On PostgreSQL, listen for every process's announcements (live screens need them)."""

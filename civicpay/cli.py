@@ -3,8 +3,9 @@
 The shell's: ``serve``, ``worker``, ``db upgrade | current``, ``demo``, ``outbox list | redeliver``. The
 wallet's (``wallet/cli.py``): ``ledger verify | expire-holds``, ``card requery``. The QR room's
 (``qr/cli.py``): ``qr decode | encode``, ``collections create``, ``treasury sweep``, ``merchants settle``. The
-billing room's (``billing/cli.py``): ``billing import | settle``. The reconciliation room's
-(``reconciliation/cli.py``): ``recon import | run``.
+billing room's (``billing/cli.py``): ``billing import | settle``. The disbursement room's
+(``disbursement/cli.py``): ``disburse import | run``. The reconciliation room's (``reconciliation/cli.py``):
+``recon import | run``.
 What they share (one line per refusal, the exit codes, settings never invented) is
 ``civicpay/command_line.py``.
 """
@@ -22,6 +23,7 @@ from alembic.util import CommandError
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError
 
 import billing.cli
+import disbursement.cli
 import qr.cli
 import reconciliation.cli
 import wallet.cli
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     _wallet_parts: type[wallet.cli.WalletServices] = Services
     _qr_parts: type[qr.cli.QrServices] = Services
     _billing_parts: type[billing.cli.BillingServices] = Services
+    _disbursement_parts: type[disbursement.cli.DisbursementServices] = Services
     _recon_parts: type[reconciliation.cli.ReconServices] = Services
 
 logger = logging.getLogger(__name__)
@@ -312,5 +315,11 @@ def outbox_redeliver(shell: Shell, message_id: int) -> int:
     return OK if after.status == outbox.OutboxStatus.DELIVERED else NO
 
 
-for _command in (*wallet.cli.COMMANDS, *qr.cli.COMMANDS, *billing.cli.COMMANDS, *reconciliation.cli.COMMANDS):
+for _command in (
+    *wallet.cli.COMMANDS,
+    *qr.cli.COMMANDS,
+    *billing.cli.COMMANDS,
+    *disbursement.cli.COMMANDS,
+    *reconciliation.cli.COMMANDS,
+):
     main.add_command(_command)

@@ -187,6 +187,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often the workers look for bills to remind citizens of, and how many days before the due date.
     bill_reminder_interval_seconds: int = 3600
     bill_reminder_days_before: int = 3
+    # How often the workers pay approved welfare and pension batches (disbursement/execution.py); 0 leaves it
+    # to `civicpay disburse run`. Each chunk of this many items is one transaction: a crash loses at most one.
+    disbursement_interval_seconds: int = 10
+    disbursement_chunk_size: int = 1000
+    # A worker runs its jobs one after another: after this many chunks it goes back to the others (the ledger
+    # fold, the outbox), and the next due time, claimed by whichever worker is free, carries the batch on.
+    disbursement_chunks_per_run: int = 50
     # How often a worker adds the money waiting beside busy receivers' rows to the rows (BalanceIncrease).
     ledger_fold_interval_seconds: int = 5
     # The outbox (civicpay/outbox.py): a message to an outside party is tried this many times, waiting

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import billing.models  # noqa: F401 - importing the models registers their tables
 import civicpay.notifications  # noqa: F401 - importing the models registers their tables
+import disbursement.models  # noqa: F401 - importing the models registers their tables
 import qr.models  # noqa: F401 - importing the models registers their tables
 import reconciliation.models  # noqa: F401 - importing the models registers their tables
 import wallet.ledger.models

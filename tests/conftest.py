@@ -45,7 +45,7 @@ from wallet.bank_topups import wallet_pool_account
 from wallet.service import wallet_account_code
 
 # Fixtures of a room's own, kept beside their helpers.
-pytest_plugins = ["tests.desk", "tests.shell", "tests.billers"]
+pytest_plugins = ["tests.desk", "tests.shell", "tests.billers", "tests.programme_office"]
 
 POSTGRES_URL = os.environ.get("CIVICPAY_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
@@ -106,6 +106,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "login_lock_sweep_interval_seconds": 0,
         "bill_autopay_interval_seconds": 0,
         "bill_reminder_interval_seconds": 0,
+        "disbursement_interval_seconds": 0,
         "worker_in_process": False,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,

@@ -31,7 +31,14 @@ from wallet.routes import (
     TransferController,
     WalletController,
 )
-from wallet.service import Holder, check_spending, holder_of_user, open_wallet, step_up_if_needed
+from wallet.service import (
+    Holder,
+    check_spending,
+    holder_of_user,
+    holders_by_citizen_id,
+    open_wallet,
+    step_up_if_needed,
+)
 from wallet.suspense_returns import RETURN as SUSPENSE_RETURN
 from wallet.withdrawal_routes import BankAccountController, PayoutWebhookController, WithdrawalController
 from wallet.withdrawals import PAYOUT, WithdrawalView, bank_account_name, link_settlement_account, pay_out_balance
@@ -79,6 +86,7 @@ __all__ = [
     "card_confirmation_handler",
     "check_spending",
     "holder_of_user",
+    "holders_by_citizen_id",
     "instruction_handler",
     "link_settlement_account",
     "open_wallet",

@@ -216,6 +216,60 @@ VALUES: dict[str, Any] = {
 }
 
 OVERRIDES: dict[str, Any] = {
+    # disbursement: Huế's monthly welfare, funded by the budget, a batch of 1,200 beneficiaries half paid
+    "ProgrammeCreate.name": "Trợ cấp xã hội hằng tháng",
+    "ProgrammeCreate.kind": "welfare",
+    "Programme.kind": "welfare",
+    "ProgrammeCreate.max_amount_vnd": 5_000_000,
+    "Programme.name": "Trợ cấp xã hội hằng tháng",
+    "Programme.max_amount_vnd": 5_000_000,
+    "Programme.funding_account_id": 42,
+    "Programme.funded_vnd": 900_000_000,
+    "Programme.available_vnd": 0,
+    "FundingCreate.amount_vnd": 900_000_000,
+    "Funding.programme_id": 1,
+    "Funding.amount_vnd": 900_000_000,
+    "Funding.reference": "NSCT00000000001Y",
+    "Funding.status": "approved",
+    "Funding.recorded_by": 3,
+    "Funding.approved_by": 4,
+    "Funding.approved_at": _LATER,
+    "Batch.programme_id": 1,
+    "Batch.file_name": "tro-cap-2026-12.xlsx",
+    "Batch.status": "approved",
+    "Batch.made_by": 5,
+    "Batch.approved_by": 4,
+    "Batch.rows": 1_200,
+    "Batch.valid": 1_198,
+    "Batch.invalid": 2,
+    "Batch.total_vnd": 898_500_000,
+    "Batch.by_destination": [
+        {"destination": "wallet", "count": 1_000, "total_vnd": 750_000_000},
+        {"destination": "bank", "count": 198, "total_vnd": 148_500_000},
+    ],
+    "Batch.progress": {
+        "done": 600,
+        "total": 1_198,
+        "by_state": {"valid": 0, "queued": 400, "paid_to_wallet": 600, "pending_bank": 198, "failed": 0},
+    },
+    "Batch.released_vnd": None,
+    "Batch.approved_at": _LATER,
+    "Batch.finished_at": None,
+    "Batch.report": [
+        {
+            "row": 17,
+            "citizen_id": "046190001234",
+            "problems": [
+                {
+                    "code": "name_mismatch",
+                    "field": "full_name",
+                    "message_vi": "Họ tên không khớp với họ tên của chủ ví (không tính dấu và chữ hoa)",
+                    "message_en": "The name does not match the wallet holder's (diacritics and case aside)",
+                }
+            ],
+        }
+    ],
+    "Batch.report_truncated": False,
     # the inbox: her electricity bill paid by auto-pay on its due date
     "NotificationView.kind": "bill_autopay_paid",
     "NotificationView.params": {

@@ -26,7 +26,7 @@ from typing import Any
 from civicpay.errors import DomainError
 
 # The packages whose functions are followed; anything else (SQLAlchemy, Litestar, httpx) is not ours to read.
-OUR_PACKAGES = frozenset({"civicpay", "wallet", "qr", "billing", "reconciliation"})
+OUR_PACKAGES = frozenset({"civicpay", "wallet", "qr", "billing", "disbursement", "reconciliation"})
 ErrorClass = type[DomainError]
 _UNKNOWN = object()
 

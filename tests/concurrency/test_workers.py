@@ -37,6 +37,7 @@ def settings_overrides() -> dict[str, Any]:
         "login_lock_sweep_interval_seconds": 60,
         "bill_autopay_interval_seconds": 900,
         "bill_reminder_interval_seconds": 3600,
+        "disbursement_interval_seconds": 10,
     }
 
 

@@ -72,9 +72,11 @@ PUBLIC = frozenset({"health", "listBanks", "login", "registerCitizen", "counterD
 # Tags of operations only staff may use, and of those only citizens may use.
 STAFF_TAGS = frozenset({"admin", "ledger"})
 CITIZEN_TAGS = frozenset({"wallets"})
-# Tags of operations only finance officers may use: fuzzed as one, so the handlers are reached past the guard.
+# Tags of operations only finance officers may use, and of those for programme and finance officers: fuzzed as
+# such, so the handlers are reached past the guard.
 FINANCE_TAGS = frozenset({"reconciliation"})
-FINANCE_PHONE = "0901000010"
+OFFICER_TAGS = frozenset({"disbursement"})
+OFFICER_PHONE, FINANCE_PHONE = "0901000010", "0901000011"
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,11 @@ class World:
     admin: dict[str, str]
     biller: dict[str, str]
     transfer_id: int
+    officer: dict[str, str]
     finance: dict[str, str]
+    programme_id: int
+    funding_id: int
+    batch_id: int
 
 
 async def _register(client: httpx.AsyncClient, phone: str, citizen_id: str, full_name: str) -> Person:
@@ -194,12 +200,16 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
                 auth_service.NewUser(ADMIN_PHONE, "Lê Quản Trị", PASSWORD, Role.ADMIN),
                 now=START,
             )
-            await auth_service.create_user(
-                session,
-                password_hasher(make_settings("unused")),
-                auth_service.NewUser(FINANCE_PHONE, "Hoàng Minh Châu", PASSWORD, Role.FINANCE_OFFICER),
-                now=START,
-            )
+            for phone, name, role in (
+                (OFFICER_PHONE, "Phan Thị Lan", Role.PROGRAMME_OFFICER),
+                (FINANCE_PHONE, "Hoàng Minh Châu", Role.FINANCE_OFFICER),
+            ):
+                await auth_service.create_user(
+                    session,
+                    password_hasher(make_settings("unused")),
+                    auth_service.NewUser(phone, name, PASSWORD, role),
+                    now=START,
+                )
             bank = await wallet_pool_account(session, make_settings("unused"), START)
             wallet = await ledger.account_id(session, wallet_account_code(sender.user_id))
             spec = ledger.TransferSpec(bank, wallet, FUNDED_VND, Category.TOPUP, reference="FUZZ")
@@ -208,9 +218,6 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
         login = await client.post("/auth/login", json={"phone": ADMIN_PHONE, "password": PASSWORD})
         assert login.status_code == 200, login.text
         admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        finance_login = await client.post("/auth/login", json={"phone": FINANCE_PHONE, "password": PASSWORD})
-        assert finance_login.status_code == 200, finance_login.text
-        finance = {"Authorization": f"Bearer {finance_login.json()['access_token']}"}
         issued = await client.post("/admin/api-keys", json={"name": "Điện lực Huế"}, headers=admin)
         assert issued.status_code == 201, issued.text
         sent = await client.post(
@@ -219,6 +226,26 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
             headers={**sender.headers, "Idempotency-Key": str(uuid.uuid4())},
         )
         assert sent.status_code == 201, sent.text
+        officer, finance = [await _signed_in(client, phone) for phone in (OFFICER_PHONE, FINANCE_PHONE)]
+        programme = await client.post(
+            "/programmes",
+            json={"name": "Trợ cấp xã hội", "kind": "welfare", "max_amount_vnd": 5_000_000},
+            headers=officer,
+        )
+        assert programme.status_code == 201, programme.text
+        programme_id = programme.json()["id"]
+        funding = await client.post(
+            f"/programmes/{programme_id}/fundings",
+            json={"amount_vnd": 10_000_000, "bank_reference": "FT26341000123"},
+            headers=finance,
+        )
+        assert funding.status_code == 201, funding.text
+        rows = "citizen_id,full_name,amount_vnd,period,destination\n"
+        rows += f"{SENDER_CITIZEN_ID},Nguyễn Thị Hương,1000,2026-12,wallet\n"
+        batch = await client.post(
+            f"/programmes/{programme_id}/batches", files={"file": ("b.csv", rows.encode(), "text/csv")}, headers=officer
+        )
+        assert batch.status_code == 201, batch.text
         # A pending TOTP enrolment, so confirming codes and the QR get past "not started".
         enrolment = await client.post("/auth/totp/enrolment", json={"password": PASSWORD}, headers=sender.headers)
         assert enrolment.status_code == 201, enrolment.text
@@ -229,8 +256,18 @@ async def world(live_server: str, sessions: async_sessionmaker[AsyncSession]) ->
         admin=admin,
         biller={"X-API-Key": issued.json()["api_key"]},
         transfer_id=sent.json()["id"],
+        officer=officer,
         finance=finance,
+        programme_id=programme_id,
+        funding_id=funding.json()["id"],
+        batch_id=batch.json()["id"],
     )
+
+
+async def _signed_in(client: httpx.AsyncClient, phone: str) -> dict[str, str]:
+    login = await client.post("/auth/login", json={"phone": phone, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
 def _natural_principals(world: World, documented: Documented) -> list[dict[str, str]]:
@@ -241,6 +278,8 @@ def _natural_principals(world: World, documented: Documented) -> list[dict[str, 
         return [world.admin]
     if CITIZEN_TAGS & documented.tags:
         return [world.sender.headers]
+    if OFFICER_TAGS & documented.tags:
+        return [world.officer, world.finance]
     return [world.sender.headers, world.admin, world.biller]
 
 
@@ -254,6 +293,8 @@ def _wrong_principals(world: World, operation_id: str, documented: Documented) -
         return [world.sender.headers, world.biller]
     if CITIZEN_TAGS & documented.tags:
         return [world.admin, world.biller]
+    if OFFICER_TAGS & documented.tags:
+        return [world.sender.headers, world.biller]
     return []
 
 
@@ -321,7 +362,13 @@ def _with_real_data(case: Case[Any], world: World, documented: Documented, data:
 
 def _existing_ids(case: Case[Any], world: World) -> None:
     """Well-formed ids in the path become ids that exist; mistyped ones ("0.5", "true") stay."""
-    existing = {"wallet_id": world.sender.wallet_id, "transfer_id": world.transfer_id}
+    existing = {
+        "wallet_id": world.sender.wallet_id,
+        "transfer_id": world.transfer_id,
+        "programme_id": world.programme_id,
+        "funding_id": world.funding_id,
+        "batch_id": world.batch_id,
+    }
     for name, value in (case.path_parameters or {}).items():
         if name in existing and str(value).lstrip("-").isdigit():
             case.path_parameters[name] = existing[name]

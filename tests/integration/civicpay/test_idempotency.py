@@ -152,6 +152,11 @@ MOVES_NO_MONEY = {
     # its hash, and a run made twice is two runs, each as it came out.
     "importStatement",
     "createReconciliationRun",
+    # A programme opens empty accounts; a funding is recorded pending (its approval moves the money); a batch's
+    # upload only validates (its approval holds the money).
+    "createProgramme",
+    "recordProgrammeFunding",
+    "uploadDisbursementBatch",
 }
 
 

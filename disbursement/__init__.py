@@ -1,0 +1,13 @@
+"""Welfare and pension disbursement: programmes and their funding, batches of beneficiaries validated from a
+file, approved by a second officer with TOTP, and paid by the workers to wallets.
+
+Other rooms and the shell use it through what this module exports.
+"""
+
+from disbursement.execution import Executed
+from disbursement.execution import run as run_disbursements
+from disbursement.routes import BatchController, FundingController, ProgrammeController
+
+ROUTE_HANDLERS = [ProgrammeController, FundingController, BatchController]
+
+__all__ = ["ROUTE_HANDLERS", "Executed", "run_disbursements"]

@@ -1,0 +1,70 @@
+"""Typed refusals of the disbursement room; each becomes problem+json in Vietnamese and English."""
+
+from __future__ import annotations
+
+from civicpay.errors import Conflict, DomainError, NotFound, Text
+
+
+class ProgrammeNotFound(NotFound):
+    code = "programme_not_found"
+    title = Text("Không tìm thấy chương trình chi trả", "Programme not found")
+
+
+class ProgrammeNameTaken(Conflict):
+    code = "programme_name_taken"
+    title = Text("Đã có chương trình chi trả mang tên này", "A programme with this name already exists")
+
+
+class FundingNotFound(NotFound):
+    code = "funding_not_found"
+    title = Text("Không tìm thấy khoản cấp vốn", "Funding not found")
+
+
+class FundingNotPending(Conflict):
+    code = "funding_not_pending"
+    title = Text("Khoản cấp vốn này đã được duyệt", "This funding has already been approved")
+
+
+class BatchNotFound(NotFound):
+    code = "batch_not_found"
+    title = Text("Không tìm thấy đợt chi trả", "Batch not found")
+
+
+class BatchNotValidated(Conflict):
+    code = "batch_not_awaiting_approval"
+    title = Text("Đợt chi trả này không còn chờ duyệt", "This batch is no longer awaiting approval")
+
+
+class NothingToPay(Conflict):
+    code = "batch_has_no_valid_rows"
+    title = Text("Đợt chi trả không có dòng hợp lệ nào để duyệt", "The batch has no valid row to approve")
+
+
+class MakerCannotApprove(DomainError):
+    """Maker-checker (bốn mắt): whoever made or recorded something is not the one who approves it."""
+
+    code = "maker_cannot_approve"
+    status = 403
+    title = Text(
+        "Người lập không được tự duyệt; cần một cán bộ khác duyệt",
+        "The officer who made this cannot approve it; another officer must",
+    )
+
+
+class InsufficientFunding(Conflict):
+    """The batch's valid total is more than the programme's funding has available (what is not yet held)."""
+
+    code = "insufficient_funding"
+    title = Text(
+        "Nguồn vốn của chương trình không đủ cho đợt chi trả này",
+        "The programme's funding is not enough for this batch",
+    )
+
+
+class UnreadableBatchFile(DomainError):
+    """The upload cannot be read as the batch layout at all (not CSV or XLSX, empty, a header unknown or
+    missing): nothing is stored; ``detail`` names the problem."""
+
+    code = "batch_file_unreadable"
+    status = 422
+    title = Text("Không đọc được tệp danh sách chi trả", "The batch file cannot be read")

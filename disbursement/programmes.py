@@ -1,0 +1,194 @@
+"""Programmes (chương trình chi trả) and their funding: budget money recorded by one finance officer and
+approved, with a TOTP code, by another.
+
+The budget's money arrives in the wallets' pooled bank account (tài khoản đảm bảo thanh toán ví), not in an
+account of its own: paying a beneficiary's wallet is then an entry between two liabilities of ours (the
+programme's funding → the wallet), with no money to move between our own bank accounts first, and the pooled
+account's statement shows the budget's transfer for reconciliation to match by the funding's reference.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civicpay import audit
+from civicpay.auth.errors import OtpRequired
+from civicpay.auth.service import verify_step_up
+from civicpay.money import Category
+from civicpay.settings import Settings
+from disbursement import schemas as s
+from disbursement.errors import (
+    FundingNotFound,
+    FundingNotPending,
+    MakerCannotApprove,
+    ProgrammeNameTaken,
+    ProgrammeNotFound,
+)
+from disbursement.models import FUNDING_REFERENCE, Funding, FundingStatus, Programme, ProgrammeKind
+from wallet import ledger, wallet_pool_account
+
+
+def category_of(kind: str) -> Category:
+    """What a programme's movements are for: a pension's are pensions, the others welfare."""
+    return Category.PENSION if kind == ProgrammeKind.PENSION else Category.WELFARE
+
+
+async def create(session: AsyncSession, data: s.ProgrammeCreate, *, officer_id: int, now: datetime) -> s.Programme:
+    """A programme with its funding and reserve accounts, opened in the same transaction."""
+    name = " ".join(data.name.split())
+    # The accounts' codes cannot carry the programme's id (not drawn yet); a random token keeps them unique.
+    token = uuid.uuid4().hex[:16]
+    funding = await ledger.open_account(
+        session,
+        # Its name is what a beneficiary's wallet history shows as the sender: the programme's own.
+        code=f"liability:programme:{token}:funding",
+        name=name,
+        kind=ledger.AccountKind.LIABILITY,
+        no_overdraft=True,
+        now=now,
+    )
+    reserve = await ledger.open_account(
+        session,
+        code=f"liability:programme:{token}:reserved",
+        name=f"Tiền đã dành cho các đợt chi trả: {name}"[:200],
+        kind=ledger.AccountKind.LIABILITY,
+        # It only ever carries holds' pending credits, never a posting.
+        no_overdraft=True,
+        now=now,
+    )
+    programme = Programme(
+        name=name,
+        kind=data.kind.value,
+        max_amount_vnd=data.max_amount_vnd,
+        funding_account_id=funding,
+        reserve_account_id=reserve,
+        created_by=officer_id,
+        created_at=now,
+    )
+    try:
+        # The UNIQUE constraint decides, so two officers creating one name at once cannot both win.
+        async with session.begin_nested():
+            session.add(programme)
+    except IntegrityError:
+        raise ProgrammeNameTaken(field="name") from None
+    return (await _views(session, [programme]))[0]
+
+
+async def list_all(session: AsyncSession) -> list[s.Programme]:
+    return await _views(session, (await session.scalars(select(Programme).order_by(Programme.id))).all())
+
+
+async def get(session: AsyncSession, programme_id: int) -> Programme:
+    found = await session.get(Programme, programme_id)
+    if found is None:
+        raise ProgrammeNotFound()
+    return found
+
+
+async def _views(session: AsyncSession, programmes: Sequence[Programme]) -> list[s.Programme]:
+    held = await ledger.balances(session, [programme.funding_account_id for programme in programmes])
+    return [
+        s.Programme(
+            id=programme.id,
+            name=programme.name,
+            kind=ProgrammeKind(programme.kind),
+            max_amount_vnd=programme.max_amount_vnd,
+            funding_account_id=programme.funding_account_id,
+            funded_vnd=held[programme.funding_account_id].posted_vnd,
+            available_vnd=held[programme.funding_account_id].available_vnd,
+            created_at=programme.created_at,
+        )
+        for programme in programmes
+    ]
+
+
+async def record_funding(
+    session: AsyncSession, programme_id: int, data: s.FundingCreate, *, officer_id: int, now: datetime
+) -> s.Funding:
+    """Budget money the bank says arrived for a programme: recorded, nothing posted until a second officer approves."""
+    await get(session, programme_id)
+    funding = Funding(
+        programme_id=programme_id,
+        amount_vnd=data.amount_vnd,
+        bank_reference=data.bank_reference,
+        status=FundingStatus.PENDING.value,
+        recorded_by=officer_id,
+        created_at=now,
+    )
+    session.add(funding)
+    await session.flush()
+    return _funding_view(funding)
+
+
+async def approve_funding(
+    session: AsyncSession, settings: Settings, funding_id: int, *, officer_id: int, otp: str | None, now: datetime
+) -> s.Funding:
+    """A second finance officer confirms the funding with TOTP: pooled bank account → programme's funding.
+
+    Locked, re-checked, transitioned: a second approval finds it approved already and moves nothing.
+    """
+    funding = await session.scalar(
+        select(Funding).where(Funding.id == funding_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if funding is None:
+        raise FundingNotFound()
+    if funding.status != FundingStatus.PENDING:
+        raise FundingNotPending()
+    if funding.recorded_by == officer_id:
+        raise MakerCannotApprove()
+    if otp is None:
+        raise OtpRequired(field="header.X-OTP")
+    await verify_step_up(session, settings, officer_id, otp, now=now)
+    programme = await get(session, funding.programme_id)
+    pool = await wallet_pool_account(session, settings, now)
+    reference = FUNDING_REFERENCE.encode(funding.id)
+    spec = ledger.TransferSpec(
+        debit_account_id=pool,
+        credit_account_id=programme.funding_account_id,
+        amount_vnd=funding.amount_vnd,
+        category=category_of(programme.kind),
+        reference=reference,
+        metadata={"memo": f"Ngân sách cấp cho {programme.name}", "bank_reference": funding.bank_reference},
+    )
+    posted = await ledger.post_entry(session, [spec], now=now, description=f"programme funding {reference}")
+    funding.status, funding.approved_by, funding.approved_at = FundingStatus.APPROVED.value, officer_id, now
+    funding.entry_id = posted.entry_id
+    await audit.record(
+        session,
+        actor_user_id=officer_id,
+        action="disbursement.funding.approve",
+        subject_type="disbursement_funding",
+        subject_id=funding.id,
+        reason="maker-checker approval with TOTP",
+        details={"programme_id": programme.id, "amount_vnd": funding.amount_vnd, "recorded_by": funding.recorded_by},
+        now=now,
+    )
+    await session.flush()
+    return _funding_view(funding)
+
+
+async def list_fundings(session: AsyncSession, programme_id: int) -> list[s.Funding]:
+    await get(session, programme_id)
+    found = await session.scalars(select(Funding).where(Funding.programme_id == programme_id).order_by(Funding.id))
+    return [_funding_view(funding) for funding in found]
+
+
+def _funding_view(funding: Funding) -> s.Funding:
+    return s.Funding(
+        id=funding.id,
+        programme_id=funding.programme_id,
+        amount_vnd=funding.amount_vnd,
+        bank_reference=funding.bank_reference,
+        reference=FUNDING_REFERENCE.encode(funding.id),
+        status=FundingStatus(funding.status),
+        recorded_by=funding.recorded_by,
+        approved_by=funding.approved_by,
+        created_at=funding.created_at,
+        approved_at=funding.approved_at,
+    )

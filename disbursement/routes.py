@@ -1,0 +1,188 @@
+"""Thin HTTP controllers of the disbursement room: programmes and their funding, batches, their approval."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, HeaderParameter, JSONBody, PathParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civicpay.auth.guards import Principal, requires
+from civicpay.auth.models import Role
+from civicpay.clock import Clock
+from civicpay.db import MAX_ID
+from civicpay.idempotency import Once, idempotent
+from civicpay.settings import Settings
+from disbursement import batches, programmes
+from disbursement import schemas as s
+
+RowId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+ApprovalOtp = Annotated[
+    str | None,
+    HeaderParameter(
+        name="X-OTP",
+        pattern=r"^[0-9]{6}$",
+        min_length=6,
+        max_length=6,
+        description="The approving officer's TOTP code: every approval needs one, and a code is used once",
+    ),
+]
+Upload = Annotated[s.BatchUpload, Body(media_type=RequestEncodingType.MULTI_PART)]
+
+# A month's pensions for a province (600,000 rows of some 70 bytes) is about 40 MB as CSV; the app's 10 MB
+# default for every other body would refuse it. Fixed here, as route options are built at import.
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+
+OFFICERS = requires(Role.PROGRAMME_OFFICER, Role.FINANCE_OFFICER, Role.ADMIN)
+
+
+class ProgrammeController(Controller):
+    path = "/programmes"
+    tags = ["disbursement"]
+
+    @post("/", operation_id="createProgramme", status_code=201, guards=[requires(Role.PROGRAMME_OFFICER)])
+    async def create(
+        self,
+        data: JSONBody[s.ProgrammeCreate],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+    ) -> s.Programme:
+        """A welfare, pension or one-off programme, with its funding account in the ledger (empty until funded)."""
+        return await programmes.create(session, data, officer_id=principal.user_id, now=clock.now())
+
+    @get("/", operation_id="listProgrammes", guards=[OFFICERS])
+    async def list_all(self, session: NamedDependency[AsyncSession]) -> list[s.Programme]:
+        """Every programme with what its funding holds and what approved batches have not reserved of it."""
+        return await programmes.list_all(session)
+
+    @post(
+        "/{programme_id:int}/fundings",
+        operation_id="recordProgrammeFunding",
+        status_code=201,
+        guards=[requires(Role.FINANCE_OFFICER)],
+    )
+    async def record_funding(
+        self,
+        programme_id: RowId,
+        data: JSONBody[s.FundingCreate],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+    ) -> s.Funding:
+        """Record budget money that reached our pooled bank account for the programme; pending until a second
+        finance officer approves it with TOTP (POST /fundings/{id}/approve). Nothing is posted yet."""
+        return await programmes.record_funding(
+            session, programme_id, data, officer_id=principal.user_id, now=clock.now()
+        )
+
+    @get("/{programme_id:int}/fundings", operation_id="listProgrammeFundings", guards=[OFFICERS])
+    async def fundings(self, programme_id: RowId, session: NamedDependency[AsyncSession]) -> list[s.Funding]:
+        """The programme's fundings, pending and approved, oldest first."""
+        return await programmes.list_fundings(session, programme_id)
+
+    @post(
+        "/{programme_id:int}/batches",
+        operation_id="uploadDisbursementBatch",
+        status_code=201,
+        guards=[requires(Role.PROGRAMME_OFFICER)],
+        request_max_body_size=MAX_UPLOAD_BYTES,
+    )
+    async def upload(
+        self,
+        programme_id: RowId,
+        data: Upload,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+    ) -> s.Batch:
+        """Upload a batch of beneficiaries (multipart field `file`, CSV or XLSX) and get its validation report.
+
+        Columns: citizen_id (12-digit CCCD), full_name, amount_vnd (whole đồng, digits only), period (YYYY-MM),
+        destination (wallet or bank), and for bank rows bank_bin, account_number, holder_name. Validation moves
+        no money; each invalid row is listed with its problems. A file that cannot be read as this layout at
+        all is refused whole and nothing is stored.
+        """
+        programme = await programmes.get(session, programme_id)
+        name = data.file.filename or "upload"
+        rows = batches.read_file(await data.file.read(), name, programme.max_amount_vnd)
+        batch = await batches.validate(
+            session, programme, rows, file_name=name, officer_id=principal.user_id, now=clock.now()
+        )
+        return await batches.view(session, batch)
+
+    @get("/{programme_id:int}/batches", operation_id="listDisbursementBatches", guards=[OFFICERS])
+    async def list_batches(self, programme_id: RowId, session: NamedDependency[AsyncSession]) -> list[s.Batch]:
+        """The programme's batches, oldest first, each with its totals, progress and the first invalid rows."""
+        return [await batches.view(session, batch) for batch in await batches.list_for(session, programme_id)]
+
+
+class FundingController(Controller):
+    path = "/fundings"
+    tags = ["disbursement"]
+
+    @post(
+        "/{funding_id:int}/approve",
+        operation_id="approveProgrammeFunding",
+        guards=[requires(Role.FINANCE_OFFICER)],
+        **idempotent(200, s.Funding, "Approved: the money is in the programme's funding"),
+    )
+    async def approve(
+        self,
+        funding_id: RowId,
+        once: NamedDependency[Once],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        otp: ApprovalOtp = None,
+    ) -> Response[bytes]:
+        """Approve a funding another finance officer recorded, with your TOTP code: the money is posted from our
+        pooled bank account to the programme's funding. The recorder cannot approve; an approved one stays so."""
+        officer, now = principal.user_id, once.now
+        return await once(
+            _NoBody(),
+            lambda: programmes.approve_funding(session, settings, funding_id, officer_id=officer, otp=otp, now=now),
+        )
+
+
+class BatchController(Controller):
+    path = "/batches"
+    tags = ["disbursement"]
+
+    @get("/{batch_id:int}", operation_id="getDisbursementBatch", guards=[OFFICERS])
+    async def get_one(self, batch_id: RowId, session: NamedDependency[AsyncSession]) -> s.Batch:
+        """A batch: status, counts and totals by destination, progress by item state, and its invalid rows."""
+        return await batches.view(session, await batches.get(session, batch_id))
+
+    @post(
+        "/{batch_id:int}/approve",
+        operation_id="approveDisbursementBatch",
+        guards=[requires(Role.PROGRAMME_OFFICER, Role.FINANCE_OFFICER)],
+        **idempotent(200, s.Batch, "Approved: the total is held and the workers pay it"),
+    )
+    async def approve(
+        self,
+        batch_id: RowId,
+        once: NamedDependency[Once],
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        otp: ApprovalOtp = None,
+    ) -> Response[bytes]:
+        """Approve a batch another officer uploaded, with your TOTP code: its valid rows' total is reserved on
+        the programme's funding (refused if the funding is short) and the workers start paying it."""
+        officer = principal.user_id
+
+        async def approve() -> s.Batch:
+            batch = await batches.approve(session, settings, batch_id, officer_id=officer, otp=otp, now=once.now)
+            return await batches.view(session, batch)
+
+        return await once(_NoBody(), approve)
+
+
+class _NoBody(msgspec.Struct):
+    """An approval takes no body (the code is a header): its fingerprint is its path."""
