@@ -24,7 +24,7 @@ from alembic import command
 from httpx import ASGITransport, AsyncClient, Response
 from litestar import Litestar
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from civicpay import bootstrap
 from civicpay.app import create_app, running
@@ -163,14 +163,33 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
+async def _empty_postgres(connection: AsyncConnection) -> None:
+    """Every table empty and every id sequence back at 1, as a new database has them.
+
+    Only the tables the last test wrote to are truncated: TRUNCATE makes new files for a table and each of
+    its indexes, which for all of them took most of a test's time; finding the used ones is one query.
+    """
+    names = [table.name for table in Base.metadata.sorted_tables]
+    probe = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in names)  # noqa: S608 - our own table names
+    used = list(await connection.scalars(text(probe)))
+    if used:
+        await connection.execute(text(f"TRUNCATE {', '.join(used)} CASCADE"))
+    await connection.execute(
+        text(
+            "SELECT setval(sequence.oid, 1, false) FROM pg_class AS sequence"
+            " JOIN pg_namespace AS namespace ON namespace.oid = sequence.relnamespace"
+            " WHERE sequence.relkind = 'S' AND namespace.nspname = current_schema()"
+        )
+    )
+
+
 @pytest.fixture
 async def services(settings: Settings, clock: FixedClock, request: pytest.FixtureRequest) -> AsyncIterator[Services]:
     """The service's parts as the app and the commands get them (``civicpay.bootstrap``), on an empty database."""
     built = bootstrap.build(settings, clock)
     if ON_POSTGRES:
-        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
         async with built.engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            await _empty_postgres(connection)
     yield built
     if "breaks_ledger_on_purpose" not in request.keywords:
         # After every test, whatever it did, every ledger invariant must hold.
