@@ -19,7 +19,9 @@ What one run does, start to end:
 6. prints each run, then the medians: payments/s, p50/p99, pgbench's tps and the ratio (aim: at least 0.5),
    and ``GET /bills`` p50/p99 (aim: p99 under 20 ms); drops both databases whatever happened.
 
-The load generator, the app server and PostgreSQL share this machine (see ``bench.transfers``), so each
+Each payment also writes its biller's webhook to the outbox; ``civicpay worker`` sends those, and this bench runs
+none, so the figures are of the payment requests alone. The load generator, the app server and PostgreSQL
+share this machine (see ``bench.transfers``), so each
 figure is one of the whole box.
 
 Run: ``.venv/bin/python -m bench.billing [--clients N] [--seconds S] [--runs R] [--bills B] ...``.
