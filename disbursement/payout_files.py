@@ -107,7 +107,7 @@ def write_pain001(payout: PayoutFile) -> bytes:
     if not payout.transfers:
         raise ValueError("a payout file pays at least one item")
     count, total = str(len(payout.transfers)), str(payout.total_vnd)
-    document = etree.Element(f"{{{PAIN_001}}}Document", nsmap={None: PAIN_001})
+    document = etree.Element(f"{{{PAIN_001}}}Document", nsmap={None: PAIN_001})  # type: ignore[dict-item]  # lxml: None is the default namespace
     initiation = _add(document, "CstmrCdtTrfInitn")
     header = _add(initiation, "GrpHdr")
     _add(header, "MsgId", payout.message_id)
@@ -252,7 +252,7 @@ def write_pain002(
 ) -> bytes:
     """A status report as a bank writes one (the sandbox's, and tests'): each transaction's status and reason."""
     n = f"{{{PAIN_002}}}"
-    document = etree.Element(f"{n}Document", nsmap={None: PAIN_002})
+    document = etree.Element(f"{n}Document", nsmap={None: PAIN_002})  # type: ignore[dict-item]  # lxml: None is the default namespace
     report = etree.SubElement(document, f"{n}CstmrPmtStsRpt")
     header = etree.SubElement(report, f"{n}GrpHdr")
     etree.SubElement(header, f"{n}MsgId").text = message_id

@@ -20,4 +20,4 @@ def schema_errors(document: bytes) -> list[str]:
     schema = pain001_schema()
     if schema.validate(etree.fromstring(document)):
         return []
-    return [f"line {error.line}: {error.message}" for error in schema.error_log]
+    return str(schema.error_log).splitlines()

@@ -150,9 +150,8 @@ def test_a_whole_file_rejected_at_once_carries_the_group_reason() -> None:
 
 def test_entities_are_not_expanded() -> None:
     """A report is data from outside: an entity in it is never resolved (no file read, no billion laughs)."""
-    sneaky = (
-        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-        + _report(ACSC.replace("CTXH0000000001AA", "&x;"))
+    sneaky = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + _report(
+        ACSC.replace("CTXH0000000001AA", "&x;")
     )
     with pytest.raises(UnreadableStatusReport):
         read_pain002(sneaky)
