@@ -98,8 +98,13 @@ def _bank(parent: etree._Element, tag: str, bank_bin: str) -> None:
 
 
 def _text(value: str, most: int) -> str:
-    """ASCII upper case, one space between words, cut to the field's width (never empty: the XSD says 1..n)."""
-    return (folded_name(value) or "-")[:most]
+    """ASCII upper case, one space between words, cut to the field's width (never empty: the XSD says 1..n).
+
+    What folding leaves outside printable ASCII (a letter of another script, a symbol) is dropped: the
+    interbank switch carries no more, and a bank refuses a file that has it.
+    """
+    printable = "".join(character for character in folded_name(value) if " " <= character <= "~")
+    return (" ".join(printable.split()) or "-")[:most]
 
 
 def write_pain001(payout: PayoutFile) -> bytes:

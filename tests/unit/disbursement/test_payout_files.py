@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from disbursement.payout_files import (
@@ -155,3 +157,33 @@ def test_entities_are_not_expanded() -> None:
     )
     with pytest.raises(UnreadableStatusReport):
         read_pain002(sneaky)
+
+
+_names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=30)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=10**12),
+            st.from_regex(r"[0-9]{6,19}", fullmatch=True),
+            _names,
+            _names,
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_any_names_and_amounts_make_a_valid_ascii_file_whose_sum_is_its_control_sum(
+    rows: list[tuple[int, str, str, str]],
+) -> None:
+    transfers = [
+        CreditTransfer(f"CTXH{number:011d}A", amount, account, name, words)
+        for number, (amount, account, name, words) in enumerate(rows)
+    ]
+    document = write_pain001(payout(*transfers))
+    assert schema_errors(document) == []
+    assert document.isascii()
+    root = etree.fromstring(document)
+    assert root.findtext("p:CstmrCdtTrfInitn/p:GrpHdr/p:CtrlSum", namespaces=NS) == str(sum(r[0] for r in rows))
