@@ -6,11 +6,14 @@ Every money scenario ends with the ledger's invariants checked (the ``services``
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from httpx import Response
+from litestar import Litestar
 from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,9 +22,11 @@ from civicpay.settings import Settings
 from disbursement.bank_files import CLEARING
 from disbursement.payout_files import PAIN_001, TransactionStatus, write_pain002
 from sandbox.bank import Bank
+from sandbox.cli import main as sandbox_main
 from tests.conftest import account_balance
 from tests.payout_schema import schema_errors
 from tests.programme_office import Office, bank_row
+from tests.servers import serving
 from wallet import ledger
 
 NS = {"p": PAIN_001}
@@ -228,3 +233,23 @@ async def test_a_report_that_cannot_be_taken_whole_changes_nothing(
     assert await account_balance(sessions, CLEARING) == 0
     assert (await office.batch(batch_id))["progress"]["by_state"]["failed"] == 1
     await invariants_hold(sessions)
+
+
+@pytest.mark.usefixtures("command_shell")
+async def test_the_sandbox_command_answers_the_files_and_civicpay_takes_the_reports(
+    office: Office, bank: Bank, settings: Settings, app_for_a_thread: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _programme, batch_id = await sent_batch(
+        office, [bank_row("046100000031", 1_000_000), bank_row("046100000032", 500_000, account_number="1099940004")]
+    )
+    monkeypatch.setenv("CIVICPAY_BANK_API_BASE", settings.bank_api_base)
+    # A civicpay of its own for the bank to call, as `make run` has (the test's app runs in the test's loop).
+    with serving(app_for_a_thread) as url:
+        monkeypatch.setattr(bank, "civicpay_url", url)
+        played = await asyncio.to_thread(CliRunner().invoke, sandbox_main, ["bank", "answer-files"])
+
+    assert played.exit_code == 0, played.output
+    assert "civicpay answered 200" in played.output
+    batch = await office.batch(batch_id)
+    assert (batch["status"], batch["follow_up"]) == ("completed", 1)
+    assert (batch["progress"]["by_state"]["bank_confirmed"], batch["progress"]["by_state"]["failed"]) == (1, 1)
