@@ -28,7 +28,7 @@ import msgspec
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from civicpay import outbox
+from civicpay import audit, outbox
 from civicpay.clock import Clock
 from civicpay.db import UnitsOfWork, insert_ignoring_conflict, table_of
 from civicpay.errors import Text
@@ -312,6 +312,21 @@ async def receive_status_report(session: AsyncSession, data: bytes, *, now: date
             rejecting.append((item, status))
     if confirming or rejecting:
         await _settle(session, row, confirming, rejecting, now)
+        # The bank's word, kept where finance looks for who decided what (no person: the bank's signed report).
+        await audit.record(
+            session,
+            actor_user_id=None,
+            action="disbursement.payout_file.status_report",
+            subject_type="disbursement_payout_file",
+            subject_id=row.id,
+            reason=f"pain.002 {report.message_id[:35]} from the bank",
+            details={
+                "report_id": report.message_id,
+                "confirmed": [ITEM_REFERENCE.encode(item.id) for item in confirming],
+                "rejected": {ITEM_REFERENCE.encode(item.id): status.reason_code for item, status in rejecting},
+            },
+            now=now,
+        )
     waiting = await session.scalar(
         select(func.count()).where(Item.payout_file_id == row.id, Item.status == ItemStatus.SENT_TO_BANK.value)
     )

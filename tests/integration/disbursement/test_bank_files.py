@@ -15,8 +15,10 @@ from click.testing import CliRunner
 from httpx import Response
 from litestar import Litestar
 from lxml import etree
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from civicpay.audit import AuditEntry
 from civicpay.auth.secrets import sign_body
 from civicpay.settings import Settings
 from disbursement.bank_files import CLEARING
@@ -177,6 +179,12 @@ async def test_the_bank_confirms_some_and_rejects_others_whose_money_goes_back_t
     assert await account_balance(sessions, pool_code(settings)) == 11_000_000
     assert (await office.batch(batch_id))["follow_up"] == 3
     await invariants_hold(sessions)
+    async with sessions() as session:
+        said = await session.scalars(
+            select(AuditEntry.details).where(AuditEntry.action == "disbursement.payout_file.status_report")
+        )
+        # One line per report that changed something; the replay wrote none.
+        assert sorted(len(details["confirmed"]) + len(details["rejected"]) for details in said) == [1, 3]
 
     # A rejected beneficiary, with a corrected account, can be paid for the same period by a new batch.
     corrected = await office.uploaded(programme, [bank_row("046100000012", 2_000_000, account_number="1012349999")])
