@@ -149,6 +149,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
     handlers = {
         wallet.CARD_CONFIRMATION: wallet.card_confirmation_handler(units, acquirer, clock),
         billing.WEBHOOK_KIND: billing.webhook_handler(units, biller_webhooks, clock),
+        disbursement.PAYOUT_FILE_SEND: disbursement.payout_file_handler(units, bank, clock),
         **{kind.message: wallet.instruction_handler(units, bank, clock, kind) for kind in instructions},
     }
     policy = outbox.RetryPolicy(

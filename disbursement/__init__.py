@@ -1,13 +1,28 @@
 """Welfare and pension disbursement: programmes and their funding, batches of beneficiaries validated from a
-file, approved by a second officer with TOTP, and paid by the workers to wallets.
+file, approved by a second officer with TOTP, and paid by the workers to wallets and, in pain.001 files, to
+bank accounts.
 
 Other rooms and the shell use it through what this module exports.
 """
 
+from disbursement.bank_files import SEND as PAYOUT_FILE_SEND
+from disbursement.bank_files import handler as payout_file_handler
 from disbursement.execution import Executed
 from disbursement.execution import run as run_disbursements
-from disbursement.routes import BatchController, FundingController, ProgrammeController
+from disbursement.routes import (
+    BatchController,
+    FundingController,
+    PaymentStatusWebhookController,
+    PayoutFileController,
+    ProgrammeController,
+)
 
-ROUTE_HANDLERS = [ProgrammeController, FundingController, BatchController]
+ROUTE_HANDLERS = [
+    ProgrammeController,
+    FundingController,
+    BatchController,
+    PayoutFileController,
+    PaymentStatusWebhookController,
+]
 
-__all__ = ["ROUTE_HANDLERS", "Executed", "run_disbursements"]
+__all__ = ["PAYOUT_FILE_SEND", "ROUTE_HANDLERS", "Executed", "payout_file_handler", "run_disbursements"]

@@ -49,7 +49,7 @@ from wallet import holders_by_citizen_id, ledger
 
 # Items are written this many at a time: few statements, and a progress bar that moves.
 WRITE_CHUNK = 2000
-FINAL = (ItemStatus.PAID_TO_WALLET, ItemStatus.FAILED)
+FINAL = (ItemStatus.PAID_TO_WALLET, ItemStatus.BANK_CONFIRMED, ItemStatus.FAILED)
 
 Step = Callable[[int], None]
 
@@ -215,6 +215,8 @@ async def view(session: AsyncSession, batch: Batch) -> s.Batch:
             by_state=by_state,
         ),
         released_vnd=batch.released_vnd,
+        follow_up=await session.scalar(select(func.count()).where(Item.batch_id == batch.id, Item.follow_up.is_(True)))
+        or 0,
         created_at=batch.created_at,
         approved_at=batch.approved_at,
         finished_at=batch.finished_at,

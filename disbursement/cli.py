@@ -153,7 +153,8 @@ def import_batch(shell: Shell, file: Path, programme_id: int, officer_phone: str
 @click.option("--batch", "batch_id", type=click.IntRange(min=1), help="Only this batch.", show_default="every one")
 @click.pass_obj
 def run(shell: Shell, batch_id: int | None) -> None:
-    """Pay approved batches now, as the workers do every few seconds: wallets, a chunk at a time.
+    """Pay approved batches now, as the workers do every few seconds: wallets, a chunk at a time, then bank
+    items in pain.001 files, one per destination bank and chunk, handed to the bank through the outbox.
 
     Safe beside running workers (they share the chunks) and after a crash (each beneficiary is paid once).
 
@@ -182,11 +183,14 @@ def run(shell: Shell, batch_id: int | None) -> None:
                     step()
                 done.paid, done.failed = done.paid + ran.paid, done.failed + ran.failed
                 done.finished += ran.finished
+                done.files += ran.files
                 if ran.chunks == 0:
                     return done
 
     done = shell.run(work)
     click.echo(f"{done.paid} paid to wallets, {done.failed} failed; batches ended: {done.finished or 'none'}")
+    if done.files:
+        click.echo(f"{done.files} bank payout files (pain.001) written and queued to the bank")
 
 
 # What the shell adds to `civicpay`.

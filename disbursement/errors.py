@@ -68,3 +68,29 @@ class UnreadableBatchFile(DomainError):
     code = "batch_file_unreadable"
     status = 422
     title = Text("Không đọc được tệp danh sách chi trả", "The batch file cannot be read")
+
+
+class PayoutFileNotFound(NotFound):
+    code = "payout_file_not_found"
+    title = Text("Không tìm thấy tệp chi trả qua ngân hàng", "Bank payout file not found")
+
+
+class UnreadableStatusReport(DomainError):
+    """A bank's pain.002 that cannot be taken whole (not the format, an item not in the file it answers):
+    nothing in it is applied; ``detail`` names the element and the problem."""
+
+    code = "status_report_unreadable"
+    status = 422
+    title = Text(
+        "Không đọc được báo cáo trạng thái (pain.002) của ngân hàng", "The bank's status report cannot be read"
+    )
+
+
+class StatusContradiction(Conflict):
+    """The report says the opposite of what an earlier one said for an item (paid what it had rejected)."""
+
+    code = "status_report_contradiction"
+    title = Text(
+        "Ngân hàng báo trạng thái trái với trạng thái đã báo trước đó",
+        "The bank reports the opposite of what it reported before",
+    )

@@ -1,4 +1,4 @@
-"""Paying approved batches: the "disbursement" worker job, chunk by chunk, to wallets (bank payouts come later).
+"""Paying approved batches: the "disbursement" worker job, chunk by chunk, to wallets, then bank items in files.
 
 Each chunk is one transaction that does everything or nothing: it claims up to ``disbursement_chunk_size``
 queued items (``FOR UPDATE SKIP LOCKED``, so two workers share one batch without waiting on each other's rows),
@@ -8,7 +8,7 @@ killed mid-chunk leaves the chunk as it was (queued, unpaid), for the next run; 
 paid for that programme and period by another batch already fails with ``already_paid`` rather than being paid
 twice. When no item is left queued, the batch ends: its hold's remainder (failed items' money) goes back to the
 programme's funding and it is ``completed``; or, if it has bank items, it waits as ``awaiting_bank`` with their
-money still held, for the bank payout files (issue 12, point 6) to pay them.
+money still held, and ``bank_files`` sends them in pain.001 files, per destination bank.
 
 SQLite has no ``SKIP LOCKED`` and one writer at a time: there the workers simply take turns.
 """
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.clock import Clock
 from civicpay.db import UnitsOfWork, insert_ignoring_conflict, table_of
 from civicpay.settings import Settings
-from disbursement import programmes
+from disbursement import bank_files, programmes
 from disbursement.models import ITEM_REFERENCE, Batch, BatchStatus, Item, ItemStatus, Payment
 from wallet import ledger
 
@@ -54,6 +54,7 @@ class Executed:
     failed: int = 0
     chunks: int = 0
     finished: list[int] = field(default_factory=list)
+    files: int = 0  # bank payout files written (disbursement.bank_files)
 
 
 async def run(
@@ -81,6 +82,8 @@ async def run(
         async with units() as unit:
             if await finish(unit.session, batch, now=clock.now()):
                 done.finished.append(batch)
+    # Bank items go out in pain.001 files, per destination bank, once their batch's wallet items are done.
+    done.files = await bank_files.send_pending(units, settings, clock, batch_id=batch_id)
     return done
 
 

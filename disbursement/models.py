@@ -7,7 +7,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
@@ -18,6 +30,8 @@ FUNDING_REFERENCE = ReferenceScheme("NSCT", 11)
 # A batch's hold and an item's payment (chi trả): 16 characters, so an item's can be a pain.001 EndToEndId later.
 BATCH_REFERENCE = ReferenceScheme("DCT", 12)
 ITEM_REFERENCE = ReferenceScheme("CTXH", 11)
+# A bank payout file's MsgId (chi trả qua ngân hàng): random, so no count of our files can be read off it.
+PAYOUT_FILE_REFERENCE = ReferenceScheme("CTNH", 11)
 
 
 class ProgrammeKind(StrEnum):
@@ -43,8 +57,16 @@ class ItemStatus(StrEnum):
     VALID = "valid"  # passed validation; the batch is not approved yet
     QUEUED = "queued"  # approved, to a wallet, waiting for a worker
     PAID_TO_WALLET = "paid_to_wallet"
-    PENDING_BANK = "pending_bank"  # approved, to a bank account: paid by bank payout files (not built yet)
-    FAILED = "failed"  # approved but could not be paid; ``failure`` says why
+    PENDING_BANK = "pending_bank"  # approved, to a bank account: waiting for a worker to put it in a payout file
+    SENT_TO_BANK = "sent_to_bank"  # in a pain.001 file; its money has left the hold for the bank-payout clearing
+    BANK_CONFIRMED = "bank_confirmed"  # the bank's pain.002 said ACSC: the money reached the beneficiary's bank
+    FAILED = "failed"  # approved but could not be paid; ``failure`` says why (a bank's reason code, e.g. AC04)
+
+
+class PayoutFileStatus(StrEnum):
+    QUEUED = "queued"  # written with its money; the outbox hands it to the bank after the commit
+    SENT = "sent"  # the bank took it
+    COMPLETED = "completed"  # the bank's status reports gave every item a final word
 
 
 class Destination(StrEnum):
@@ -139,7 +161,9 @@ class Item(Base):
     __tablename__ = "disbursement_item"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('invalid', 'valid', 'queued', 'paid_to_wallet', 'pending_bank', 'failed')", name="status_known"
+            "status IN ('invalid', 'valid', 'queued', 'paid_to_wallet', 'pending_bank', 'sent_to_bank',"
+            " 'bank_confirmed', 'failed')",
+            name="status_known",
         ),
         CheckConstraint("amount_vnd IS NULL OR amount_vnd > 0", name="amount_positive"),
         # What the workers look for: a batch's queued items in id order.
@@ -164,6 +188,36 @@ class Item(Base):
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))
     failure: Mapped[str | None] = mapped_column(String(40))
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The bank payout file the item went in (bank items), and the bank's words when it rejected it.
+    payout_file_id: Mapped[int | None] = mapped_column(ForeignKey("disbursement_payout_file.id"), index=True)
+    failure_detail: Mapped[str | None] = mapped_column(String(140))
+    # The beneficiary needs an officer's follow-up (a bank rejected the account): listed until dealt with.
+    follow_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class PayoutFile(Base):
+    """One pain.001 file: a chunk of a batch's bank items to one destination bank, as sent (kept byte for byte)."""
+
+    __tablename__ = "disbursement_payout_file"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'sent', 'completed')", name="status_known"),
+        CheckConstraint("item_count > 0 AND total_vnd > 0", name="not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("disbursement_batch.id"), index=True)
+    # The pain.001 MsgId (and PmtInfId), which the bank's pain.002 names as OrgnlMsgId.
+    reference: Mapped[str] = mapped_column(String(35), unique=True)
+    bank_bin: Mapped[str] = mapped_column(String(10))  # the beneficiaries' bank
+    debtor_bank_bin: Mapped[str] = mapped_column(String(10))  # our account that pays
+    debtor_account_number: Mapped[str] = mapped_column(String(30))
+    item_count: Mapped[int] = mapped_column(Integer)
+    total_vnd: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Payment(Base):

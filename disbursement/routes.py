@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, HeaderParameter, JSONBody, PathParameter
@@ -17,8 +17,9 @@ from civicpay.clock import Clock
 from civicpay.db import MAX_ID
 from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
-from disbursement import batches, programmes
+from disbursement import bank_files, batches, programmes
 from disbursement import schemas as s
+from wallet import bank_signature_required
 
 RowId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 ApprovalOtp = Annotated[
@@ -182,6 +183,56 @@ class BatchController(Controller):
             return await batches.view(session, batch)
 
         return await once(_NoBody(), approve)
+
+    @get("/{batch_id:int}/payout-files", operation_id="listBatchPayoutFiles", guards=[OFFICERS])
+    async def payout_files(
+        self, batch_id: RowId, session: NamedDependency[AsyncSession]
+    ) -> list[bank_files.PayoutFileView]:
+        """The batch's bank payout files (ISO 20022 pain.001.001.03), one per destination bank and chunk."""
+        return await bank_files.files_of(session, batch_id)
+
+    @get("/{batch_id:int}/follow-ups", operation_id="listBatchFollowUps", guards=[OFFICERS])
+    async def follow_ups(
+        self, batch_id: RowId, session: NamedDependency[AsyncSession]
+    ) -> list[bank_files.FollowUpView]:
+        """Beneficiaries whose bank rejected the payment (pain.002 RJCT), with the bank's reason code and text:
+        their money is back in the programme's funding; a corrected row in a new batch can pay them."""
+        return await bank_files.follow_ups(session, batch_id)
+
+
+class PayoutFileController(Controller):
+    path = "/payout-files"
+    tags = ["disbursement"]
+
+    @get("/{file_id:int}", operation_id="downloadPayoutFile", guards=[OFFICERS], media_type="application/xml")
+    async def download(self, file_id: RowId, session: NamedDependency[AsyncSession]) -> Response[bytes]:
+        """A bank payout file exactly as sent to the bank (pain.001.001.03 XML), as a download."""
+        reference, document = await bank_files.document(session, file_id)
+        disposition = f'attachment; filename="{reference}.xml"'
+        return Response(document, media_type="application/xml", headers={"Content-Disposition": disposition})
+
+
+class PaymentStatusWebhookController(Controller):
+    path = "/webhooks/bank/payment-status"
+    tags = ["disbursement"]
+
+    @post(
+        "/",
+        operation_id="receivePaymentStatusReport",
+        exclude_from_auth=True,
+        before_request=bank_signature_required,
+        status_code=200,
+    )
+    async def receive(
+        self, request: Request[Any, Any, Any], session: NamedDependency[AsyncSession], clock: NamedDependency[Clock]
+    ) -> bank_files.StatusReceipt:
+        """The bank's ISO 20022 pain.002.001.03 status report on a payout file (XML body, signed with
+        HMAC-SHA256 in ``X-Signature`` like its other callbacks). ACSC confirms an item; RJCT fails it with the
+        bank's reason (AC01, AC04, AM04…), gives its money back to the programme's funding and flags the
+        beneficiary for follow-up. Applied whole or not at all: a report that cannot be read, or names an item
+        not in the file, changes nothing (422); the same report again changes nothing; one contradicting an
+        earlier word is a 409."""
+        return await bank_files.receive_status_report(session, await request.body(), now=clock.now())
 
 
 class _NoBody(msgspec.Struct):

@@ -88,7 +88,10 @@ class RowReport(msgspec.Struct):
 
 
 class Progress(msgspec.Struct):
-    done: Annotated[int, msgspec.Meta(description="Approved items in a final state (paid or failed)")]
+    done: Annotated[
+        int,
+        msgspec.Meta(description="Approved items in a final state (paid to a wallet, confirmed by the bank, failed)"),
+    ]
     total: Annotated[int, msgspec.Meta(description="Approved items: the valid rows")]
     by_state: dict[ItemStatus, int]
 
@@ -107,6 +110,12 @@ class Batch(msgspec.Struct):
     by_destination: list[DestinationTotal]
     progress: Progress
     released_vnd: int | None
+    follow_up: Annotated[
+        int,
+        msgspec.Meta(
+            description="Beneficiaries flagged for follow-up: a bank rejected their account (GET .../follow-ups)"
+        ),
+    ]
     created_at: datetime
     approved_at: datetime | None
     finished_at: datetime | None

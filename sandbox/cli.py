@@ -186,6 +186,35 @@ def bank_transfer(shell: Shell, phone: str | None, code: str | None, amount: int
     click.echo(f"{answer.status_code} {answer.text}")
 
 
+@bank_commands.command(name="answer-files")
+@click.option("--file", "message_id", help="Only this payout file (its MsgId, CTNH…).", show_default="every file")
+@click.pass_obj
+def bank_answer_files(shell: Shell, message_id: str | None) -> None:
+    """Play the bank's back office: answer the payout files (pain.001) it received with signed pain.002 reports,
+    which the running bank sandbox sends to civicpay.
+
+    Items to accounts whose number ends 40001, 40004 or 40404 are rejected (AC01 incorrect number, AC04 closed,
+    AM04 insufficient funds), the rest settled (ACSC). Answering a file again changes nothing at civicpay.
+
+    Example: civicpay-sandbox bank answer-files
+    """
+    settings = _settings(shell)
+    try:
+        with httpx.Client(base_url=settings.bank_api_base, trust_env=False) as http:
+            files = [message_id] if message_id else sorted(http.get("/_sandbox/payment-files").json())
+            for each in files:
+                answer = http.post(f"/_sandbox/payment-files/{each}/report")
+                if not answer.is_success:
+                    raise answer_refused(answer)
+                click.echo(f"{each}: pain.002 sent, civicpay answered {answer.json()['delivered_status']}")
+    except httpx.HTTPError as error:
+        raise unreachable(
+            error, Text("không kết nối được sandbox ngân hàng", "cannot reach the bank sandbox")
+        ) from None
+    if not files:
+        click.echo("no payout file received yet")
+
+
 async def _topup_code_of(services: bootstrap.Services, phone: str) -> str:
     async with services.units() as unit:
         holder = await holder_of_user_phone(unit.session, phone)

@@ -30,6 +30,7 @@ from wallet.routes import (
     SuspenseController,
     TransferController,
     WalletController,
+    bank_signature_required,
 )
 from wallet.service import (
     Holder,
@@ -83,6 +84,7 @@ __all__ = [
     "TreasuryPayout",
     "WithdrawalView",
     "bank_account_name",
+    "bank_signature_required",
     "card_confirmation_handler",
     "check_spending",
     "holder_of_user",

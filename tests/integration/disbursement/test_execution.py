@@ -138,7 +138,7 @@ async def test_someone_paid_by_another_batch_for_the_period_fails_rather_than_be
     assert other_period["invalid"] == 0
 
 
-async def test_bank_items_wait_with_their_money_still_held(office: Office) -> None:
+async def test_bank_items_go_out_in_a_file_and_the_batch_waits_for_the_bank(office: Office) -> None:
     an = await office.beneficiary()
     programme = await office.programme()
     await office.fund(programme, 10_000_000)
@@ -150,9 +150,11 @@ async def test_bank_items_wait_with_their_money_still_held(office: Office) -> No
     assert (done.paid, done.finished) == (1, [batch["id"]])
     after = await office.batch(batch["id"])
     assert after["status"] == "awaiting_bank"
-    assert after["progress"]["by_state"]["pending_bank"] == 1
+    assert after["progress"]["by_state"]["sent_to_bank"] == 1
+    assert done.files == 1
+    # The bank item's money has left the funding for the bank-payout clearing until the bank's word.
     listed = (await office.api.client.get("/programmes", headers=office.maker.headers)).json()[0]
-    assert (listed["funded_vnd"], listed["available_vnd"]) == (9_000_000, 7_000_000)
+    assert (listed["funded_vnd"], listed["available_vnd"]) == (7_000_000, 7_000_000)
 
 
 async def test_the_worker_job_pays_a_batch_over_several_runs_within_its_budget(office: Office) -> None:
