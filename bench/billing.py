@@ -427,11 +427,15 @@ def print_summary(outcome: Outcome) -> None:
 
 async def bench(options: Options) -> int:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    listing = (
+        f"GET /bills among {options.bills:,} bills by {options.get_clients} client(s)"
+        if options.bills
+        else "no GET /bills runs"
+    )
     print(
         f"civicpay billing bench ({options.path} path): {options.clients} paying clients,"
-        f" {options.runs} x {options.seconds:g} s runs,"
-        f" {options.workers} workers, {options.citizens} citizens, one biller; GET /bills among {options.bills:,}"
-        f" bills by {options.get_clients} client(s). Client, server and PostgreSQL share this"
+        f" {options.runs} x {options.seconds:g} s runs, {options.workers} workers, {options.citizens} citizens,"
+        f" one biller; {listing}. Client, server and PostgreSQL share this"
         f" {os.cpu_count()}-CPU machine; load average before start: {load}"
     )
     pg = Postgres.parse(options.postgres)
