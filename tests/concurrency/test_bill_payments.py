@@ -139,3 +139,23 @@ async def test_a_device_on_each_path_paying_one_bill_at_once_pay_it_once(
     assert await account_balance(sessions, payable_account_code(key_id)) == AMOUNT * ROUNDS
     async with sessions() as session:
         assert await ledger.check_invariants(session) == []
+
+
+async def test_a_payment_commits_while_another_transaction_holds_the_billers_payable(
+    biller_desk: BillerDesk, api: Api, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The hot biller: its payable is credited beside its row, so a payment never queues on that row's lock."""
+    evn = await biller_desk.biller()
+    citizen = await api.register()
+    pushed = await biller_desk.push(evn, bill("H1", amount_vnd=AMOUNT))
+    await api.fund(citizen, AMOUNT)
+    assert (await biller_desk.link(citizen, evn, "PC03AA0000001")).status_code == 201
+    payable = payable_account_code(evn["api_key"].split("_")[1])
+    async with sessions.begin() as holding:
+        await ledger.lock_accounts(holding, [await ledger.account_id(holding, payable)])
+        # Were the payable locked by the payment, this would wait for the commit below, which never comes first.
+        paid = await asyncio.wait_for(biller_desk.pay(citizen, pushed.json()["accepted"][0]["id"]), 20)
+        assert paid.status_code == 201, paid.text
+        assert await account_balance(sessions, payable) == AMOUNT  # shown at once, though its row is not written
+    async with sessions() as session:
+        assert await ledger.check_invariants(session) == []
