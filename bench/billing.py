@@ -13,11 +13,14 @@ What one run does, start to end:
    so every answer but 201 is a failure;
 4. checks that every 201 is a payment in the database, that each of those bills is paid, and the ledger's
    invariants;
-5. **my bills**: fills the database to ``--bills`` bills (in SQL, over ten more billers, two bills per
-   customer code) and gives ``--listers`` citizens ten links each, one per biller; then ``--get-clients``
+5. **my bills** (unless ``--bills 0``): fills the database to ``--bills`` bills (in SQL, over ten more billers,
+   two bills per customer code) and gives ``--listers`` citizens ten links each, one per biller; then ``--get-clients``
    clients ask ``GET /bills`` for a random one of them for ``--get-seconds``, ``--runs`` times;
 6. prints each run, then the medians: payments/s, p50/p99, pgbench's tps and the ratio (aim: at least 0.5),
    and ``GET /bills`` p50/p99 (aim: p99 under 20 ms); drops both databases whatever happened.
+
+``--path portable`` has the server pay every bill on the portable path (``CIVICPAY_FAST_TRANSFERS=false``), as
+before migration 0022, for a before-and-after on one machine at one time.
 
 Each payment also writes its biller's webhook to the outbox; ``civicpay worker`` sends those, and this bench runs
 none, so the figures are of the payment requests alone. The load generator, the app server and PostgreSQL
@@ -103,6 +106,7 @@ class Options:
     pgbench_scale: int
     postgres: str
     seed: int | None
+    path: str
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -115,7 +119,9 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before the payment runs")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the server")
     parser.add_argument("--citizens", type=int, default=400, help="paying citizens, each with bills at the one biller")
-    parser.add_argument("--bills", type=int, default=1_000_000, help="bills in the database for the GET /bills runs")
+    parser.add_argument(
+        "--bills", type=int, default=1_000_000, help="bills in the database for the GET /bills runs (0: none)"
+    )
     parser.add_argument("--listers", type=int, default=50, help="citizens with ten links whose bills are listed")
     parser.add_argument("--get-clients", type=int, default=1, help="concurrent GET /bills clients")
     parser.add_argument("--get-seconds", type=float, default=10.0, help="length of each GET /bills run")
@@ -126,9 +132,18 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="PostgreSQL to use (a maintenance database URL; the bench creates and drops its own databases)",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed for who pays which bill")
+    parser.add_argument(
+        "--path",
+        choices=("fast", "portable"),
+        default="fast",
+        help="fast: the server pays in one call of billing_pay_bills (billing/fast_path.py), as deployed;"
+        " portable: CIVICPAY_FAST_TRANSFERS=false, every payment on the portable path (the figure before 0022)",
+    )
     args = parser.parse_args(argv)
     if min(args.clients, args.runs, args.workers, args.citizens, args.listers, args.get_clients) < 1:
         parser.error("counts must be at least 1")
+    if args.bills < 0:
+        parser.error("--bills must be 0 (no GET /bills runs) or more")
     if args.listers > args.citizens:
         parser.error(f"--listers {args.listers} is more than --citizens {args.citizens}")
     return Options(
@@ -145,6 +160,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         pgbench_scale=args.pgbench_scale,
         postgres=args.postgres,
         seed=args.seed,
+        path=args.path,
     )
 
 
@@ -380,6 +396,8 @@ async def measure(
     )
     for breach in breaches[:10]:
         print(f"  BREACH {breach}")
+    if not options.bills:
+        return Outcome(hot, counted, payments, paid, breaches, 0, Series())
     started = time.perf_counter()
     listers = citizens[: options.listers]
     bills = await fill_bills(settings, options.bills, listers)
@@ -397,6 +415,8 @@ def print_summary(outcome: Outcome) -> None:
         f" p99 {hot.latency_ms(99):.0f} ms | pgbench TPC-B {statistics.median(hot.pgbench):.0f} tps"
         f" | ratio {hot.ratio:.2f} ({verdict} the {TARGET_RATIO} target)"
     )
+    if not listing.runs:
+        return
     p99 = listing.latency_ms(99)
     print(
         f"GET /bills ({outcome.bills:,} bills, ten links): {listing.median:.0f} lists/s,"
@@ -407,10 +427,15 @@ def print_summary(outcome: Outcome) -> None:
 
 async def bench(options: Options) -> int:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    listing = (
+        f"GET /bills among {options.bills:,} bills by {options.get_clients} client(s)"
+        if options.bills
+        else "no GET /bills runs"
+    )
     print(
-        f"civicpay billing bench: {options.clients} paying clients, {options.runs} x {options.seconds:g} s runs,"
-        f" {options.workers} workers, {options.citizens} citizens, one biller; GET /bills among {options.bills:,}"
-        f" bills by {options.get_clients} client(s). Client, server and PostgreSQL share this"
+        f"civicpay billing bench ({options.path} path): {options.clients} paying clients,"
+        f" {options.runs} x {options.seconds:g} s runs, {options.workers} workers, {options.citizens} citizens,"
+        f" one biller; {listing}. Client, server and PostgreSQL share this"
         f" {os.cpu_count()}-CPU machine; load average before start: {load}"
     )
     pg = Postgres.parse(options.postgres)
@@ -423,7 +448,10 @@ async def bench(options: Options) -> int:
         connector = aiohttp.TCPConnector(limit=max(options.clients, SETUP_CONCURRENCY), limit_per_host=0)
         with TemporaryDirectory(prefix="civicpay-bench-") as scratch:
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
-                server = await start_server(app_environment(settings), options.workers, Path(scratch))
+                environment = app_environment(settings)
+                if options.path == "portable":
+                    environment["CIVICPAY_FAST_TRANSFERS"] = "false"
+                server = await start_server(environment, options.workers, Path(scratch))
                 try:
                     outcome = await measure(http, server, settings, pg, pgbench_db, options)
                 finally:

@@ -65,7 +65,7 @@ async def _payable_bills(
     return found
 
 
-def _asked(data: s.BillPaymentCreate) -> dict[int, int | None]:
+def asked_amounts(data: s.BillPaymentCreate) -> dict[int, int | None]:
     """Each bill asked for and the amount asked (None: all that is due), from either form of the body."""
     if bool(data.bill_ids) == bool(data.bills):
         raise InvalidField(
@@ -106,7 +106,7 @@ async def pay_bills(
     otp: str | None,
     now: datetime,
 ) -> s.BillPaid:
-    asked = _asked(data)
+    asked = asked_amounts(data)
     field = "bills" if data.bills else "bill_ids"
     payer = await holder_of_user(session, user_id)
     bills = await _payable_bills(session, user_id, sorted(asked), field)
