@@ -239,8 +239,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8000
     # One log line per request; off under load tests, where writing it costs as much as a query.
     access_log: bool = True
-    # On PostgreSQL, make an everyday transfer in one call of wallet_p2p_transfer (migration 0003);
-    # off, every transfer takes the portable Python path, as on SQLite.
+    # On PostgreSQL, make an everyday transfer in one call of wallet_p2p_transfer (migration 0003) and an
+    # everyday bill payment in one call of billing_pay_bills (0022); off, every one takes the portable
+    # Python path, as on SQLite.
     fast_transfers: bool = True
 
     @classmethod

@@ -2,11 +2,10 @@
 its new states (sent to bank, confirmed by the bank), the bank's rejection text and the follow-up flag.
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-07
 
-Numbered 0023 beside another room's 0022 made at the same time; whoever merges them rechains
-``down_revision``. The item's state CHECK is widened in a batch (SQLite rebuilds the table); every
+The item's state CHECK is widened in a batch (SQLite rebuilds the table); every
 existing row keeps a state it had, so the downgrade narrows it back once no item is in a new state.
 """
 
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0021"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
