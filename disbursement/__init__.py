@@ -6,8 +6,10 @@ Other rooms and the shell use it through what this module exports.
 
 from disbursement.execution import Executed
 from disbursement.execution import run as run_disbursements
+from disbursement.pages import OfficePages
 from disbursement.routes import BatchController, FundingController, ProgrammeController
 
-ROUTE_HANDLERS = [ProgrammeController, FundingController, BatchController]
+# The API's controllers, and the programme officers' pages (/office).
+ROUTE_HANDLERS = [ProgrammeController, FundingController, BatchController, OfficePages]
 
 __all__ = ["ROUTE_HANDLERS", "Executed", "run_disbursements"]
