@@ -44,6 +44,8 @@ APPROVERS = (Role.PROGRAMME_OFFICER, Role.FINANCE_OFFICER)
 # As the counter's stream: keep proxies from closing it, and end it now and then (EventSource comes back).
 KEEPALIVE_SECONDS = 15.0
 STREAM_SECONDS = 600.0
+# While a batch is paid, how long a stream waits for an announcement before it reads the counts anyway.
+RUNNING_REREAD_SECONDS = 2.0
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 _NO_STORE = {"Cache-Control": "private, no-store"}
 
@@ -156,20 +158,32 @@ async def _state_now(units: UnitsOfWork, batch_id: int) -> str:
 
 
 async def _progress_stream(hub: events.Hub, units: UnitsOfWork, batch_id: int) -> AsyncIterator[ServerSentEventMessage]:
-    """``progress`` now, then again after each burst of announcements (or a resync: it reads the counts anyway)."""
+    """``progress`` now, then again after each burst of announcements (or a resync: it reads the counts anyway).
+
+    While the batch is being paid, a quiet spell of ``RUNNING_REREAD_SECONDS`` is a reason to read too: on the
+    embedded database a worker or ``civicpay disburse run`` in another process announces only to its own process
+    (``civicpay.events``), and on PostgreSQL an announcement lost with the listening connection is caught up on.
+    """
     with hub.subscribe(progress.topic(batch_id)) as queue:
-        yield ServerSentEventMessage(event="progress", data=await _state_now(units, batch_id), retry=1000)
+        state = await _state_now(units, batch_id)
+        yield ServerSentEventMessage(event="progress", data=state, retry=1000)
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
         while (left := ends - loop.time()) > 0:
+            running = json.loads(state).get("status") == BatchStatus.APPROVED.value
             try:
-                await asyncio.wait_for(queue.get(), timeout=min(KEEPALIVE_SECONDS, left))
+                quiet = RUNNING_REREAD_SECONDS if running else KEEPALIVE_SECONDS
+                await asyncio.wait_for(queue.get(), timeout=min(quiet, left))
             except TimeoutError:
-                yield ServerSentEventMessage(comment="keep-alive")
-                continue
-            while not queue.empty():  # one read for all the chunks committed while the last one was read
-                queue.get_nowait()
-            yield ServerSentEventMessage(event="progress", data=await _state_now(units, batch_id))
+                if not running or (fresh := await _state_now(units, batch_id)) == state:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                    continue
+                state = fresh
+            else:
+                while not queue.empty():  # one read for all the chunks committed while the last one was read
+                    queue.get_nowait()
+                state = await _state_now(units, batch_id)
+            yield ServerSentEventMessage(event="progress", data=state)
 
 
 class OfficePages(Controller):
