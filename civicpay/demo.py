@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import csv
 import hashlib
 import hmac
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
+import pyotp
 from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,11 +22,15 @@ from billing.billers import create as create_biller
 from billing.billers import get as get_biller
 from billing.ingestion import apply as apply_bills
 from billing.models import BillerCategory, BillLink
+from civicpay.auth import secrets as auth_secrets
 from civicpay.auth.models import Role, User
 from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import Clock
 from civicpay.money import Category
 from civicpay.settings import Settings
+from disbursement import programmes
+from disbursement import schemas as disbursement_schemas
+from disbursement.models import Programme, ProgrammeKind
 from qr import collections, merchants
 from qr import schemas as qr_schemas
 from wallet import ledger
@@ -264,3 +273,144 @@ def biller_lookup_url(settings: Settings, slug: str) -> str:
 def biller_webhook_url(settings: Settings, slug: str) -> str:
     """Where the fake biller ``slug`` receives our signed payment notifications."""
     return f"{settings.sandbox_billers_base.rstrip('/')}/{slug}/webhooks"
+
+
+# The pension programme of the demo (README walkthrough, "Pensions"): funded, with a batch file to import.
+DEMO_PENSION = disbursement_schemas.ProgrammeCreate(
+    name="Lương hưu hằng tháng - Thừa Thiên Huế", kind=ProgrammeKind.PENSION, max_amount_vnd=10_000_000
+)
+DEMO_PENSION_FUNDING = disbursement_schemas.FundingCreate(amount_vnd=5_000_000_000, bank_reference="KBNN-LH-2026-12")
+DEMO_PENSION_PERIOD = "2026-12"
+# Where `civicpay demo` writes the files of the demo, beside the development secrets (var/ is git-ignored).
+DEMO_FILES = Path("var/demo")
+# Maker-checker needs two of each: the first programme officer (DEMO_PEOPLE) makes batches, this one approves them;
+# the finance officer of DEMO_PEOPLE records the funding, this one approves it. Both have TOTP on, with a seed
+# the demo writes down (``demo_totp_uri``) so that the walkthrough can play their authenticator app.
+DEMO_CHECKER = DemoPerson("0901000005", "Ngô Thị Mai", Role.PROGRAMME_OFFICER)
+DEMO_TREASURER = DemoPerson("0901000006", "Trương Mỹ Linh", Role.FINANCE_OFFICER)
+DEMO_MAKER_PHONE = "0901000004"
+DEMO_RECORDER_PHONE = "0901000002"
+_FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Võ", "Đặng")
+_GIVEN = ("Văn Bình", "Thị Cúc", "Văn Đức", "Thị Hạnh", "Văn Khải", "Thị Loan")
+
+
+def _pensioner(number: int) -> DemoPerson:
+    """The demo's pensioners, each a citizen with a wallet: born 1950-1964 in Thừa Thiên Huế (CCCD 046…)."""
+    name = f"{_FAMILY[number % len(_FAMILY)]} {_GIVEN[number % len(_GIVEN)]}"
+    female = "Thị" in name
+    citizen_id = f"046{1 if female else 0}{50 + number % 15:02d}{100 + number:06d}"
+    return DemoPerson(f"0966{number:06d}", name, Role.CITIZEN, citizen_id)
+
+
+DEMO_PENSIONERS = tuple(_pensioner(number) for number in range(1, 28))
+# What seeding the pension programme does, one step each: the two approvers, the pensioners, then the programme.
+DEMO_PENSION_STEPS = 2 + len(DEMO_PENSIONERS) + 1
+
+
+def demo_totp_secret(settings: Settings, phone: str) -> str:
+    """The TOTP seed of a demo approver, derived from the secret key as the demo billers' secrets are."""
+    digest = hmac.new(settings.secret_key.encode(), f"demo-totp:{phone}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:20]).decode()
+
+
+def demo_totp_uri(settings: Settings, phone: str) -> str:
+    """What the approver's authenticator app was given: the provisioning URI of ``demo_totp_secret``."""
+    return auth_secrets.provisioning_uri(demo_totp_secret(settings, phone), account_name=f"+84{phone[1:]}")
+
+
+class _HashedOnce(PasswordHasher):
+    """The pensioners share the demo's published password: argon2 is slow on purpose, so it is hashed once for
+    all of them (one salt for them all, which only matters for passwords that are not published)."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        super().__init__(
+            time_cost=hasher.time_cost,
+            memory_cost=hasher.memory_cost,
+            parallelism=hasher.parallelism,
+            hash_len=hasher.hash_len,
+            salt_len=hasher.salt_len,
+            type=hasher.type,
+        )
+        self._hashed: dict[str | bytes, str] = {}
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        if password not in self._hashed:
+            self._hashed[password] = super().hash(password, salt=salt)
+        return self._hashed[password]
+
+
+async def _user_id(session: AsyncSession, phone: str) -> int | None:
+    found: int | None = await session.scalar(select(User.id).where(User.phone == f"+84{phone[1:]}"))
+    return found
+
+
+async def seed_pensions(
+    session: AsyncSession,
+    settings: Settings,
+    hasher: PasswordHasher,
+    clock: Clock,
+    *,
+    step: Callable[[], None] = lambda: None,
+) -> bool:
+    """The pension programme, funded through maker-checker, its pensioners' wallets and a second officer of each
+    kind with TOTP on; False if the programme exists already. Its own check, not ``seed_demo``'s: a database
+    seeded before pensions were in the demo gets them from the next ``civicpay demo``."""
+    if await session.scalar(select(Programme.id).where(Programme.name == DEMO_PENSION.name)):
+        return False
+    now = clock.now()
+    approvers = {}
+    for person in (DEMO_CHECKER, DEMO_TREASURER):
+        user = await create_user(
+            session, hasher, NewUser(person.phone, person.full_name, DEMO_PASSWORD, person.role), now=now
+        )
+        user.totp_secret = demo_totp_secret(settings, person.phone)
+        approvers[person.phone] = user.id
+        step()
+    once = _HashedOnce(hasher)
+    for person in DEMO_PENSIONERS:
+        assert person.citizen_id is not None  # noqa: S101 - every pensioner has one
+        await register_citizen(
+            session, once, CitizenCreate(person.phone, person.citizen_id, person.full_name, DEMO_PASSWORD), now=now
+        )
+        step()
+    maker, recorder = await _user_id(session, DEMO_MAKER_PHONE), await _user_id(session, DEMO_RECORDER_PHONE)
+    assert maker is not None  # noqa: S101 - seed_demo made them
+    assert recorder is not None  # noqa: S101 - seed_demo made them
+    programme = await programmes.create(session, DEMO_PENSION, officer_id=maker, now=now)
+    funding = await programmes.record_funding(session, programme.id, DEMO_PENSION_FUNDING, officer_id=recorder, now=now)
+    # The second finance officer approves it with the code their app shows now, as a person would.
+    code = pyotp.TOTP(demo_totp_secret(settings, DEMO_TREASURER.phone)).at(now)
+    treasurer = approvers[DEMO_TREASURER.phone]
+    await programmes.approve_funding(session, settings, funding.id, officer_id=treasurer, otp=code, now=now)
+    step()
+    return True
+
+
+def demo_pension_file() -> bytes:
+    """The demo's batch of pensions for ``DEMO_PENSION_PERIOD``: the three demo citizens and the pensioners, and
+    two rows refused on purpose, so that the validation report has something to say."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["citizen_id", "full_name", "amount_vnd", "period", "destination"])
+    citizens = [person for person in DEMO_PEOPLE if person.role == Role.CITIZEN]
+    for number, person in enumerate([*citizens, *DEMO_PENSIONERS]):
+        amount = 2_350_000 + (number * 173_000) % 4_000_000
+        # A clerk's typing: dots as thousands separators, refused as amount_malformed (digits only).
+        shown = f"{amount:,}".replace(",", ".") if number == 7 else str(amount)
+        writer.writerow([person.citizen_id, person.full_name, shown, DEMO_PENSION_PERIOD, "wallet"])
+    # Nobody holds a wallet with this citizen ID: refused as citizen_unknown.
+    writer.writerow(["046057009999", "Đỗ Văn Sáu", "3100000", DEMO_PENSION_PERIOD, "wallet"])
+    return out.getvalue().encode()
+
+
+def write_demo_files(settings: Settings, folder: Path) -> list[Path]:
+    """The demo's files for the walkthrough: the pension batch, and each approver's TOTP provisioning URI (what
+    their authenticator app holds). The same content each time: writing them again changes nothing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {folder / f"luong-huu-{DEMO_PENSION_PERIOD}.csv": demo_pension_file()}
+    for person in (DEMO_CHECKER, DEMO_TREASURER):
+        written[folder / f"totp-{person.phone}.txt"] = f"{demo_totp_uri(settings, person.phone)}\n".encode()
+    for path, content in written.items():
+        if not path.exists() or path.read_bytes() != content:
+            path.write_bytes(content)
+    return list(written)

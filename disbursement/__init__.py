@@ -9,6 +9,7 @@ from disbursement.bank_files import SEND as PAYOUT_FILE_SEND
 from disbursement.bank_files import handler as payout_file_handler
 from disbursement.execution import Executed
 from disbursement.execution import run as run_disbursements
+from disbursement.pages import OfficePages
 from disbursement.routes import (
     BatchController,
     FundingController,
@@ -17,12 +18,14 @@ from disbursement.routes import (
     ProgrammeController,
 )
 
+# The API's controllers, and the programme officers' pages (/office).
 ROUTE_HANDLERS = [
     ProgrammeController,
     FundingController,
     BatchController,
     PayoutFileController,
     PaymentStatusWebhookController,
+    OfficePages,
 ]
 
 __all__ = ["PAYOUT_FILE_SEND", "ROUTE_HANDLERS", "Executed", "payout_file_handler", "run_disbursements"]

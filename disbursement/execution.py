@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.clock import Clock
 from civicpay.db import UnitsOfWork, insert_ignoring_conflict, table_of
 from civicpay.settings import Settings
-from disbursement import bank_files, programmes
+from disbursement import bank_files, programmes, progress
 from disbursement.models import ITEM_REFERENCE, Batch, BatchStatus, Item, ItemStatus, Payment
 from wallet import ledger
 
@@ -74,6 +74,8 @@ async def run(
         while most_chunks is None or done.chunks < most_chunks:
             async with units() as unit:
                 paid, failed = await pay_chunk(unit.session, settings, batch, now=clock.now())
+                if paid + failed:  # the batch's live page (disbursement.progress), told once the chunk commits
+                    await progress.announce(unit.session, batch)
             if paid + failed == 0:
                 break
             done.paid, done.failed, done.chunks = done.paid + paid, done.failed + failed, done.chunks + 1
@@ -81,6 +83,7 @@ async def run(
             return done
         async with units() as unit:
             if await finish(unit.session, batch, now=clock.now()):
+                await progress.announce(unit.session, batch)  # its page shows it ended
                 done.finished.append(batch)
     # Bank items go out in pain.001 files, per destination bank, once their batch's wallet items are done.
     done.files = await bank_files.send_pending(units, settings, clock, batch_id=batch_id)

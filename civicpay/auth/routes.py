@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth import secrets as sec
 from civicpay.auth import service, throttle
+from civicpay.auth.browser import PageSignInController
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import ApiKey, Role, User
 from civicpay.auth.schemas import (
@@ -190,6 +191,7 @@ def rate_limited(settings: Settings, route_handlers: list[ControllerRouterHandle
     return Router(path="/", route_handlers=route_handlers, middleware=[rate_limit.middleware])
 
 
-SIGN_IN = [SessionController, TotpController]
+# The pages' sign-in form too: it checks the same passwords and codes.
+SIGN_IN = [SessionController, TotpController, PageSignInController]
 
 __all__ = ["SIGN_IN", "AdminController", "ProfileController", "rate_limited"]
