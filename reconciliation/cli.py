@@ -274,3 +274,8 @@ def _print_run(view: RunView) -> None:
 
 # What the shell adds to `civicpay`.
 COMMANDS = [recon_commands]
+
+# --- day close (`civicpay recon close`), in its own module; importing it adds the command to the group ---
+from reconciliation import close_cli  # noqa: E402
+
+__all__ = ["COMMANDS", "ReconServices", "close_cli"]

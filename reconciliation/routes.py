@@ -126,3 +126,8 @@ class ReconciliationRunController(Controller):
 # What the shell mounts. Imported by the shell from here rather than through ``reconciliation/__init__``, so
 # that importing the pure parsers and matcher (a bench, a worker) does not load Litestar and the tables.
 ROUTE_HANDLERS = [StatementController, ReconciliationRunController]
+
+# --- the exception queue, day close and the finance officers' console (imported last: they stand on this module) ---
+from reconciliation import console_routes, queue_routes  # noqa: E402
+
+ROUTE_HANDLERS += [*queue_routes.ROUTE_HANDLERS, *console_routes.ROUTE_HANDLERS]
