@@ -20,7 +20,6 @@ from civicpay.clock import FixedClock
 from civicpay.settings import Settings
 from reconciliation.generator import BankEntry, camt053, closing_of, entry_of
 from reconciliation.model import Direction
-from reconciliation.runs import day_bounds, ledger_balance_at
 from tests.conftest import PASSWORD, Api, Citizen, account_balance, create_staff, enrol, signed_in
 from tests.integration.reconciliation.conftest import ACCOUNT, DAY, NUMBER, Day, WriteStatement, bank_ref, entries_of
 from wallet import ledger
@@ -140,6 +139,9 @@ async def test_each_exception_resolved_then_the_day_closes_and_stays_closed(
     assert refused.status_code == 409, refused.text
     assert refused.json()["code"] == "reconciliation_day_has_open_exceptions"
     assert "7 exception(s)" in refused.json()["detail"]
+
+    unrun = await _post(api, "/finance/reconciliation-days/close", maker, {"account": ACCOUNT, "date": "2026-11-22"})
+    assert (unrun.status_code, unrun.json()["code"]) == (409, "reconciliation_day_not_run")
 
     # Match by hand: the cash line with the two items it pays; a pick that does not add up is refused.
     line = _find(today, "unmatched_theirs", 600_000)
