@@ -33,10 +33,10 @@ from civicpay.errors import DomainError, Text
 from civicpay.money import format_vnd
 from civicpay.settings import Settings
 from reconciliation import closing, exceptions, runs
-from reconciliation.errors import StatementAccountUnknown
 from reconciliation.imports import AccountRef
 from reconciliation.models import ReconciliationRun
 from reconciliation.queue_routes import load_day
+from reconciliation.queue_schemas import account_of
 from wallet.ledger import bank_account_balances
 from wallet.routes import RowId
 
@@ -81,13 +81,6 @@ def _officer(request: Request[Any, Any, Any]) -> tuple[int, str]:
 def _problem(error: DomainError) -> dict[str, str]:
     text = error.detail or error.title
     return {"code": error.code, "vi": text.vi, "en": text.en}
-
-
-def _account(text: str) -> AccountRef:
-    found = AccountRef.parse(text)
-    if found is None:
-        raise StatementAccountUnknown(field="account")
-    return found
 
 
 def _day_url(account: AccountRef | str, day: date | str, **extra: str) -> str:
@@ -221,7 +214,7 @@ class ConsoleController(Controller):
             state = request.app.state
             await runs.run(
                 session,
-                _account(str(form.get("account", ""))),
+                account_of(str(form.get("account", ""))),
                 _date(form),
                 calendar=state.calendar,
                 user_id=officer,
@@ -300,7 +293,7 @@ class ConsoleController(Controller):
             await closing.close_day(
                 session,
                 state.calendar,
-                _account(str(form.get("account", ""))),
+                account_of(str(form.get("account", ""))),
                 _date(form),
                 officer_id=officer,
                 now=state.clock.now(),

@@ -197,8 +197,8 @@ async def after_run(
             if (source := carried.source_of_transfer(int(item))) is not None:
                 matched_today.append(_carried_match(run_id, source, found.rule.value, now))
         for line_ref in found.lines:
-            row = lines.get(line_ref)
-            if row is not None and (source := carried.source_of_line(row.id)) is not None:
+            stored = lines.get(line_ref)
+            if stored is not None and (source := carried.source_of_line(stored.id)) is not None:
                 matched_today.append(_carried_match(run_id, source, found.rule.value, now))
     for values in matched_today:
         source_row = (

@@ -20,7 +20,6 @@ from reconciliation import closing, exceptions
 from reconciliation import queue_schemas as q
 from reconciliation import schemas as s
 from reconciliation.imports import AccountRef
-from reconciliation.routes import _account
 from wallet.routes import RowId
 
 ApprovalOtp = Annotated[
@@ -65,7 +64,7 @@ class ReconciliationDayController(Controller):
     ) -> q.ReconciliationDay:
         """A bank account's business day: its newest run with the exception queue, the drift and what explains it,
         the adjustments waiting for approval, and whether the day is closed."""
-        return await load_day(session, calendar, _account(account), day)
+        return await load_day(session, calendar, q.account_of(account), day)
 
     @post("/close", operation_id="closeReconciliationDay", status_code=200)
     async def close(
@@ -78,7 +77,7 @@ class ReconciliationDayController(Controller):
     ) -> q.ReconciliationDay:
         """Close the day when no exception is open and its drift is zero or explained; refused saying why otherwise.
         A closed day is locked: not run again, no action on its exceptions, later adjustments go to the next day."""
-        account = _account(data.account)
+        account = q.account_of(data.account)
         await closing.close_day(session, calendar, account, data.date, officer_id=principal.user_id, now=clock.now())
         return await load_day(session, calendar, account, data.date)
 

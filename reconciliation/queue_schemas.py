@@ -8,7 +8,9 @@ from typing import Annotated
 import msgspec
 
 from reconciliation.closing import DaySummary
+from reconciliation.errors import StatementAccountUnknown
 from reconciliation.exceptions import AdjustmentView
+from reconciliation.imports import AccountRef
 from reconciliation.models import AdjustmentStatus
 from reconciliation.schemas import AccountText, ReconciliationRun
 
@@ -104,3 +106,11 @@ class ReconciliationDay(msgspec.Struct, frozen=True):
             run=ReconciliationRun.of(day.run) if day.run is not None else None,
             pending_adjustments=[Adjustment.of(view) for view in pending],
         )
+
+
+def account_of(text: str) -> AccountRef:
+    """``BIN:NUMBER`` as an account; the schemas' pattern refuses anything else first, the console's forms have none."""
+    found = AccountRef.parse(text)
+    if found is None:
+        raise StatementAccountUnknown(field="account")
+    return found
