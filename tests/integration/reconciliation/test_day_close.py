@@ -41,9 +41,9 @@ async def test_recon_close_then_a_late_approval_is_dated_to_the_next_open_day(
     checker = await _sign_in(api, checker_phone, checker_totp, clock)
     unknown = BankEntry(77_000, Direction.CREDIT, DAY, bank_ref(77), "CHUYEN KHOAN KHONG RO NOI DUNG")
     await _import(api, maker, write_statement([*entries_of(day.items), unknown]))
-    code, out, _ = await civicpay(capsys, "run", "--account", ACCOUNT, "--date", DAY.isoformat(), "--json")
-    assert code == 1
-    [exception] = json.loads(out)["exceptions"]
+    ran = await _post(api, "/finance/reconciliation-runs", maker, {"account": ACCOUNT, "date": DAY.isoformat()})
+    assert ran.status_code == 201, ran.text
+    [exception] = ran.json()["exceptions"]
 
     # Not closed while the exception is open.
     code, _, err = await civicpay(capsys, "close", "--account", ACCOUNT, "--date", DAY.isoformat())
@@ -62,9 +62,8 @@ async def test_recon_close_then_a_late_approval_is_dated_to_the_next_open_day(
         77_000,
         0,
     )
-    code, _, err = await civicpay(capsys, "close", "--account", ACCOUNT, "--date", DAY.isoformat())
-    assert code == 2
-    assert "closed" in err
+    again = await _post(api, "/finance/reconciliation-days/close", maker, {"account": ACCOUNT, "date": DAY.isoformat()})
+    assert (again.status_code, again.json()["code"]) == (409, "reconciliation_day_closed")
 
     approved = await _post(
         api,

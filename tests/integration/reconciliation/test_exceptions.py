@@ -211,6 +211,23 @@ async def test_each_exception_resolved_then_the_day_closes_and_stays_closed(
     assert (short["amount_vnd"], short["effect_vnd"]) == (1_000, -1_000)
     assert await account_balance(sessions, SUSPENSE) == 77_000 + 400_000 - 1_000
 
+    # Run again (a corrected file, a second look): the newest run keeps every decision for the same difference.
+    rerun = await _post(api, "/finance/reconciliation-runs", maker, {"account": ACCOUNT, "date": DAY.isoformat()})
+    assert rerun.status_code == 201, rerun.text
+    assert sorted(e["state"] for e in rerun.json()["exceptions"]) == [
+        "adjusted",
+        "adjusted",
+        "adjusted",
+        "carried",
+        "matched",
+        "matched",
+        "matched",
+    ]
+    after_rerun = await _day(api, maker)
+    assert after_rerun["unexplained_vnd"] == 0
+    carried_row = _find(after_rerun, "unmatched_ours", 200_000)  # the newest run's: the one the next day takes up
+    assert carried_row["state"] == "carried"
+
     closed = await _post(
         api, "/finance/reconciliation-days/close", checker, {"account": ACCOUNT, "date": DAY.isoformat()}
     )
