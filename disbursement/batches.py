@@ -17,9 +17,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit
-from civicpay.auth.errors import OtpRequired
+from civicpay.auth.approval import checker_approves, refuse_maker
 from civicpay.auth.identity import folded_name
-from civicpay.auth.service import verify_step_up
 from civicpay.errors import Text
 from civicpay.money import format_vnd
 from civicpay.settings import Settings
@@ -31,7 +30,6 @@ from disbursement.errors import (
     BatchNotFound,
     BatchNotValidated,
     InsufficientFunding,
-    MakerCannotApprove,
     NothingToPay,
     UnreadableBatchFile,
 )
@@ -250,14 +248,11 @@ async def approve(
         raise BatchNotFound()
     if batch.status != BatchStatus.VALIDATED:
         raise BatchNotValidated(batch_status=batch.status)
-    if batch.made_by == officer_id:
-        raise MakerCannotApprove()
+    refuse_maker(maker_id=batch.made_by, checker_id=officer_id)
     total = batch.wallet_total_vnd + batch.bank_total_vnd
     if total == 0:
         raise NothingToPay()
-    if otp is None:
-        raise OtpRequired(field="header.X-OTP")
-    await verify_step_up(session, settings, officer_id, otp, now=now)
+    await checker_approves(session, settings, maker_id=batch.made_by, checker_id=officer_id, otp=otp, now=now)
     programme = await programmes.get(session, batch.programme_id)
     locked = await ledger.lock_accounts(session, [programme.funding_account_id, programme.reserve_account_id])
     available = locked[programme.funding_account_id].available_vnd

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from civicpay.auth.approval import MakerCannotApprove
 from civicpay.errors import Conflict, DomainError, NotFound, Text
+
+# Re-exported: the rule and its refusal live in civicpay.auth.approval, shared with reconciliation.
+__all__ = ["MakerCannotApprove"]
 
 
 class ProgrammeNotFound(NotFound):
@@ -38,17 +42,6 @@ class BatchNotValidated(Conflict):
 class NothingToPay(Conflict):
     code = "batch_has_no_valid_rows"
     title = Text("Đợt chi trả không có dòng hợp lệ nào để duyệt", "The batch has no valid row to approve")
-
-
-class MakerCannotApprove(DomainError):
-    """Maker-checker (bốn mắt): whoever made or recorded something is not the one who approves it."""
-
-    code = "maker_cannot_approve"
-    status = 403
-    title = Text(
-        "Người lập không được tự duyệt; cần một cán bộ khác duyệt",
-        "The officer who made this cannot approve it; another officer must",
-    )
 
 
 class InsufficientFunding(Conflict):

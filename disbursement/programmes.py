@@ -18,15 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit
-from civicpay.auth.errors import OtpRequired
-from civicpay.auth.service import verify_step_up
+from civicpay.auth.approval import checker_approves
 from civicpay.money import Category
 from civicpay.settings import Settings
 from disbursement import schemas as s
 from disbursement.errors import (
     FundingNotFound,
     FundingNotPending,
-    MakerCannotApprove,
     ProgrammeNameTaken,
     ProgrammeNotFound,
 )
@@ -140,11 +138,7 @@ async def approve_funding(
         raise FundingNotFound()
     if funding.status != FundingStatus.PENDING:
         raise FundingNotPending()
-    if funding.recorded_by == officer_id:
-        raise MakerCannotApprove()
-    if otp is None:
-        raise OtpRequired(field="header.X-OTP")
-    await verify_step_up(session, settings, officer_id, otp, now=now)
+    await checker_approves(session, settings, maker_id=funding.recorded_by, checker_id=officer_id, otp=otp, now=now)
     programme = await get(session, funding.programme_id)
     pool = await wallet_pool_account(session, settings, now)
     reference = FUNDING_REFERENCE.encode(funding.id)

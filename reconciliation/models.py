@@ -12,10 +12,23 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
+from civicpay.reference_codes import ReferenceScheme
 
 
 class RunStatus(StrEnum):
@@ -23,6 +36,14 @@ class RunStatus(StrEnum):
     NO_STATEMENT = "no_statement"
     RECONCILED = "reconciled"  # every line and item matched, nothing odd, and no drift
     EXCEPTIONS = "exceptions"  # something for a finance officer to explain
+
+
+class ExceptionState(StrEnum):
+    OPEN = "open"  # in the queue, waiting for a finance officer
+    MATCHED = "matched"  # matched by hand (rule 'manual'), or a carried item matched the next day
+    ADJUSTING = "adjusting"  # a suspense adjustment is proposed and waits for a second officer
+    ADJUSTED = "adjusted"  # the adjustment is posted
+    CARRIED = "carried"  # a timing difference: it goes on in the next day's run
 
 
 class ExceptionKind(StrEnum):
@@ -169,7 +190,10 @@ class RunException(Base):
             "kind IN ('unmatched_ours', 'unmatched_theirs', 'amount_mismatch', 'duplicate', 'reversal')",
             name="kind_known",
         ),
+        CheckConstraint("state IN ('open', 'matched', 'adjusting', 'adjusted', 'carried')", name="state_known"),
+        CheckConstraint("(state = 'carried') = (carried_to IS NOT NULL)", name="carried_has_day"),
         Index("ix_recon_exception_run", "run_id", "id"),
+        Index("ix_recon_exception_carried_to", "carried_to"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -183,3 +207,83 @@ class RunException(Base):
     our_amount_vnd: Mapped[int | None] = mapped_column(BigInteger)
     direction: Mapped[str | None] = mapped_column(String(6))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # --- the exception queue (reconciliation.exceptions; migration 0025) ---
+    state: Mapped[str] = mapped_column(String(10), default="open", server_default="open")
+    # The exception of an earlier day this one carries on (a timing difference carried to this day).
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("recon_exception.id"))
+    # The day a carried exception goes to; set with state 'carried'.
+    carried_to: Mapped[date | None] = mapped_column(Date)
+    # How it was resolved: rule ('manual', a matcher's rule for a carried item matched), the items and line,
+    # the adjustment, the note, and the amount of drift the resolution explains.
+    resolution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resolved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("auth_user.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# --- exceptions' adjustments and day close (reconciliation.exceptions, reconciliation.closing; migration 0025) ---
+
+
+# The reference of a suspense adjustment's transfer (điều chỉnh đối soát). Never sent to a bank: runs leave these
+# transfers out of our side (they are in the ledger's balance, and no statement line answers them).
+ADJUSTMENT = ReferenceScheme("DCDS", 11)
+
+
+class AdjustmentStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+
+
+class SuspenseAdjustment(Base):
+    """A ledger adjustment between a bank account's ledger account and suspense, for one exception.
+
+    Proposed by one finance officer, approved with TOTP by another (``civicpay.auth.approval``); only then is
+    the balanced entry posted. ``business_day`` is the day it is dated to: the exception's day, or the next
+    open day when that one is closed.
+    """
+
+    __tablename__ = "recon_adjustment"
+    __table_args__ = (
+        CheckConstraint("status IN ('proposed', 'approved')", name="status_known"),
+        CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+        # Maker-checker, kept by the database too.
+        CheckConstraint("approved_by IS NULL OR approved_by <> proposed_by", name="four_eyes"),
+        CheckConstraint("(status = 'approved') = (entry_id IS NOT NULL)", name="approved_is_posted"),
+        Index("ix_recon_adjustment_exception", "exception_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    exception_id: Mapped[int] = mapped_column(ForeignKey("recon_exception.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    business_day: Mapped[date] = mapped_column(Date)
+    debit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    credit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    # The drift it explains: positive when the bank holds more than the ledger did (the ledger's bank account debited).
+    effect_vnd: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(10))
+    proposed_by: Mapped[int] = mapped_column(ForeignKey("auth_user.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("auth_user.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"))
+
+
+class DayClose(Base):
+    """A bank account's business day closed (khóa sổ ngày): locked, nothing new is dated into it.
+
+    UNIQUE per account and day, so two officers closing at once cannot both write it.
+    """
+
+    __tablename__ = "recon_day_close"
+    __table_args__ = (UniqueConstraint("account_id", "business_day"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    business_day: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[int] = mapped_column(ForeignKey("recon_run.id"))
+    drift_vnd: Mapped[int | None] = mapped_column(BigInteger)
+    explained_vnd: Mapped[int] = mapped_column(BigInteger)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("auth_user.id"))
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime)

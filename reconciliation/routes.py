@@ -18,7 +18,7 @@ from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
 from civicpay.errors import Text
-from reconciliation import imports, runs
+from reconciliation import console_routes, imports, queue_routes, runs
 from reconciliation import schemas as s
 from reconciliation.errors import StatementAccountUnknown
 from reconciliation.imports import AccountRef
@@ -125,4 +125,10 @@ class ReconciliationRunController(Controller):
 
 # What the shell mounts. Imported by the shell from here rather than through ``reconciliation/__init__``, so
 # that importing the pure parsers and matcher (a bench, a worker) does not load Litestar and the tables.
-ROUTE_HANDLERS = [StatementController, ReconciliationRunController]
+ROUTE_HANDLERS = [
+    StatementController,
+    ReconciliationRunController,
+    # --- the exception queue, day close and the finance officers' console ---
+    *queue_routes.ROUTE_HANDLERS,
+    *console_routes.ROUTE_HANDLERS,
+]

@@ -17,18 +17,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, insert, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import BusinessCalendar
 from civicpay.db import table_of
+from reconciliation import days
 from reconciliation.errors import RunNotFound
 from reconciliation.imports import AccountRef, held_account
 from reconciliation.matcher import LineRef, MatchResult, MatchRules, OurItem, match
 from reconciliation.model import Direction, StatementLine
 from reconciliation.models import (
+    ADJUSTMENT,
     BankStatement,
     ExceptionKind,
+    ExceptionState,
     ReconciliationRun,
     RunException,
     RunStatus,
@@ -57,6 +60,14 @@ class ExceptionView:
     line_id: int | None
     transfer_id: int | None
     detail: dict[str, Any]
+    # --- the queue (reconciliation.exceptions) ---
+    id: int = 0
+    state: ExceptionState = ExceptionState.OPEN
+    carried_from_id: int | None = None
+    carried_to: date | None = None
+    resolution: dict[str, Any] | None = None
+    resolved_by_user_id: int | None = None
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +114,8 @@ async def our_side(
         select(_posting.c.side, _posting.c.amount_vnd, _transfer.c.id, _transfer.c.reference, _transfer.c.category)
         .select_from(_posting.join(_transfer, _transfer.c.id == _posting.c.transfer_id))
         .where(_posting.c.account_id == account_id, _posting.c.created_at >= start, _posting.c.created_at < end)
+        # --- reconciliation's own suspense adjustments are in the balance, never an item the bank should show ---
+        .where(or_(_transfer.c.reference.is_(None), not_(_transfer.c.reference.startswith(ADJUSTMENT.prefix))))
         .order_by(_posting.c.id)
     )
     items, by_id = [], {}
@@ -150,27 +163,32 @@ async def _their_side(
     )
     lines, by_ref = [], {}
     for row in rows:
-        # The statement's row id names the line for the matcher: two statements of one file may share the bank's id.
-        line = StatementLine(
-            statement_id=str(row.statement_pk),
-            sequence=row.sequence,
-            booking_date=row.booking_date,
-            value_date=row.value_date,
-            amount=row.amount_vnd,
-            direction=Direction(row.direction),
-            currency=row.currency,
-            bank_reference=row.bank_reference,
-            end_to_end_id=row.end_to_end_id,
-            our_reference=row.our_reference,
-            other_references=tuple(row.other_references or ()),
-            counterparty=row.counterparty,
-            counterparty_account=row.counterparty_account,
-            narrative=row.narrative,
-            reversal=row.reversal,
-        )
+        line = line_of(row)
         lines.append(line)
         by_ref[LineRef(line.statement_id, line.sequence)] = row
     return file_id, closing, lines, by_ref
+
+
+def line_of(row: Any) -> StatementLine:
+    """A stored statement line as the matcher takes it."""
+    # The statement's row id names the line for the matcher: two statements of one file may share the bank's id.
+    return StatementLine(
+        statement_id=str(row.statement_pk),
+        sequence=row.sequence,
+        booking_date=row.booking_date,
+        value_date=row.value_date,
+        amount=row.amount_vnd,
+        direction=Direction(row.direction),
+        currency=row.currency,
+        bank_reference=row.bank_reference,
+        end_to_end_id=row.end_to_end_id,
+        our_reference=row.our_reference,
+        other_references=tuple(row.other_references or ()),
+        counterparty=row.counterparty,
+        counterparty_account=row.counterparty_account,
+        narrative=row.narrative,
+        reversal=row.reversal,
+    )
 
 
 def _exceptions(result: MatchResult, lines: dict[LineRef, Any], ours: dict[str, _OurRow]) -> list[dict[str, Any]]:
@@ -239,11 +257,28 @@ async def run(
     progress bar's.
     """
     held = await held_account(session, account)
+    # --- the exception queue: a closed day is not run again (reconciliation.days) ---
+    await days.refuse_if_closed(session, held.ledger_account_id, day)
+    previous_run = await days.latest_run_id(session, held.ledger_account_id, day)
+    # ---
     start, end = day_bounds(calendar, day)
     items, ours = await our_side(session, held.ledger_account_id, start, end, day)
     balance = await ledger_balance_at(session, held.ledger_account_id, end)
     on_step()
     file_id, closing, lines, by_ref = await _their_side(session, held.ledger_account_id, day)
+    # --- timing differences carried from earlier days join the day's matching, once (reconciliation.days) ---
+    carried = await days.carried_into(session, held.ledger_account_id, day)
+    for item in carried.items:
+        direction = Direction.CREDIT if item.side == "D" else Direction.DEBIT
+        key = str(item.transfer_id)
+        items.append(OurItem(key, item.reference, item.amount_vnd, direction, day, kind=item.category))
+        ours[key] = _OurRow(item.transfer_id, item.reference, item.amount_vnd, direction)
+    if lines:  # a carried line alone does not make a statement of the day
+        for carried_line in carried.lines:
+            line = line_of(carried_line.row)
+            lines.append(line)
+            by_ref[LineRef(line.statement_id, line.sequence)] = carried_line.row
+    # ---
     on_step()
     result = match(lines, items, rules)
     on_step()
@@ -279,6 +314,9 @@ async def run(
     run_id = (await session.execute(insert(_run).returning(_run.c.id), values)).scalar_one()
     if exceptions:
         await session.execute(insert(_exception), [{"run_id": run_id, **exception} for exception in exceptions])
+    # --- the queue: carried ones marked, carried items matched today recorded, earlier decisions kept ---
+    await days.after_run(session, run_id, previous_run, carried, result, by_ref, now=now)
+    # ---
     on_step()
     return await one(session, run_id)
 
@@ -319,6 +357,13 @@ async def one(session: AsyncSession, run_id: int) -> RunView:
                 line_id=row.line_id,
                 transfer_id=row.transfer_id,
                 detail=dict(row.detail or {}),
+                id=row.id,
+                state=ExceptionState(row.state),
+                carried_from_id=row.carried_from_id,
+                carried_to=row.carried_to,
+                resolution=row.resolution,
+                resolved_by_user_id=row.resolved_by_user_id,
+                resolved_at=row.resolved_at,
             )
             for row in exceptions
         ),

@@ -9,7 +9,7 @@ import msgspec
 
 from reconciliation.imports import ImportSummary
 from reconciliation.model import StatementFormat
-from reconciliation.models import ExceptionKind, RunStatus
+from reconciliation.models import ExceptionKind, ExceptionState, RunStatus
 from reconciliation.runs import RunView
 
 ACCOUNT_PATTERN = r"^[0-9]{6}:[0-9]{1,19}$"
@@ -93,6 +93,20 @@ class RunExceptionOut(msgspec.Struct, frozen=True):
     line_id: int | None
     transfer_id: int | None
     detail: dict[str, Any]
+    # --- the queue (reconciliation.exceptions) ---
+    id: Annotated[int, msgspec.Meta(description="The exception's id in the queue: what its actions name")] = 0
+    state: Annotated[
+        ExceptionState, msgspec.Meta(description="open, matched, adjusting (waiting for approval), adjusted, carried")
+    ] = ExceptionState.OPEN
+    carried_from_id: Annotated[
+        int | None, msgspec.Meta(description="The earlier day's exception this one carries on")
+    ] = None
+    carried_to: Annotated[date | None, msgspec.Meta(description="The day a carried exception went to")] = None
+    resolution: Annotated[
+        dict[str, Any] | None, msgspec.Meta(description="How it was resolved: rule, items, note, adjustment")
+    ] = None
+    resolved_by_user_id: int | None = None
+    resolved_at: datetime | None = None
 
 
 class ReconciliationRun(msgspec.Struct, frozen=True):
@@ -153,6 +167,13 @@ class ReconciliationRun(msgspec.Struct, frozen=True):
                     line_id=e.line_id,
                     transfer_id=e.transfer_id,
                     detail=e.detail,
+                    id=e.id,
+                    state=e.state,
+                    carried_from_id=e.carried_from_id,
+                    carried_to=e.carried_to,
+                    resolution=e.resolution,
+                    resolved_by_user_id=e.resolved_by_user_id,
+                    resolved_at=e.resolved_at,
                 )
                 for e in view.exceptions
             ],
