@@ -207,7 +207,7 @@ class RunException(Base):
     our_amount_vnd: Mapped[int | None] = mapped_column(BigInteger)
     direction: Mapped[str | None] = mapped_column(String(6))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # --- the exception queue (reconciliation.exceptions; migration 0025) ---
+    # --- the exception queue (reconciliation.exceptions; migration 0024) ---
     state: Mapped[str] = mapped_column(String(10), default="open", server_default="open")
     # The exception of an earlier day this one carries on (a timing difference carried to this day).
     carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("recon_exception.id"))
@@ -220,7 +220,7 @@ class RunException(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-# --- exceptions' adjustments and day close (reconciliation.exceptions, reconciliation.closing; migration 0025) ---
+# --- exceptions' adjustments and day close (reconciliation.exceptions, reconciliation.closing; migration 0024) ---
 
 
 # The reference of a suspense adjustment's transfer (điều chỉnh đối soát). Never sent to a bank: runs leave these

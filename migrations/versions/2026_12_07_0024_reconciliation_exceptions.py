@@ -1,7 +1,7 @@
 """Reconciliation: the exception queue's states, suspense adjustments (maker-checker) and closed days.
 
-Revision ID: 0025
-Revises: 0021
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-07
 
 Every exception a run found so far is open (the server default). An adjustment is posted only once approved
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0025"
-down_revision: str | None = "0021"
+revision: str = "0024"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
