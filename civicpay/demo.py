@@ -20,6 +20,7 @@ from billing.models import BillerCategory, BillLink
 from civicpay.auth.models import Role, User
 from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import Clock
+from civicpay.demo_day import seed_day
 from civicpay.money import Category
 from civicpay.settings import Settings
 from qr import collections, merchants
@@ -158,8 +159,8 @@ DEMO_PUSHED_BILLS = {
 }
 
 # What seeding does, one step each (a password is hashed in most): the people, then the office, the merchant,
-# the billers.
-DEMO_STEPS = len(DEMO_PEOPLE) + 3
+# the billers, and a business day of money with its statements (``civicpay.demo_day``).
+DEMO_STEPS = len(DEMO_PEOPLE) + 4
 
 
 async def seed_demo(
@@ -170,8 +171,9 @@ async def seed_demo(
     *,
     step: Callable[[], None] = lambda: None,
 ) -> bool:
-    """The demo people (each citizen's wallet funded), a one-stop office with a counter and its clerk, and a
-    merchant; False if they already exist. ``step`` is called after each of the ``DEMO_STEPS``."""
+    """The demo people (each citizen's wallet funded), a one-stop office with a counter and its clerk, a
+    merchant, the billers, and yesterday's money with its statements under ``var/statements/``; False if they
+    already exist (and nothing is written). ``step`` is called after each of the ``DEMO_STEPS``."""
     if await session.scalar(select(User.id).where(User.phone == "+84912345678")):
         return False
     now = clock.now()
@@ -208,6 +210,10 @@ async def seed_demo(
     await merchants.register(session, hasher, DEMO_MERCHANT, bank_name=DEMO_MERCHANT_BANK_NAME, now=now)
     step()
     await _seed_billers(session, settings, clock)
+    step()
+    clerk = await session.scalar(select(User.id).where(User.phone == f"+84{DEMO_CLERK_PHONE[1:]}"))
+    assert clerk is not None  # noqa: S101 - seeded above
+    await seed_day(session, settings, today=now, clerk_user_id=clerk)
     step()
     return True
 
