@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +57,7 @@ class FeeFact(Protocol):
     def from_account_number(self) -> str | None: ...
 
 
+@runtime_checkable  # the API's handlers are handed it by name, and Litestar checks what it hands them
 class FeeBook(Protocol):
     async def fees(self, session: AsyncSession, start: datetime, end: datetime) -> Sequence[FeeFact]:
         """Fees paid in [start, end), and fees swept in it (paid earlier), each once, by payment time."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import BusinessCalendar
@@ -144,8 +144,12 @@ async def _seen(
         select(_statement.c.id)
         .where(
             _statement.c.account_id == account_id,
+            # A Treasury statement without a line names its day only as its opening's (from_date).
             (_statement.c.business_day == swept_on)
-            | ((_statement.c.from_date <= swept_on) & (_statement.c.to_date >= swept_on)),
+            | (
+                (_statement.c.from_date <= swept_on)
+                & (func.coalesce(_statement.c.to_date, _statement.c.from_date) >= swept_on)
+            ),
         )
         .limit(1)
     )
