@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import BusinessCalendar
 from civicpay.db import table_of
+from civicpay.errors import InvalidField, Text
 from reconciliation.fee_book import FeeBook, FeeFact
 from reconciliation.imports import treasury_ledger_account
 from reconciliation.models import BankStatement, StatementLineRow
@@ -202,7 +203,12 @@ async def three_way(
     session: AsyncSession, book: FeeBook, calendar: BusinessCalendar, day: date, *, now: datetime
 ) -> FeeReconciliation:
     """The day's fees with their three legs, and each agency's flags; reads only, stores nothing."""
-    start, end = day_bounds(calendar, day)
+    try:
+        start, end = day_bounds(calendar, day)
+    except OverflowError:  # the first or last day a date can name has no day after or before it in UTC
+        raise InvalidField(
+            Text(f"Ngày {day} nằm ngoài phạm vi", f"The day {day} is out of range"), field="date"
+        ) from None
     facts = await book.fees(session, start, end)
     seen: dict[tuple[str, str], LineSeen] = {}
     accounts: dict[tuple[str, str], int | None] = {}
