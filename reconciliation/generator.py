@@ -7,6 +7,7 @@ Written as a stream of chunks, so the bench's million-line statement is never on
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -109,7 +110,8 @@ def mt940(*, account: str, day: date, opening: int, closing: int, entries: Itera
         credit = entry.direction is Direction.CREDIT
         mark = ("RD" if credit else "RC") if entry.reversal else ("C" if credit else "D")
         ours = (entry.end_to_end_id or "NONREF")[:16]
-        narrative = "\n".join(entry.narrative[at : at + 65] for at in range(0, len(entry.narrative), 65)) or "-"
+        # :86: lines are at most 65 characters; wrapped between words, so a reference is never cut in two.
+        narrative = "\n".join(textwrap.wrap(entry.narrative, 65, break_long_words=True)) or "-"
         yield (
             f":61:{entry.booked:%y%m%d}{entry.booked:%m%d}{mark}{entry.amount},NTRF{ours}//{entry.bank_reference}\n"
             f":86:{narrative}\n"
