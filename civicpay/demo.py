@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
@@ -197,7 +197,9 @@ async def seed_demo(
                 reference="DEMO",
                 metadata={"memo": "Nạp tiền demo"},
             )
-            await ledger.post_entry(session, [spec], now=now, description="demo top-up")
+            # Booked two days back, before the demo's business day (``civicpay.demo_day``): the pooled account's
+            # statement of that day then opens on the money the wallets hold, as a bank's would.
+            await ledger.post_entry(session, [spec], now=now - timedelta(days=2), description="demo top-up")
         else:
             await create_user(
                 session, hasher, NewUser(person.phone, person.full_name, DEMO_PASSWORD, person.role), now=now
