@@ -21,6 +21,7 @@ from civicpay.clock import BusinessCalendar, Clock
 from civicpay.db import MAX_ID, UnitsOfWork
 from civicpay.errors import negotiate_language
 from civicpay.idempotency import IdempotencyKey, Once, StoredAnswer, idempotent, request_fingerprint
+from civicpay.report_files import download as _file
 from civicpay.settings import Settings
 from wallet import BankPayouts, bank_account_name
 from wallet.routes import OtpHeader, RowId
@@ -215,12 +216,6 @@ class SettlementController(Controller):
 
 class _NoBody(msgspec.Struct):
     """Settling takes no body; its fingerprint is its path."""
-
-
-def _file(made: tuple[bytes, str, str]) -> Response[bytes]:
-    """A report as a download named by its reference and business day."""
-    content, media_type, name = made
-    return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 class BillLinkController(Controller):

@@ -52,8 +52,20 @@ _SERVICES = (
     "claimants",
     "instructions",
     "bill_lookup",
+    "fee_book",
 )
-_INJECTED = ("settings", "clock", "hasher", "calendar", "acquirer", "bank", "claimants", "instructions", "bill_lookup")
+_INJECTED = (
+    "settings",
+    "clock",
+    "hasher",
+    "calendar",
+    "acquirer",
+    "bank",
+    "claimants",
+    "instructions",
+    "bill_lookup",
+    "fee_book",
+)
 
 
 @get(

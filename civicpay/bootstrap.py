@@ -31,6 +31,7 @@ from civicpay.db import UnitsOfWork, create_engine, create_session_factory
 from civicpay.periodic import Job
 from civicpay.settings import Settings
 from civicpay.worker import Worker
+from reconciliation.fee_book import FeeBook
 from wallet import ledger
 
 
@@ -58,6 +59,8 @@ class Services:
     instructions: Sequence[wallet.InstructionKind]
     # Asks billers that answer look-ups for a customer's bills; it keeps each biller's circuit breaker.
     bill_lookup: billing.BillLookup
+    # What the QR room recorded of each fee's way to the Treasury, for reconciliation's three-way check.
+    fee_book: FeeBook
 
     @property
     def jobs(self) -> list[Job]:
@@ -175,6 +178,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         claimants=[*qr.NOTIFICATION_CLAIMANTS, billing.notification_claimant(settings)],
         instructions=instructions,
         bill_lookup=billing.BillLookup(units, settings, clock),
+        fee_book=qr.FEE_BOOK,
     )
 
 

@@ -9,7 +9,7 @@ import hmac
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyotp
@@ -26,6 +26,7 @@ from civicpay.auth import secrets as auth_secrets
 from civicpay.auth.models import Role, User
 from civicpay.auth.service import NewUser, create_user
 from civicpay.clock import Clock
+from civicpay.demo_day import seed_day
 from civicpay.money import Category
 from civicpay.settings import Settings
 from disbursement import programmes
@@ -167,8 +168,8 @@ DEMO_PUSHED_BILLS = {
 }
 
 # What seeding does, one step each (a password is hashed in most): the people, then the office, the merchant,
-# the billers.
-DEMO_STEPS = len(DEMO_PEOPLE) + 3
+# the billers, and a business day of money with its statements (``civicpay.demo_day``).
+DEMO_STEPS = len(DEMO_PEOPLE) + 4
 
 
 async def seed_demo(
@@ -179,8 +180,9 @@ async def seed_demo(
     *,
     step: Callable[[], None] = lambda: None,
 ) -> bool:
-    """The demo people (each citizen's wallet funded), a one-stop office with a counter and its clerk, and a
-    merchant; False if they already exist. ``step`` is called after each of the ``DEMO_STEPS``."""
+    """The demo people (each citizen's wallet funded), a one-stop office with a counter and its clerk, a
+    merchant, the billers, and yesterday's money with its statements under ``var/statements/``; False if they
+    already exist (and nothing is written). ``step`` is called after each of the ``DEMO_STEPS``."""
     if await session.scalar(select(User.id).where(User.phone == "+84912345678")):
         return False
     now = clock.now()
@@ -204,7 +206,9 @@ async def seed_demo(
                 reference="DEMO",
                 metadata={"memo": "Nạp tiền demo"},
             )
-            await ledger.post_entry(session, [spec], now=now, description="demo top-up")
+            # Booked two days back, before the demo's business day (``civicpay.demo_day``): the pooled account's
+            # statement of that day then opens on the money the wallets hold, as a bank's would.
+            await ledger.post_entry(session, [spec], now=now - timedelta(days=2), description="demo top-up")
         else:
             await create_user(
                 session, hasher, NewUser(person.phone, person.full_name, DEMO_PASSWORD, person.role), now=now
@@ -217,6 +221,10 @@ async def seed_demo(
     await merchants.register(session, hasher, DEMO_MERCHANT, bank_name=DEMO_MERCHANT_BANK_NAME, now=now)
     step()
     await _seed_billers(session, settings, clock)
+    step()
+    clerk = await session.scalar(select(User.id).where(User.phone == f"+84{DEMO_CLERK_PHONE[1:]}"))
+    assert clerk is not None  # noqa: S101 - seeded above
+    await seed_day(session, settings, today=now, clerk_user_id=clerk)
     step()
     return True
 

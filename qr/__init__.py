@@ -5,6 +5,7 @@ Other rooms use it through what this module exports.
 
 from qr.bank_claims import claim_notification
 from qr.counter import CounterDisplayController, CounterScreen, counter_screens
+from qr.fee_trail import FEE_BOOK
 from qr.merchants import settle as settle_merchants
 from qr.render import png as qr_png
 from qr.routes import (
@@ -34,6 +35,7 @@ NOTIFICATION_CLAIMANTS = [claim_notification]
 INSTRUCTION_KINDS = [TREASURY_REMITTANCE]
 
 __all__ = [
+    "FEE_BOOK",
     "INSTRUCTION_KINDS",
     "NOTIFICATION_CLAIMANTS",
     "ROUTE_HANDLERS",

@@ -1,5 +1,5 @@
-"""The reconciliation room's commands: `civicpay recon import FILE --account BIN:NUMBER` and
-`civicpay recon run --account BIN:NUMBER --date YYYY-MM-DD`.
+"""The reconciliation room's commands: `civicpay recon import FILE --account BIN:NUMBER`,
+`civicpay recon run --account BIN:NUMBER --date YYYY-MM-DD`, and (``cli_reports``) `recon report` and `recon fees`.
 
 Registered by the shell (``civicpay/cli.py``); this room names the parts of the service it uses
 (``ReconServices``) rather than importing the shell's bootstrap. Each command is one unit of work, as the
@@ -22,6 +22,7 @@ from civicpay.clock import BusinessCalendar, Clock
 from civicpay.command_line import NO, OK, Shell
 from civicpay.db import UnitsOfWork
 from reconciliation import closing, exceptions, imports, runs
+from reconciliation.fee_book import FeeBook
 from reconciliation.imports import AccountRef, ImportSummary
 from reconciliation.model import StatementFormat
 from reconciliation.models import RunStatus
@@ -48,6 +49,9 @@ class ReconServices(Protocol):
 
     @property
     def calendar(self) -> BusinessCalendar: ...
+
+    @property
+    def fee_book(self) -> FeeBook: ...
 
 
 def _account(text: str) -> AccountRef:
@@ -126,6 +130,7 @@ def import_statement(shell: Shell, file: Path, account_text: str | None, fmt: st
                     via="cli",
                     now=services.clock.now(),
                     on_line=step,
+                    treasury=services.fee_book,
                 )
 
     summary = shell.run(work)
@@ -319,7 +324,8 @@ def close_command(shell: Shell, account_text: str, day: datetime, *, as_json: bo
     return OK
 
 
-# ---
+# --- reports and the three-way fee check
+from reconciliation import cli_reports  # noqa: E402, F401 - registers `recon report` and `recon fees` on the group
 
 # What the shell adds to `civicpay`.
 COMMANDS = [recon_commands]

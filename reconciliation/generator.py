@@ -7,6 +7,7 @@ Written as a stream of chunks, so the bench's million-line statement is never on
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -94,3 +95,56 @@ def camt053(
             yield "".join(batch).encode()
             batch = []
     yield ("".join(batch) + "</Stmt></BkToCstmrStmt></Document>\n").encode()
+
+
+# --- MT940 and the Treasury's CSV, for the demo's statements
+def mt940(*, account: str, day: date, opening: int, closing: int, entries: Iterable[BankEntry]) -> Iterator[bytes]:
+    """An MT940 statement of ``account`` for ``day``: ``:61:`` with our reference (at most 16 characters, as the
+    field allows) when the narrative starts with one, the bank's after ``//``, and the narrative in ``:86:``."""
+
+    def balance(tag: str, amount: int) -> str:
+        return f":{tag}:{'C' if amount >= 0 else 'D'}{day:%y%m%d}VND{abs(amount)},"
+
+    yield f":20:STMT{day:%Y%m%d}\n:25:{account}\n:28C:1/1\n{balance('60F', opening)}\n".encode()
+    for entry in entries:
+        credit = entry.direction is Direction.CREDIT
+        mark = ("RD" if credit else "RC") if entry.reversal else ("C" if credit else "D")
+        ours = (entry.end_to_end_id or "NONREF")[:16]
+        # :86: lines are at most 65 characters; wrapped between words, so a reference is never cut in two.
+        narrative = "\n".join(textwrap.wrap(entry.narrative, 65, break_long_words=True)) or "-"
+        yield (
+            f":61:{entry.booked:%y%m%d}{entry.booked:%m%d}{mark}{entry.amount},NTRF{ours}//{entry.bank_reference}\n"
+            f":86:{narrative}\n"
+        ).encode()
+    yield f"{balance('62F', closing)}\n-\n".encode()
+
+
+KBNN_HEADER = (
+    "loai_dong,so_tai_khoan,ngay_hach_toan,ngay_gia_tri,so_chung_tu,ma_tham_chieu,ma_dvqhns,no_co,so_tien,dien_giai"
+)
+
+
+def kbnn_csv(
+    *, account: str, day: date, opening: int, closing: int, entries: Iterable[BankEntry], agency: str = ""
+) -> Iterator[bytes]:
+    """A State Treasury statement in our KBNN CSV layout (``reconciliation.parsers.kbnn_csv``): the remitter's
+    reference (the entry's ``end_to_end_id``) in ``ma_tham_chieu``, the Treasury's voucher as its bank reference."""
+
+    def cell(text: str) -> str:
+        return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
+
+    def side(amount: int) -> str:
+        return "C" if amount >= 0 else "N"
+
+    opening_row = f"SDDK,{account},{day},,SK-{day:%Y%m%d},,,{side(opening)},{abs(opening)},So du dau ky"
+    yield f"{KBNN_HEADER}\n{opening_row}\n".encode()
+    for entry in entries:
+        direction = "C" if entry.direction is Direction.CREDIT else "N"
+        yield (
+            f"GD,{account},{entry.booked},{entry.booked},{cell(entry.bank_reference)},{entry.end_to_end_id or ''},"
+            f"{agency},{direction},{entry.amount},{cell(entry.narrative)}\n"
+        ).encode()
+    yield f"SDCK,{account},{day},,,,,{side(closing)},{abs(closing)},So du cuoi ky\n".encode()
+
+
+# --- end of MT940 and the Treasury's CSV ---------------------------------------------------------------------------

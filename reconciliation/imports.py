@@ -33,6 +33,7 @@ from reconciliation.errors import (
     StatementAlreadyImported,
     StatementUnreadable,
 )
+from reconciliation.fee_book import TREASURY, FeeBook
 from reconciliation.model import (
     Event,
     Message,
@@ -44,6 +45,7 @@ from reconciliation.model import (
 )
 from reconciliation.models import BankStatement, StatementFile, StatementLineRow
 from reconciliation.parsers import read_statements
+from wallet import ledger
 from wallet.ledger import BankAccount
 
 # Lines per executemany: large enough that a million lines are a thousand round trips, small enough that
@@ -61,6 +63,7 @@ _file = table_of(StatementFile)
 _statement = table_of(BankStatement)
 _line = table_of(StatementLineRow)
 _bank = table_of(BankAccount)
+_ledger = table_of(ledger.Account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,50 @@ async def _account_named(session: AsyncSession, named: str) -> HeldAccount:
     if len(rows) > 1:  # the same number at two banks: only the BIN tells them apart
         raise StatementAccountUnknown(field="account")
     return await held_account(session, AccountRef(rows[0].bank_bin, rows[0].account_number))
+
+
+# --- Treasury statements
+def treasury_code(treasury_account: str) -> str:
+    return f"memo:kbnn:{treasury_account}"
+
+
+async def treasury_ledger_account(session: AsyncSession, treasury_account: str) -> int | None:
+    """The ledger account a Treasury account's statements are filed under, once one has been imported."""
+    found: int | None = await session.scalar(
+        select(_ledger.c.id).where(_ledger.c.code == treasury_code(treasury_account))
+    )
+    return found
+
+
+async def _treasury_account(session: AsyncSession, named: str, treasury: FeeBook | None, now: datetime) -> HeldAccount:
+    """A Treasury statement's account: one of our agencies' Treasury accounts, or refused as not ours.
+
+    The money in it is the budget's, not ours, so no entry ever posts to its ledger account: that account only
+    files its statements (the statement tables are keyed by ledger account) and keeps their continuity apart from
+    every other account's.
+    """
+    number = named.strip()
+    known = await treasury.treasury_accounts(session) if treasury is not None else {}
+    if number not in known:
+        raise BankAccountNotHeld(
+            Text(
+                f"Sao kê KBNN của tài khoản {number!r}, không phải tài khoản KBNN của cơ quan nào của ta",
+                f"The Treasury statement is of {number!r}, not the Treasury account of any agency of ours",
+            ),
+            field="account",
+        )
+    account_id = await ledger.open_account(
+        session,
+        code=treasury_code(number),
+        name=f"Sao kê KBNN {number} ({known[number]})"[:200],
+        kind=ledger.AccountKind.ASSET,
+        no_overdraft=False,
+        now=now,
+    )
+    return HeldAccount(AccountRef(TREASURY, number), account_id)
+
+
+# --- end of Treasury statements ------------------------------------------------------------------------------------
 
 
 def _names_other(named: str, account: AccountRef) -> bool:
@@ -319,8 +366,12 @@ async def import_file(
     via: str,
     now: datetime,
     on_line: Callable[[], None] = lambda: None,
+    treasury: FeeBook | None = None,
 ) -> ImportSummary:
-    """Import every statement in ``path`` in the caller's transaction; raise (so nothing is stored) on any refusal."""
+    """Import every statement in ``path`` in the caller's transaction; raise (so nothing is stored) on any refusal.
+
+    A Treasury statement (KBNN CSV) is of an agency's Treasury account, which ``treasury`` must know.
+    """
     # Hashing reads the whole file: off the event loop, so other requests go on meanwhile.
     try:
         sha256, size = await asyncio.to_thread(_fingerprint, path)
@@ -330,7 +381,10 @@ async def import_file(
     try:
         events = read_statements(path, fmt, expected_currency=LEDGER_CURRENCY)
         first = _first_statement(events)
-        held = await _resolve(session, first.account, account)
+        if first.format is StatementFormat.KBNN_CSV:
+            held = await _treasury_account(session, first.account, treasury, now)
+        else:
+            held = await _resolve(session, first.account, account)
         row = {
             "sha256": sha256,
             "format": first.format.value,

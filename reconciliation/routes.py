@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import JSONBody, QueryParameter, RawBody
@@ -18,9 +19,12 @@ from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
 from civicpay.errors import Text
-from reconciliation import console_routes, imports, queue_routes, runs
+from civicpay.report_files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, download
+from reconciliation import console_routes, fees, imports, queue_routes, reports, runs
 from reconciliation import schemas as s
 from reconciliation.errors import StatementAccountUnknown
+from reconciliation.fee_book import FeeBook
+from reconciliation.fee_schemas import FeeReconciliationOut
 from reconciliation.imports import AccountRef
 from reconciliation.model import StatementFormat
 from wallet.routes import RowId
@@ -64,6 +68,7 @@ class StatementController(Controller):
         principal: NamedDependency[Principal],
         session: NamedDependency[AsyncSession],
         clock: NamedDependency[Clock],
+        fee_book: NamedDependency[FeeBook],
         account: Annotated[
             str | None,
             QueryParameter(
@@ -92,6 +97,7 @@ class StatementController(Controller):
                 user_id=principal.user_id,
                 via="api",
                 now=clock.now(),
+                treasury=fee_book,
             )
         return s.StatementImport.of(summary)
 
@@ -122,12 +128,53 @@ class ReconciliationRunController(Controller):
         """A run as it was made: counts, drift and every exception with both sides' references and amounts."""
         return s.ReconciliationRun.of(await runs.one(session, run_id))
 
+    # --- reports
+    @get("/{run_id:int}/report.csv", operation_id="getReconciliationReportCsv", media_type=CSV_MEDIA_TYPE)
+    async def report_csv(
+        self, run_id: RowId, session: NamedDependency[AsyncSession], calendar: NamedDependency[BusinessCalendar]
+    ) -> Response[bytes]:
+        """The run's daily reconciliation report as CSV: the account's day, counts and drift, then every exception."""
+        return download(await reports.report(session, calendar.zone, run_id=run_id, report_format="csv"))
+
+    @get("/{run_id:int}/report.xlsx", operation_id="getReconciliationReportXlsx", media_type=XLSX_MEDIA_TYPE)
+    async def report_xlsx(
+        self, run_id: RowId, session: NamedDependency[AsyncSession], calendar: NamedDependency[BusinessCalendar]
+    ) -> Response[bytes]:
+        """The run's daily reconciliation report as an Excel workbook, laid out as the CSV is."""
+        return download(await reports.report(session, calendar.zone, run_id=run_id, report_format="xlsx"))
+
+
+class FeeReconciliationController(Controller):
+    path = "/finance/fee-reconciliation"
+    tags = ["reconciliation"]
+    guards = [requires(Role.FINANCE_OFFICER)]
+
+    @get("/", operation_id="getFeeReconciliation")
+    async def three_way(
+        self,
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+        calendar: NamedDependency[BusinessCalendar],
+        fee_book: NamedDependency[FeeBook],
+        day: Annotated[
+            date, QueryParameter(name="date", description="The business day (Asia/Ho_Chi_Minh), YYYY-MM-DD")
+        ],
+    ) -> FeeReconciliationOut:
+        """Fees paid or swept that day, each with its three legs (ledger, our bank's debit line, the Treasury's
+        credit line), the 24-hour rule of Circular 74/2022 and a missing Treasury line flagged per agency."""
+        found = await fees.three_way(session, fee_book, calendar, day, now=clock.now())
+        return FeeReconciliationOut.of(found)
+
+
+# --- end of reports and fees ---------------------------------------------------------------------------------------
+
 
 # What the shell mounts. Imported by the shell from here rather than through ``reconciliation/__init__``, so
 # that importing the pure parsers and matcher (a bench, a worker) does not load Litestar and the tables.
 ROUTE_HANDLERS = [
     StatementController,
     ReconciliationRunController,
+    FeeReconciliationController,
     # --- the exception queue, day close and the finance officers' console ---
     *queue_routes.ROUTE_HANDLERS,
     *console_routes.ROUTE_HANDLERS,

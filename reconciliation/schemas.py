@@ -23,6 +23,17 @@ AccountText = Annotated[
 ]
 
 
+# A statement's account: a bank account as BIN:NUMBER, or an agency's State Treasury account as KBNN:NUMBER.
+StatementAccountText = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^([0-9]{6}:[0-9]{1,19}|KBNN:[0-9.]{1,19})$",
+        description="BIN:NUMBER of a bank account, or KBNN:NUMBER of an agency's Treasury account",
+        examples=["970436:1017468888", "KBNN:3511.0.1054321"],
+    ),
+]
+
+
 class ImportedStatement(msgspec.Struct, frozen=True):
     position: Annotated[int, msgspec.Meta(description="Its place in the file, from 1")]
     statement_id: Annotated[str, msgspec.Meta(description="The bank's id of the statement")]
@@ -46,7 +57,7 @@ class StatementImport(msgspec.Struct, frozen=True):
     file_id: int
     sha256: str
     format: StatementFormat
-    account: AccountText
+    account: StatementAccountText
     imported_at: datetime
     lines: int
     statements: list[ImportedStatement]

@@ -502,6 +502,21 @@ OVERRIDES: dict[str, Any] = {
     "RunExceptionOut.kind": "amount_mismatch",
     "RunExceptionOut.direction": "credit",
     "RunExceptionOut.detail": {"rule": "reference", "theirs_vnd": 149_000, "ours_vnd": 150_000},
+    # the three-way fee check: a fee swept 26 hours after it was paid, its Treasury line there
+    "FeeReconciliationOut.clean": False,
+    "AgencyFlagOut.fees": 3,
+    "AgencyFlagOut.complete": 1,
+    "AgencyFlagOut.late": 1,
+    "AgencyFlagOut.treasury_missing": 1,
+    "AgencyFlagOut.flagged": True,
+    "FeeThreeWay.office_code": "PHUHOI",
+    "FeeThreeWay.remittance_reference": "KBNN0000000001AB",
+    "FeeThreeWay.remittance_amount_vnd": 160_000,
+    "FeeThreeWay.remittance_status": "confirmed",
+    "FeeThreeWay.from_account": "970436:0161001234567",
+    "FeeThreeWay.hours_to_treasury": 26.67,
+    "FeeThreeWay.late": True,
+    "StatementLegOut.booked_on": "2026-11-24",
 }
 
 
