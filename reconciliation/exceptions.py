@@ -8,9 +8,9 @@ The queue of a day is the exceptions of its newest run. Each is acted on once (l
 - **carry** as a timing difference: the item or line joins the next open day's matching, where it is matched once
   (or shows again, marked as carried), never counted twice;
 - **adjust through suspense**: a finance officer proposes a ledger adjustment between the bank account's ledger
-  account and suspense for the exception's effect on the balance; another approves it with TOTP
-  (``civicpay.auth.approval``), and only then is the balanced entry posted. An adjustment approved after its day was
-  closed is dated to the next open day: its entry is posted no earlier than that day's start.
+  account and the reconciliation suspense account for the exception's effect on the balance; another approves it
+  with TOTP (``civicpay.auth.approval``), and only then is the balanced entry posted. An adjustment approved after
+  its day was closed is dated to the next open day: its entry is posted no earlier than that day's start.
 
 Every action writes a line in the audit log in the same transaction. A closed day takes no action.
 """
@@ -53,7 +53,7 @@ from reconciliation.models import (
     SuspenseAdjustment,
 )
 from reconciliation.runs import day_bounds
-from wallet import ledger, suspense_account
+from wallet import ledger
 
 _exception = table_of(RunException)
 _run = table_of(ReconciliationRun)
@@ -62,6 +62,10 @@ _adjustment = table_of(SuspenseAdjustment)
 MANUAL = "manual"
 TIMING_DIFFERENCE = "timing_difference"
 SUSPENSE_ADJUSTMENT = "suspense_adjustment"
+# Where an adjusted difference waits until someone explains it (tài khoản treo chênh lệch đối soát). Either sign:
+# more at the bank than in the ledger is money owed to someone unknown (a credit balance), less is a claim on
+# the bank to chase (a debit balance). The wallets' suspense could hold only the first: it never goes below zero.
+RECONCILIATION_SUSPENSE = "liability:reconciliation:suspense"
 
 
 def effect(row: Any) -> int:
@@ -234,9 +238,16 @@ async def propose_adjustment(
     if moved == 0:
         raise NothingToAdjust(field="exception_id")
     run = await _run_of(session, row.run_id)
-    suspense = await suspense_account(session, now)
-    # More at the bank than in the ledger: the ledger's bank account is debited (money in), suspense holds it
-    # until someone places it; less: suspense gives it back.
+    suspense = await ledger.open_account(
+        session,
+        code=RECONCILIATION_SUSPENSE,
+        name="Tài khoản treo chênh lệch đối soát",
+        kind=ledger.AccountKind.LIABILITY,
+        no_overdraft=False,
+        now=now,
+    )
+    # More at the bank than in the ledger: the ledger's bank account is debited (money in) and suspense credited;
+    # less: suspense is debited, the bank account credited.
     debit, credit = (run.account_id, suspense) if moved > 0 else (suspense, run.account_id)
     adjustment_id = (
         await session.execute(

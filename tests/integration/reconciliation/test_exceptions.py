@@ -18,12 +18,12 @@ from civicpay.audit import AuditEntry
 from civicpay.auth.models import Role
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
+from reconciliation.exceptions import RECONCILIATION_SUSPENSE
 from reconciliation.generator import BankEntry, camt053, closing_of, entry_of
 from reconciliation.model import Direction
 from tests.conftest import PASSWORD, Api, Citizen, account_balance, create_staff, enrol, signed_in
 from tests.integration.reconciliation.conftest import ACCOUNT, DAY, NUMBER, Day, WriteStatement, bank_ref, entries_of
 from wallet import ledger
-from wallet.bank_topups import SUSPENSE
 
 Sessions = async_sessionmaker[AsyncSession]
 NEXT_MORNING = timedelta(hours=23)  # START is 10:00 of DAY; this is 09:00 the next day
@@ -185,6 +185,12 @@ async def test_each_exception_resolved_then_the_day_closes_and_stays_closed(
     carried_row = _find(carried.json(), "unmatched_ours", 200_000)
     assert (carried_row["state"], carried_row["carried_to"]) == ("carried", (DAY + timedelta(days=1)).isoformat())
 
+    # Less at the bank than in the ledger, adjusted while suspense holds nothing yet: suspense takes the difference
+    # as a debit balance (a claim on the bank to chase), the bank account's ledger balance comes down to the bank's.
+    short = await _adjust(api, clock, checker, maker, maker_totp, _find(today, "amount_mismatch", 299_000)["id"])
+    assert (short["amount_vnd"], short["effect_vnd"]) == (1_000, -1_000)
+    assert await account_balance(sessions, RECONCILIATION_SUSPENSE) == -1_000
+
     # Suspense adjustments: the maker cannot approve their own, nor the checker without a code.
     unknown = _find(today, "unmatched_theirs", 77_000)
     proposed = await _post(
@@ -198,18 +204,16 @@ async def test_each_exception_resolved_then_the_day_closes_and_stays_closed(
     assert (own.status_code, own.json()["code"]) == (403, "maker_cannot_approve")
     no_code = await _post(api, approve, checker, **{"Idempotency-Key": "no-code"})
     assert (no_code.status_code, no_code.json()["code"]) == (401, "otp_required")
-    assert await account_balance(sessions, SUSPENSE) == 0  # nothing posted by a refusal
+    assert await account_balance(sessions, RECONCILIATION_SUSPENSE) == -1_000  # nothing posted by a refusal
     approved = await _post(api, approve, checker, **{"Idempotency-Key": "ok", "X-OTP": checker_totp.at(clock.now())})
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved"
     assert approved.json()["entry_id"] is not None
-    assert await account_balance(sessions, SUSPENSE) == 77_000
+    assert await account_balance(sessions, RECONCILIATION_SUSPENSE) == 77_000 - 1_000
     clock.advance(timedelta(seconds=30))
     # The other way round for the rest: the checker proposes, the maker approves with their code.
     await _adjust(api, clock, checker, maker, maker_totp, _find(today, "duplicate", 400_000)["id"])
-    short = await _adjust(api, clock, checker, maker, maker_totp, _find(today, "amount_mismatch", 299_000)["id"])
-    assert (short["amount_vnd"], short["effect_vnd"]) == (1_000, -1_000)
-    assert await account_balance(sessions, SUSPENSE) == 77_000 + 400_000 - 1_000
+    assert await account_balance(sessions, RECONCILIATION_SUSPENSE) == 77_000 + 400_000 - 1_000
 
     # Run again (a corrected file, a second look): the newest run keeps every decision for the same difference.
     rerun = await _post(api, "/finance/reconciliation-runs", maker, {"account": ACCOUNT, "date": DAY.isoformat()})
