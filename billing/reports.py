@@ -9,16 +9,15 @@ biller's staff read them, and unambiguous to a machine.
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
+from civicpay.table_files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Cell, csv_bytes, xlsx_bytes
 
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+__all__ = ["COLUMNS", "CSV_MEDIA_TYPE", "XLSX_MEDIA_TYPE", "ReportHeader", "ReportLine", "as_csv", "as_xlsx"]
+
 COLUMNS = ("biller_bill_id", "customer_code", "period", "amount_vnd", "paid_at", "payment_id")
 
 
@@ -66,27 +65,15 @@ def _cells(line: ReportLine, zone: ZoneInfo) -> tuple[str, str, str, int, str, i
     return (line.biller_bill_id, line.customer_code, line.period, line.amount_vnd, paid_at, line.payment_id)
 
 
+def _rows(header: ReportHeader, lines: list[ReportLine], zone: ZoneInfo) -> list[Sequence[Cell]]:
+    return [*_header_rows(header), (), COLUMNS, *(_cells(line, zone) for line in lines)]
+
+
 def as_csv(header: ReportHeader, lines: list[ReportLine], zone: ZoneInfo) -> bytes:
-    """UTF-8 with a byte order mark: Excel, which many billers' accountants open it in, then reads Vietnamese right."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerows(_header_rows(header))
-    writer.writerow(())
-    writer.writerow(COLUMNS)
-    writer.writerows(_cells(line, zone) for line in lines)
-    return text.getvalue().encode("utf-8-sig")
+    """With a byte order mark: Excel, which many billers' accountants open it in, then reads Vietnamese right."""
+    return csv_bytes(_rows(header, lines, zone))
 
 
 def as_xlsx(header: ReportHeader, lines: list[ReportLine], zone: ZoneInfo) -> bytes:
     """One sheet laid out as the CSV is; the times stay text with their offset (a spreadsheet date has no zone)."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title="settlement")
-    for row in _header_rows(header):
-        sheet.append(row)
-    sheet.append(())
-    sheet.append(COLUMNS)
-    for line in lines:
-        sheet.append(_cells(line, zone))
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(_rows(header, lines, zone), sheet="settlement")

@@ -22,6 +22,7 @@ from civicpay.db import MAX_ID
 from civicpay.errors import negotiate_language
 from civicpay.idempotency import Once, idempotent
 from civicpay.settings import Settings
+from civicpay.table_files import download
 from wallet import BankPayouts, bank_account_name
 from wallet.routes import OtpHeader, RowId
 
@@ -219,8 +220,7 @@ class _NoBody(msgspec.Struct):
 
 def _file(made: tuple[bytes, str, str]) -> Response[bytes]:
     """A report as a download named by its reference and business day."""
-    content, media_type, name = made
-    return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return download(*made)
 
 
 class BillLinkController(Controller):

@@ -8,6 +8,9 @@ English name or the Vietnamese one). A file that cannot be read as a table of th
 ``UnreadableFile`` before any row is looked at; which rows are good is the room's business.
 
 Rows are numbered as a spreadsheet shows them, the header being row 1.
+
+And the tables we hand back (a biller's settlement report, a batch's outcomes): the same cells as a CSV that
+Excel reads right (UTF-8 with a byte-order mark, CRLF) or as a one-sheet XLSX, offered as a download.
 """
 
 from __future__ import annotations
@@ -16,12 +19,19 @@ import csv
 import io
 import unicodedata
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litestar import Response
+
 from civicpay.errors import Text
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A cell we write: text, or a whole number (đồng, a count) that a spreadsheet can sum.
+Cell = str | int
 
 _XLSX_MAGIC = b"PK\x03\x04"  # an XLSX is a zip archive
 
@@ -138,3 +148,28 @@ def _xlsx_rows(data: bytes, name: str) -> Iterator[tuple[int, Sequence[Any]]]:
         yield from enumerate(sheet.iter_rows(values_only=True), start=1)
     finally:
         book.close()
+
+
+def csv_bytes(rows: Iterable[Sequence[Cell]]) -> bytes:
+    """UTF-8 with a byte-order mark, so Excel, which most offices open a CSV in, reads Vietnamese right."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows(rows)
+    return text.getvalue().encode("utf-8-sig")
+
+
+def xlsx_bytes(rows: Iterable[Sequence[Cell]], *, sheet: str) -> bytes:
+    """One sheet holding the rows as the CSV does; numbers stay numbers."""
+    from openpyxl import Workbook  # noqa: PLC0415 - as in reading: only an XLSX needs it
+
+    book = Workbook(write_only=True)
+    written = book.create_sheet(title=sheet)
+    for row in rows:
+        written.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def download(content: bytes, media_type: str, name: str) -> Response[bytes]:
+    """A file to save under ``name`` (an ASCII name of ours: no quoting needed)."""
+    return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
