@@ -7,7 +7,9 @@ Other rooms and the shell use it through what this module exports.
 from disbursement.execution import Executed
 from disbursement.execution import run as run_disbursements
 from disbursement.routes import BatchController, FundingController, ProgrammeController
+from disbursement.unclaimed import Settled, wallet_opened_handler
+from disbursement.unclaimed import settle as settle_unclaimed
 
 ROUTE_HANDLERS = [ProgrammeController, FundingController, BatchController]
 
-__all__ = ["ROUTE_HANDLERS", "Executed", "run_disbursements"]
+__all__ = ["ROUTE_HANDLERS", "Executed", "Settled", "run_disbursements", "settle_unclaimed", "wallet_opened_handler"]

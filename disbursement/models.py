@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civicpay.db import Base, BigIntPK, UtcDateTime
@@ -45,11 +45,18 @@ class ItemStatus(StrEnum):
     PAID_TO_WALLET = "paid_to_wallet"
     PENDING_BANK = "pending_bank"  # approved, to a bank account: paid by bank payout files (not built yet)
     FAILED = "failed"  # approved but could not be paid; ``failure`` says why
+    # Unclaimed (``disbursement.unclaimed``): no wallet, no bank account. The workers moved the money from the
+    # batch's hold to the programme's claims account (``held_at``); it waits there for a wallet with the citizen ID.
+    HELD_UNCLAIMED = "held_unclaimed"
+    CLAIMED = "claimed"  # paid from the claims account to the wallet the citizen opened later
+    RETURNED = "returned"  # nobody claimed it in time: back in the programme's funding (``returned_at``)
 
 
 class Destination(StrEnum):
     WALLET = "wallet"
     BANK = "bank"
+    # Neither a wallet nor a bank account yet: held for the citizen ID until a wallet opens with it.
+    UNCLAIMED = "unclaimed"
 
 
 class Programme(Base):
@@ -73,6 +80,9 @@ class Programme(Base):
     max_amount_vnd: Mapped[int] = mapped_column(BigInteger)
     funding_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
     reserve_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
+    # Unclaimed payments wait here for a wallet (``disbursement.unclaimed``); opened by the first batch approved
+    # with an unclaimed row. Named as the programme is, since a beneficiary's wallet history shows its name.
+    claims_account_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
     created_by: Mapped[int] = mapped_column(ForeignKey("auth_user.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -126,11 +136,16 @@ class Batch(Base):
     wallet_total_vnd: Mapped[int] = mapped_column(BigInteger)
     bank_count: Mapped[int] = mapped_column(Integer)
     bank_total_vnd: Mapped[int] = mapped_column(BigInteger)
+    unclaimed_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    unclaimed_total_vnd: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # What the hold still held when the batch ended and was given back to the programme's funding.
     released_vnd: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+_HELD = text("status = 'held_unclaimed'")
 
 
 class Item(Base):
@@ -139,11 +154,19 @@ class Item(Base):
     __tablename__ = "disbursement_item"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('invalid', 'valid', 'queued', 'paid_to_wallet', 'pending_bank', 'failed')", name="status_known"
+            "status IN ('invalid', 'valid', 'queued', 'paid_to_wallet', 'pending_bank', 'failed', 'held_unclaimed',"
+            " 'claimed', 'returned')",
+            name="status_known",
         ),
         CheckConstraint("amount_vnd IS NULL OR amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("(held_at IS NULL) = (held_transfer_id IS NULL)", name="held_whole"),
+        CheckConstraint("status NOT IN ('held_unclaimed', 'claimed', 'returned') OR held_at IS NOT NULL", name="held"),
         # What the workers look for: a batch's queued items in id order.
         Index("ix_disbursement_item_batch_status", "batch_id", "status", "id"),
+        # What a new wallet's citizen ID and the unclaimed job look for: only the held items, so a province's
+        # batches of paid items do not pay for an index they never use.
+        Index("ix_disbursement_item_held_citizen", "citizen_id", postgresql_where=_HELD, sqlite_where=_HELD),
+        Index("ix_disbursement_item_held_at", "held_at", postgresql_where=_HELD, sqlite_where=_HELD),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -164,6 +187,12 @@ class Item(Base):
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))
     failure: Mapped[str | None] = mapped_column(String(40))
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # An unclaimed item: when and by which transfer its money went to the programme's claims account; a claimed
+    # one then has the wallet's ``wallet_account_id``, ``transfer_id`` and ``paid_at``, a returned one the
+    # transfer back to the funding as ``transfer_id`` and ``returned_at``.
+    held_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    held_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))
+    returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Payment(Base):

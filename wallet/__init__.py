@@ -32,6 +32,7 @@ from wallet.routes import (
     WalletController,
 )
 from wallet.service import (
+    WALLET_OPENED,
     Holder,
     check_spending,
     holder_of_user,
@@ -66,6 +67,7 @@ __all__ = [
     "INSTRUCTION_KINDS",
     "ROUTE_HANDLERS",
     "SIGN_UP",
+    "WALLET_OPENED",
     "BankPayouts",
     "CardAcquirer",
     "CardTopupView",

@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from civicpay import outbox
 from civicpay.auth import service as auth
 from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
@@ -26,6 +27,10 @@ from wallet import schemas as s
 from wallet.errors import MonthlyLimitExceeded, RecipientNotFound, StepUpRequired, TransferNotFound, WalletNotFound
 from wallet.limits import LimitPolicy, Spending
 from wallet.models import KycTier, Wallet
+
+# Written to the outbox as a citizen's wallet opens, for whichever room holds money for that citizen ID (welfare
+# nobody could be paid yet): the wallet knows no such room; the shell gives the kind its handler.
+WALLET_OPENED = "wallet.opened"
 
 
 def wallet_account_code(user_id: int) -> str:
@@ -47,6 +52,24 @@ async def register_citizen(
     return s.Citizen(
         user_id=user.id, wallet_id=wallet.id, phone=user.phone, full_name=user.full_name, kyc_tier=KycTier.BASIC
     )
+
+
+async def sign_up(session: AsyncSession, hasher: PasswordHasher, data: s.CitizenCreate, *, now: datetime) -> s.Citizen:
+    """A citizen signing up (``POST /citizens``): registered, their wallet opened, and ``wallet.opened`` written.
+
+    The message is written with the wallet, in its transaction, so it exists exactly when the wallet does. The
+    answer waits for its delivery (money held for this citizen ID is in the wallet the first time they look),
+    bounded by the outbox's prompt time, after which the workers deliver it.
+    """
+    citizen = await register_citizen(session, hasher, data, now=now)
+    await outbox.enqueue(
+        session,
+        kind=WALLET_OPENED,
+        payload={"citizen_id": data.citizen_id, "user_id": citizen.user_id, "wallet_id": citizen.wallet_id},
+        key=f"{WALLET_OPENED}:{citizen.wallet_id}",
+        now=now,
+    )
+    return citizen
 
 
 async def open_wallet(session: AsyncSession, user: User, *, now: datetime) -> Wallet:

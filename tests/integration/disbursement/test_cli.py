@@ -39,14 +39,14 @@ async def test_import_validates_as_the_upload_does_and_run_pays_once_approved(
 
     assert code == 1  # a row is invalid
     assert "bin_unknown" in out
-    assert "2 row(s), 1 valid: 1 to wallet (1.000.000 ₫), 0 to bank (0 ₫); 1 invalid" in out
+    assert "2 row(s), 1 valid: 1 to wallet (1.000.000 ₫), 0 to bank (0 ₫), 0 to unclaimed (0 ₫); 1 invalid" in out
     batch_id = int(out.rsplit("batch ", 1)[1].split(":", 1)[0])
     # Made by the officer named, so the office's checker may approve it and that officer may not.
     assert (await office.approve(batch_id)).status_code == 200
 
     code, out, _ = await run(capsys, "run")
     assert code == 0
-    assert out == f"1 paid to wallets, 0 failed; batches ended: [{batch_id}]"
+    assert out == f"1 paid to wallets, 0 held until claimed, 0 failed; batches ended: [{batch_id}]"
     assert await office.api.balance(an.citizen) == 1_000_000
 
 
