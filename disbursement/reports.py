@@ -32,7 +32,8 @@ async def report(session: AsyncSession, batch_id: int) -> s.BatchReport:
         .where(Item.batch_id == batch.id)
         .group_by(Item.status)
     )
-    found = {status: (count, total) for status, count, total in await session.execute(by_status)}
+    # int(): PostgreSQL sums a BIGINT as NUMERIC.
+    found = {status: (count, int(total)) for status, count, total in await session.execute(by_status)}
     return s.BatchReport(
         batch_id=batch.id,
         programme_id=programme.id,
