@@ -45,9 +45,6 @@ from wallet import holders_by_citizen_id, ledger
 _item = table_of(Item)
 _payment = table_of(Payment)
 
-# Items one transaction settles: claims come a citizen at a time, returns may be a whole batch's.
-CHUNK = 500
-
 # Only a held item moves on, whatever a caller read: the lock already ensures it, and this would keep it so.
 MARK_HELD = (
     update(_item)
@@ -146,18 +143,17 @@ async def held_for_claims(
     citizen_ids: Collection[str] | None,
     after_id: int,
     now: datetime,
-    size: int = CHUNK,
     lock: bool = True,
 ) -> Sequence[Row[Any]]:
     """Held items still within their days whose citizen (these, or any) has signed up, by id after ``after_id``;
     locked until the transaction ends, skipping those another has locked. ``lock=False`` only shows, in a test,
-    the race the lock prevents."""
+    the race the lock prevents. As many as a chunk of the batches' execution (``disbursement_chunk_size``)."""
     cutoff = now - timedelta(days=settings.disbursement_unclaimed_days)
     query = (
         select(*_HELD_COLUMNS)
         .where(_item.c.status == ItemStatus.HELD_UNCLAIMED.value, _item.c.held_at > cutoff, _item.c.id > after_id)
         .order_by(_item.c.id)
-        .limit(size)
+        .limit(max(1, settings.disbursement_chunk_size))
     )
     if citizen_ids is not None:
         query = query.where(_item.c.citizen_id.in_(sorted(citizen_ids)))
@@ -215,15 +211,15 @@ async def claim_chunk(
 
 
 async def held_past_their_days(
-    session: AsyncSession, settings: Settings, *, now: datetime, size: int = CHUNK, lock: bool = True
+    session: AsyncSession, settings: Settings, *, now: datetime, lock: bool = True
 ) -> Sequence[Row[Any]]:
-    """Held items nobody claimed in time, locked (skipping those another has); ``lock=False`` as above."""
+    """Held items nobody claimed in time, a chunk, locked (skipping those another has); ``lock=False`` as above."""
     cutoff = now - timedelta(days=settings.disbursement_unclaimed_days)
     query = (
         select(*_HELD_COLUMNS)
         .where(_item.c.status == ItemStatus.HELD_UNCLAIMED.value, _item.c.held_at <= cutoff)
         .order_by(_item.c.id)
-        .limit(size)
+        .limit(max(1, settings.disbursement_chunk_size))
     )
     return (await session.execute(query.with_for_update(skip_locked=True) if lock else query)).all()
 
