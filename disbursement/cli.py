@@ -214,12 +214,13 @@ def settle_unclaimed(shell: Shell) -> None:
 
 
 @disburse_commands.command(name="report")
-@click.argument("batch_id", metavar="BATCH", type=click.IntRange(min=1))
+@click.argument("batch_id", metavar="BATCH", type=click.IntRange(min=1), help="The batch's id.")
 @click.option(
     "--out",
     "out",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the report to this file: .csv or .xlsx, by its name. Without it, the table is printed.",
+    help="Write the report to this file: .csv or .xlsx, by its name.",
+    show_default="print it as a table",
 )
 @click.pass_obj
 def report(shell: Shell, batch_id: int, out: Path | None) -> None:
