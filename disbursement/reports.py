@@ -28,12 +28,12 @@ async def report(session: AsyncSession, batch_id: int) -> s.BatchReport:
     batch = await batches.get(session, batch_id)
     programme = await programmes.get(session, batch.programme_id)
     by_status = (
-        select(Item.status, func.count(), func.coalesce(func.sum(Item.amount_vnd), 0))
+        select(Item.status, func.count(), func.coalesce(func.sum(Item.amount_vnd), 0).label("total"))
         .where(Item.batch_id == batch.id)
         .group_by(Item.status)
     )
     # int(): PostgreSQL sums a BIGINT as NUMERIC.
-    found = {status: (count, int(total)) for status, count, total in await session.execute(by_status)}
+    found = {status: (count, int(total or 0)) for status, count, total in await session.execute(by_status)}
     return s.BatchReport(
         batch_id=batch.id,
         programme_id=programme.id,

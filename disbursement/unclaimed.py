@@ -126,6 +126,7 @@ async def _sources(session: AsyncSession, batch_ids: Collection[int]) -> dict[in
     return found
 
 
+_Held = Row[Any, Any, Any, Any, Any, Any]  # what _HELD_COLUMNS read
 _HELD_COLUMNS = (
     _item.c.id,
     _item.c.batch_id,
@@ -144,7 +145,7 @@ async def held_for_claims(
     after_id: int,
     now: datetime,
     lock: bool = True,
-) -> Sequence[Row[Any]]:
+) -> Sequence[_Held]:
     """Held items still within their days whose citizen (these, or any) has signed up, by id after ``after_id``;
     locked until the transaction ends, skipping those another has locked. ``lock=False`` only shows, in a test,
     the race the lock prevents. As many as a chunk of the batches' execution (``disbursement_chunk_size``)."""
@@ -212,7 +213,7 @@ async def claim_chunk(
 
 async def held_past_their_days(
     session: AsyncSession, settings: Settings, *, now: datetime, lock: bool = True
-) -> Sequence[Row[Any]]:
+) -> Sequence[_Held]:
     """Held items nobody claimed in time, a chunk, locked (skipping those another has); ``lock=False`` as above."""
     cutoff = now - timedelta(days=settings.disbursement_unclaimed_days)
     query = (
