@@ -45,7 +45,7 @@ from disbursement.models import (
     Payment,
     Programme,
 )
-from wallet import holders_by_citizen_id, ledger
+from wallet import await_wallets, holders_by_citizen_id, ledger
 
 # Items are written this many at a time: few statements, and a progress bar that moves.
 WRITE_CHUNK = 2000
@@ -300,6 +300,13 @@ async def approve(
     hold_id = await ledger.hold(session, spec, now=now, expires_at=None, locked=locked)
     if batch.unclaimed_count:
         await unclaimed.open_claims_account(session, programme, now=now)
+        # The wallet room tells us (wallet.opened) when one of them signs up.
+        awaited = select(Item.citizen_id).where(
+            Item.batch_id == batch.id,
+            Item.status == ItemStatus.VALID.value,
+            Item.destination == Destination.UNCLAIMED.value,
+        )
+        await await_wallets(session, set(await session.scalars(awaited)), now=now)
     # Together: the CHECK ties an approved batch to its hold, and the next statement flushes the row.
     batch.status, batch.hold_id = BatchStatus.APPROVED.value, hold_id
     batch.approved_by, batch.approved_at = officer_id, now

@@ -10,13 +10,15 @@ its money is no longer in the batch's hold nor in the funding. From there it goe
 - **returned**: nobody claimed it in that time: claims account → the programme's funding, and the citizen's
   payment for the period is forgotten, so a later batch may name them again.
 
-The wallet room does not know this room: it writes a ``wallet.opened`` outbox message in the transaction that
-opens a citizen's wallet (``wallet.WALLET_OPENED``), delivered after the commit, at least once, by whichever
-process's dispatcher (``wallet_opened_handler``). Delivered twice, it pays nothing twice: an item is paid only
-from ``held_unclaimed``, under its row lock, in the transaction that moves the money. A wallet opened while its
-batch is still being paid can see its message delivered before the item is held (the chunk holding it has not
-committed): the unclaimed job (``settle``, every ``disbursement_unclaimed_interval_seconds``) therefore also
-looks for held items whose citizen has a wallet, before it returns those past their days.
+The wallet room does not know this room. Approving a batch with unclaimed rows asks it to await their citizen
+IDs (``wallet.await_wallets``); a sign-up with an awaited ID writes a ``wallet.opened`` outbox message in the
+transaction that opens the wallet (``wallet.WALLET_OPENED``; other sign-ups write none), delivered after the
+commit, at least once, by whichever process's dispatcher (``wallet_opened_handler``). Delivered twice, it pays
+nothing twice: an item is paid only from ``held_unclaimed``, under its row lock, in the transaction that moves
+the money. A wallet opened while its batch is still being paid can see its message delivered before the item is
+held (the chunk holding it has not committed), and one opened as the batch is approved may miss being awaited:
+the unclaimed job (``settle``, every ``disbursement_unclaimed_interval_seconds``) therefore also looks for held
+items whose citizen has a wallet, before it returns those past their days.
 
 Every pass locks the items it takes first (``FOR UPDATE SKIP LOCKED``: a claim and a return, or two workers,
 never take one item both; what another has locked is left for it), then the accounts through the ledger, in

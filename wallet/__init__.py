@@ -34,6 +34,7 @@ from wallet.routes import (
 from wallet.service import (
     WALLET_OPENED,
     Holder,
+    await_wallets,
     check_spending,
     holder_of_user,
     holders_by_citizen_id,
@@ -84,6 +85,7 @@ __all__ = [
     "Placement",
     "TreasuryPayout",
     "WithdrawalView",
+    "await_wallets",
     "bank_account_name",
     "card_confirmation_handler",
     "check_spending",

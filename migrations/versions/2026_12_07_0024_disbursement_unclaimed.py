@@ -1,4 +1,5 @@
-"""Unclaimed disbursements: a programme's claims account, a batch's unclaimed rows, an item held for a wallet.
+"""Unclaimed disbursements: a programme's claims account, a batch's unclaimed rows, an item held for a wallet, and
+the citizen IDs a room awaits a wallet for (whose sign-up writes ``wallet.opened``).
 
 Revision ID: 0024
 Revises: 0021
@@ -71,9 +72,16 @@ def upgrade() -> None:
     op.create_index(
         "ix_disbursement_item_held_at", "disbursement_item", ["held_at"], postgresql_where=HELD, sqlite_where=HELD
     )
+    op.create_table(
+        "wallet_awaited_citizen",
+        sa.Column("citizen_id", sa.String(length=12), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("citizen_id", name=op.f("pk_wallet_awaited_citizen")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("wallet_awaited_citizen")
     op.drop_index("ix_disbursement_item_held_at", table_name="disbursement_item")
     op.drop_index("ix_disbursement_item_held_citizen", table_name="disbursement_item")
     with op.batch_alter_table("disbursement_item") as batch:

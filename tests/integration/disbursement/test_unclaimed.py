@@ -79,6 +79,10 @@ async def test_someone_with_no_wallet_is_held_and_paid_once_when_they_open_one(o
     assert (report["held_unclaimed"], report["claimed"]) == ((0, 0), (1, 1_500_000))
     assert (await office.listed(programme))["unclaimed_vnd"] == 0
 
+    async with office.sessions() as session:  # only an awaited citizen ID's sign-up writes one
+        opened = select(outbox.OutboxMessage.key).where(outbox.OutboxMessage.kind == "wallet.opened")
+        assert list(await session.scalars(opened)) == [f"wallet.opened:{tu.wallet_id}"]
+
     # The message delivered again (a dispatcher that died before marking it delivered), and the unclaimed job
     # looking for wallets opened since: nothing is paid twice.
     services = office.services
