@@ -91,7 +91,13 @@ class RowReport(msgspec.Struct):
 
 
 class Progress(msgspec.Struct):
-    done: Annotated[int, msgspec.Meta(description="Approved items in a final state (paid or failed)")]
+    done: Annotated[
+        int,
+        msgspec.Meta(
+            description="Approved items the workers are done with: paid or failed, or unclaimed and held (then "
+            "claimed or returned)"
+        ),
+    ]
     total: Annotated[int, msgspec.Meta(description="Approved items: the valid rows")]
     by_state: dict[ItemStatus, int]
 
