@@ -77,6 +77,7 @@ class Services:
             Job("bill auto-pay", settings.bill_autopay_interval_seconds, self.pay_due_bills),
             Job("bill reminders", settings.bill_reminder_interval_seconds, self.remind_of_bills),
             Job("disbursement", settings.disbursement_interval_seconds, self.pay_disbursements),
+            Job("disbursement unclaimed", settings.disbursement_unclaimed_interval_seconds, self.settle_unclaimed),
         ]
 
     def worker(self) -> Worker:
@@ -121,6 +122,10 @@ class Services:
         most = self.settings.disbursement_chunks_per_run
         return await disbursement.run_disbursements(self.units, self.settings, self.clock, most_chunks=most or None)
 
+    async def settle_unclaimed(self) -> disbursement.Settled:
+        """Held welfare paid to wallets opened since; what nobody claimed in time back to its programme's funding."""
+        return await disbursement.settle_unclaimed(self.units, self.settings, self.clock)
+
     async def start(self) -> None:
         """On PostgreSQL, listen for every process's announcements (live screens need them)."""
         if not self.settings.is_sqlite:
@@ -153,6 +158,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         wallet.CARD_CONFIRMATION: wallet.card_confirmation_handler(units, acquirer, clock),
         billing.WEBHOOK_KIND: billing.webhook_handler(units, biller_webhooks, clock),
         disbursement.PAYOUT_FILE_SEND: disbursement.payout_file_handler(units, bank, clock),
+        # A citizen's new wallet: what a welfare programme holds for their citizen ID is paid to it.
+        wallet.WALLET_OPENED: disbursement.wallet_opened_handler(units, settings, clock),
         **{kind.message: wallet.instruction_handler(units, bank, clock, kind) for kind in instructions},
     }
     policy = outbox.RetryPolicy(

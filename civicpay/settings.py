@@ -194,6 +194,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A worker runs its jobs one after another: after this many chunks it goes back to the others (the ledger
     # fold, the outbox), and the next due time, claimed by whichever worker is free, carries the batch on.
     disbursement_chunks_per_run: int = 50
+    # An unclaimed payment (no wallet, no bank account: disbursement/unclaimed.py) waits this many days in the
+    # programme's claims account for a wallet opened with the citizen's ID, then goes back to the funding.
+    disbursement_unclaimed_days: int = 90
+    # How often the workers pay held payments to wallets opened since (should the wallet's event have found
+    # none: opened while its batch was being paid) and return those past their days; 0 leaves it to
+    # `civicpay disburse unclaimed`.
+    disbursement_unclaimed_interval_seconds: int = 60
     # How often a worker adds the money waiting beside busy receivers' rows to the rows (BalanceIncrease).
     ledger_fold_interval_seconds: int = 5
     # The outbox (civicpay/outbox.py): a message to an outside party is tried this many times, waiting

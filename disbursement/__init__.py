@@ -17,6 +17,8 @@ from disbursement.routes import (
     PayoutFileController,
     ProgrammeController,
 )
+from disbursement.unclaimed import Settled, wallet_opened_handler
+from disbursement.unclaimed import settle as settle_unclaimed
 
 # The API's controllers, and the programme officers' pages (/office).
 ROUTE_HANDLERS = [
@@ -28,4 +30,13 @@ ROUTE_HANDLERS = [
     OfficePages,
 ]
 
-__all__ = ["PAYOUT_FILE_SEND", "ROUTE_HANDLERS", "Executed", "payout_file_handler", "run_disbursements"]
+__all__ = [
+    "PAYOUT_FILE_SEND",
+    "ROUTE_HANDLERS",
+    "Executed",
+    "Settled",
+    "payout_file_handler",
+    "run_disbursements",
+    "settle_unclaimed",
+    "wallet_opened_handler",
+]

@@ -11,7 +11,10 @@ column              Vietnamese header    required   value
 ``amount_vnd``      ``số tiền``          yes        whole đồng, digits only: ``1500000`` (not ``1.500.000``)
 ``period``          ``kỳ``               yes        the month paid for, ``YYYY-MM`` (an XLSX date cell is its month)
 ``destination``     ``hình thức nhận``   yes        ``wallet`` (``ví``): our wallet of the citizen with this ID;
-                                                    ``bank`` (``ngân hàng``): the bank account in the next columns
+                                                    ``bank`` (``ngân hàng``): the bank account in the next columns;
+                                                    ``unclaimed`` (``chờ nhận``): neither yet: paid to the
+                                                    citizen's wallet if one is open, else held for them until
+                                                    they open one (``disbursement.unclaimed``)
 ``bank_bin``        ``mã ngân hàng``     for bank   the bank's 6-digit BIN (NAPAS), e.g. ``970436``
 ``account_number``  ``số tài khoản``     for bank   6 to 19 digits
 ``holder_name``     ``chủ tài khoản``    for bank   the account holder's name
@@ -49,7 +52,16 @@ COLUMNS: dict[str, str] = {
 }
 LAYOUT = Layout(COLUMNS, ("citizen_id", "full_name", "amount_vnd", "period", "destination"))
 BANK_FIELDS = ("bank_bin", "account_number", "holder_name")
-DESTINATIONS = {"wallet": "wallet", "ví": "wallet", "vi": "wallet", "bank": "bank", "ngân hàng": "bank"}
+DESTINATIONS = {
+    "wallet": "wallet",
+    "ví": "wallet",
+    "vi": "wallet",
+    "bank": "bank",
+    "ngân hàng": "bank",
+    "unclaimed": "unclaimed",
+    "chờ nhận": "unclaimed",
+    "cho nhan": "unclaimed",
+}
 
 _DIGITS = re.compile(r"[0-9]+")
 _PERIOD = re.compile(r"(?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])")
@@ -59,7 +71,12 @@ _ACCOUNT = re.compile(r"[0-9]{6,19}")
 PROBLEMS: dict[str, Text] = {
     "missing_field": Text("Thiếu giá trị", "Missing value"),
     "citizen_id_malformed": Text("Số CCCD phải gồm đúng 12 chữ số", "The citizen ID must be exactly 12 digits"),
-    "citizen_unknown": Text("Không có ví nào của công dân có số CCCD này", "No wallet belongs to this citizen ID"),
+    "citizen_unknown": Text(
+        "Không có ví nào của công dân có số CCCD này (nếu họ chưa có ví lẫn tài khoản ngân hàng: hình thức nhận"
+        " chờ nhận)",
+        "No wallet belongs to this citizen ID (if they have neither a wallet nor a bank account: destination"
+        " unclaimed)",
+    ),
     "name_mismatch": Text(
         "Họ tên không khớp với họ tên của chủ ví (không tính dấu và chữ hoa)",
         "The name does not match the wallet holder's (diacritics and case aside)",
@@ -79,7 +96,8 @@ PROBLEMS: dict[str, Text] = {
     ),
     "period_malformed": Text("Kỳ phải có dạng YYYY-MM", "The period must be YYYY-MM"),
     "destination_unknown": Text(
-        "Hình thức nhận phải là wallet (ví) hoặc bank (ngân hàng)", "The destination must be wallet or bank"
+        "Hình thức nhận phải là wallet (ví), bank (ngân hàng) hoặc unclaimed (chờ nhận)",
+        "The destination must be wallet, bank or unclaimed",
     ),
     "bin_unknown": Text("Không có ngân hàng nào mang mã BIN này", "No bank has this BIN"),
     "bin_not_receiving": Text(

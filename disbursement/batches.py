@@ -23,7 +23,7 @@ from civicpay.errors import Text
 from civicpay.money import format_vnd
 from civicpay.settings import Settings
 from civicpay.table_files import UnreadableFile
-from disbursement import batch_files, programmes
+from disbursement import batch_files, programmes, unclaimed
 from disbursement import schemas as s
 from disbursement.batch_files import PROBLEMS, BatchRow
 from disbursement.errors import (
@@ -43,11 +43,19 @@ from disbursement.models import (
     Payment,
     Programme,
 )
-from wallet import holders_by_citizen_id, ledger
+from wallet import await_wallets, holders_by_citizen_id, ledger
 
 # Items are written this many at a time: few statements, and a progress bar that moves.
 WRITE_CHUNK = 2000
-FINAL = (ItemStatus.PAID_TO_WALLET, ItemStatus.BANK_CONFIRMED, ItemStatus.FAILED)
+# What the workers are done with: an unclaimed item is, once its money waits in the claims account.
+FINAL = (
+    ItemStatus.PAID_TO_WALLET,
+    ItemStatus.BANK_CONFIRMED,
+    ItemStatus.FAILED,
+    ItemStatus.HELD_UNCLAIMED,
+    ItemStatus.CLAIMED,
+    ItemStatus.RETURNED,
+)
 
 Step = Callable[[int], None]
 
@@ -95,6 +103,8 @@ async def validate(
         wallet_total_vnd=sum(by_destination[Destination.WALLET]),
         bank_count=len(by_destination[Destination.BANK]),
         bank_total_vnd=sum(by_destination[Destination.BANK]),
+        unclaimed_count=len(by_destination[Destination.UNCLAIMED]),
+        unclaimed_total_vnd=sum(by_destination[Destination.UNCLAIMED]),
         created_at=now,
     )
     session.add(batch)
@@ -117,16 +127,21 @@ async def _check_against_records(
             # Every occurrence, not only the later ones: which of them is right is the officer's to say.
             row.refuse("duplicate_in_batch", "citizen_id")
     citizen_ids = {row.citizen_id for row in rows if len(row.citizen_id) == 12}
+    to_wallets = (Destination.WALLET, Destination.UNCLAIMED)
     holders = await holders_by_citizen_id(
-        session, {row.citizen_id for row in rows if row.destination == Destination.WALLET} & citizen_ids
+        session, {row.citizen_id for row in rows if row.destination in to_wallets} & citizen_ids
     )
     for row in rows:
-        if row.destination != Destination.WALLET or row.citizen_id not in citizen_ids:
+        if row.destination not in to_wallets or row.citizen_id not in citizen_ids:
             continue
         holder = holders.get(row.citizen_id)
         if holder is None:
-            row.refuse("citizen_unknown", "citizen_id")
-        elif row.full_name and folded_name(holder.full_name) != folded_name(row.full_name):
+            if row.destination == Destination.WALLET:
+                row.refuse("citizen_unknown", "citizen_id")
+            continue
+        # An unclaimed row whose citizen has a wallet already is a wallet row: nothing need wait for them.
+        row.destination = Destination.WALLET.value
+        if row.full_name and folded_name(holder.full_name) != folded_name(row.full_name):
             row.refuse("name_mismatch", "full_name")
     paid = await _paid_already(session, programme.id, citizen_ids)
     for row in rows:
@@ -169,6 +184,11 @@ def _item(batch_id: int, row: BatchRow, wallet_accounts: dict[str, int]) -> dict
     }
 
 
+def total_of(batch: Batch) -> int:
+    """The valid rows' total: what approval holds."""
+    return batch.wallet_total_vnd + batch.bank_total_vnd + batch.unclaimed_total_vnd
+
+
 async def get(session: AsyncSession, batch_id: int) -> Batch:
     found = await session.get(Batch, batch_id)
     if found is None:
@@ -202,10 +222,11 @@ async def view(session: AsyncSession, batch: Batch) -> s.Batch:
         rows=batch.row_count,
         valid=batch.row_count - batch.invalid_count,
         invalid=batch.invalid_count,
-        total_vnd=batch.wallet_total_vnd + batch.bank_total_vnd,
+        total_vnd=total_of(batch),
         by_destination=[
             s.DestinationTotal(Destination.WALLET, batch.wallet_count, batch.wallet_total_vnd),
             s.DestinationTotal(Destination.BANK, batch.bank_count, batch.bank_total_vnd),
+            s.DestinationTotal(Destination.UNCLAIMED, batch.unclaimed_count, batch.unclaimed_total_vnd),
         ],
         progress=s.Progress(
             done=sum(by_state[status] for status in FINAL) if approved else 0,
@@ -249,7 +270,7 @@ async def approve(
     if batch.status != BatchStatus.VALIDATED:
         raise BatchNotValidated(batch_status=batch.status)
     refuse_maker(maker_id=batch.made_by, checker_id=officer_id)
-    total = batch.wallet_total_vnd + batch.bank_total_vnd
+    total = total_of(batch)
     if total == 0:
         raise NothingToPay()
     await checker_approves(session, settings, maker_id=batch.made_by, checker_id=officer_id, otp=otp, now=now)
@@ -275,10 +296,24 @@ async def approve(
         metadata={"batch_id": batch.id},
     )
     hold_id = await ledger.hold(session, spec, now=now, expires_at=None, locked=locked)
+    if batch.unclaimed_count:
+        await unclaimed.open_claims_account(session, programme, now=now)
+        # The wallet room tells us (wallet.opened) when one of them signs up.
+        awaited = select(Item.citizen_id).where(
+            Item.batch_id == batch.id,
+            Item.status == ItemStatus.VALID.value,
+            Item.destination == Destination.UNCLAIMED.value,
+        )
+        await await_wallets(session, set(await session.scalars(awaited)), now=now)
     # Together: the CHECK ties an approved batch to its hold, and the next statement flushes the row.
     batch.status, batch.hold_id = BatchStatus.APPROVED.value, hold_id
     batch.approved_by, batch.approved_at = officer_id, now
-    for destination, status in ((Destination.WALLET, ItemStatus.QUEUED), (Destination.BANK, ItemStatus.PENDING_BANK)):
+    for destination, status in (
+        (Destination.WALLET, ItemStatus.QUEUED),
+        (Destination.BANK, ItemStatus.PENDING_BANK),
+        # The workers hold these in the claims account as they pay the wallets.
+        (Destination.UNCLAIMED, ItemStatus.QUEUED),
+    ):
         await session.execute(
             update(Item)
             .where(

@@ -23,8 +23,9 @@ from civicpay.command_line import NO, OK, Refused, Shell
 from civicpay.db import UnitsOfWork
 from civicpay.errors import DomainError, Text
 from civicpay.money import format_vnd
+from civicpay.report_files import render
 from civicpay.settings import Settings
-from disbursement import batches, execution, programmes
+from disbursement import batches, execution, programmes, reports, unclaimed
 from disbursement import schemas as s
 from disbursement.models import Batch, BatchStatus, Item, ItemStatus
 
@@ -49,7 +50,8 @@ class DisbursementServices(Protocol):
 
 @click.group(name="disburse")
 def disburse_commands() -> None:
-    """Welfare and pension batches: import and validate a file, pay approved batches.
+    """Welfare and pension batches: import and validate a file, pay approved batches, settle unclaimed payments,
+    report a batch's outcomes.
 
     Example: civicpay disburse import pensions-2026-12.xlsx --programme 1 --officer 0912345678
     """
@@ -79,7 +81,8 @@ def import_batch(shell: Shell, file: Path, programme_id: int, officer_phone: str
     - full_name (họ và tên): compared with the wallet holder's without diacritics or case;
     - amount_vnd (số tiền): whole đồng, digits only (1500000, not 1.500.000), at most the programme's maximum;
     - period (kỳ): the month paid for, YYYY-MM;
-    - destination (hình thức nhận): wallet (ví) or bank (ngân hàng);
+    - destination (hình thức nhận): wallet (ví), bank (ngân hàng), or unclaimed (chờ nhận) for someone with
+      neither yet: paid to their wallet if one is open, else held until they open one (or returned in time);
     - bank_bin (mã ngân hàng), account_number (số tài khoản), holder_name (chủ tài khoản): for bank rows.
 
     Nothing is paid: the batch waits for a second officer's approval with TOTP (POST /batches/{id}/approve).
@@ -179,18 +182,81 @@ def run(shell: Shell, batch_id: int | None) -> None:
                 ran = await execution.run(
                     services.units, services.settings, services.clock, most_chunks=1, batch_id=batch_id
                 )
-                for _ in range(ran.paid + ran.failed):
+                for _ in range(ran.paid + ran.failed + ran.held):
                     step()
-                done.paid, done.failed = done.paid + ran.paid, done.failed + ran.failed
+                done.paid, done.failed, done.held = done.paid + ran.paid, done.failed + ran.failed, done.held + ran.held
                 done.finished += ran.finished
                 done.files += ran.files
                 if ran.chunks == 0:
                     return done
 
     done = shell.run(work)
-    click.echo(f"{done.paid} paid to wallets, {done.failed} failed; batches ended: {done.finished or 'none'}")
+    click.echo(
+        f"{done.paid} paid to wallets, {done.held} held until claimed, {done.failed} failed;"
+        f" batches ended: {done.finished or 'none'}"
+    )
     if done.files:
         click.echo(f"{done.files} bank payout files (pain.001) written and queued to the bank")
+
+
+@disburse_commands.command(name="unclaimed")
+@click.pass_obj
+def settle_unclaimed(shell: Shell) -> None:
+    """Pay held (unclaimed) payments to wallets their citizens have opened since, and give back to each
+    programme's funding what nobody claimed within CIVICPAY_DISBURSEMENT_UNCLAIMED_DAYS; as the workers do.
+
+    Safe beside running workers: each held payment is claimed or returned once.
+
+    Example: civicpay disburse unclaimed
+    """
+
+    async def work(services: DisbursementServices) -> unclaimed.Settled:
+        return await unclaimed.settle(services.units, services.settings, services.clock)
+
+    done = shell.run(work)
+    click.echo(f"{done.claimed} claimed by new wallets, {done.returned} returned to funding")
+
+
+@disburse_commands.command(name="report")
+@click.argument("batch_id", metavar="BATCH", type=click.IntRange(min=1), help="The batch's id.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the report to this file: .csv or .xlsx, by its name.",
+    show_default="print it as a table",
+)
+@click.pass_obj
+def report(shell: Shell, batch_id: int, out: Path | None) -> None:
+    """A batch's rows counted and summed by outcome: paid, held until claimed, claimed, returned, failed, ...
+
+    Example: civicpay disburse report 3 --out dot-3.xlsx
+    """
+    suffix = out.suffix.lower().lstrip(".") if out is not None else "csv"
+    if suffix not in ("csv", "xlsx"):
+        raise Refused(Text(f"{out}: tên tệp phải kết thúc bằng .csv hoặc .xlsx", f"{out}: name it .csv or .xlsx"))
+
+    async def work(services: DisbursementServices) -> s.BatchReport:
+        async with services.units() as unit:
+            try:
+                return await reports.report(unit.session, batch_id)
+            except DomainError as refused:
+                raise Refused(refused.detail or refused.title) from None
+
+    made = shell.run(work)
+    if out is None:
+        table = Table("outcome", "count", "total", title=f"batch {made.batch_id}: {made.programme_name}")
+        for outcome in made.outcomes:
+            table.add_row(outcome.outcome.value, str(outcome.count), format_vnd(outcome.total_vnd))
+        Console(soft_wrap=True).print(table)
+        return
+    content, _ = render(reports.rows(made), "xlsx" if suffix == "xlsx" else "csv", sheet="report")
+    try:
+        out.write_bytes(content)
+    except OSError as error:
+        why = error.strerror or type(error).__name__
+        raise Refused(Text(f"không ghi được tệp {out}: {why}", f"cannot write {out}: {why}")) from None
+    click.echo(f"batch {made.batch_id}: report written to {out}")
 
 
 # What the shell adds to `civicpay`.

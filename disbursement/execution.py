@@ -8,7 +8,9 @@ killed mid-chunk leaves the chunk as it was (queued, unpaid), for the next run; 
 paid for that programme and period by another batch already fails with ``already_paid`` rather than being paid
 twice. When no item is left queued, the batch ends: its hold's remainder (failed items' money) goes back to the
 programme's funding and it is ``completed``; or, if it has bank items, it waits as ``awaiting_bank`` with their
-money still held, and ``bank_files`` sends them in pain.001 files, per destination bank.
+money still held, and ``bank_files`` sends them in pain.001 files, per destination bank. An unclaimed item (no
+wallet, no bank account) is paid like a wallet item but into the programme's claims account, where it waits for a
+wallet (``disbursement.unclaimed``).
 
 SQLite has no ``SKIP LOCKED`` and one writer at a time: there the workers simply take turns.
 """
@@ -26,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civicpay.clock import Clock
 from civicpay.db import UnitsOfWork, insert_ignoring_conflict, table_of
 from civicpay.settings import Settings
-from disbursement import bank_files, programmes, progress
-from disbursement.models import ITEM_REFERENCE, Batch, BatchStatus, Item, ItemStatus, Payment
+from disbursement import bank_files, programmes, progress, unclaimed
+from disbursement.models import ITEM_REFERENCE, Batch, BatchStatus, Destination, Item, ItemStatus, Payment, Programme
 from wallet import ledger
 
 _item = table_of(Item)
@@ -52,6 +54,7 @@ class Executed:
 
     paid: int = 0
     failed: int = 0
+    held: int = 0  # unclaimed items whose money now waits in the claims account
     chunks: int = 0
     finished: list[int] = field(default_factory=list)
     files: int = 0  # bank payout files written (disbursement.bank_files)
@@ -73,12 +76,13 @@ async def run(
     for batch in batch_ids:
         while most_chunks is None or done.chunks < most_chunks:
             async with units() as unit:
-                paid, failed = await pay_chunk(unit.session, settings, batch, now=clock.now())
-                if paid + failed:  # the batch's live page (disbursement.progress), told once the chunk commits
+                paid, failed, held = await pay_chunk(unit.session, settings, batch, now=clock.now())
+                if paid + failed + held:  # the batch's live page (disbursement.progress), told once the chunk commits
                     await progress.announce(unit.session, batch)
-            if paid + failed == 0:
+            if paid + failed + held == 0:
                 break
             done.paid, done.failed, done.chunks = done.paid + paid, done.failed + failed, done.chunks + 1
+            done.held += held
         else:  # the chunks allowed ran out before the batch did: leave it for the next run
             return done
         async with units() as unit:
@@ -90,14 +94,15 @@ async def run(
     return done
 
 
-async def pay_chunk(session: AsyncSession, settings: Settings, batch_id: int, *, now: datetime) -> tuple[int, int]:
-    """Claim and pay one chunk of a batch's queued wallet items; (paid, failed), (0, 0) when none is left to claim."""
+async def pay_chunk(session: AsyncSession, settings: Settings, batch_id: int, *, now: datetime) -> tuple[int, int, int]:
+    """Claim and pay one chunk of a batch's queued wallet and unclaimed items; (paid, failed, held), all 0 when
+    none is left to claim."""
     batch = await session.get(Batch, batch_id)
     if batch is None or batch.status != BatchStatus.APPROVED or batch.hold_id is None:
-        return 0, 0
+        return 0, 0, 0
     claimed = await claim(session, batch_id, settings.disbursement_chunk_size)
     if not claimed:
-        return 0, 0
+        return 0, 0, 0
     programme = await programmes.get(session, batch.programme_id)
     first_payment = insert_ignoring_conflict(
         session.get_bind().dialect.name, _payment, ("programme_id", "period", "citizen_id"), _payment.c.item_id
@@ -127,12 +132,12 @@ async def pay_chunk(session: AsyncSession, settings: Settings, batch_id: int, *,
                 transfers=[
                     ledger.TransferSpec(
                         debit_account_id=programme.funding_account_id,
-                        credit_account_id=item.wallet_account_id,
+                        credit_account_id=_credited(programme, item),
                         amount_vnd=item.amount_vnd,
                         category=category,
                         reference=ITEM_REFERENCE.encode(item.id),
                         # What the beneficiary's wallet history shows under the programme's name.
-                        metadata={"memo": f"{programme.name} kỳ {item.period}"[:140], "batch_id": batch_id},
+                        metadata={"memo": unclaimed.memo(programme.name, item.period), "batch_id": batch_id},
                     )
                 ],
                 description=f"disbursement {ITEM_REFERENCE.encode(item.id)}",
@@ -140,27 +145,43 @@ async def pay_chunk(session: AsyncSession, settings: Settings, batch_id: int, *,
             for item in paying
         ]
         posted = await ledger.draw_hold(session, batch.hold_id, entries, now=now)
-        await session.execute(
-            _MARK_PAID,
-            [
+        marks: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # by "held as unclaimed"
+        for item, entry in zip(paying, posted, strict=True):
+            marks[item.destination == Destination.UNCLAIMED].append(
                 {"item": item.id, "transfer": entry.transfer_ids[0], "at": now}
-                for item, entry in zip(paying, posted, strict=True)
-            ],
-        )
+            )
+        for held, statement in ((False, _MARK_PAID), (True, unclaimed.MARK_HELD)):
+            if marks[held]:
+                await session.execute(statement, marks[held])
     failing = [{"item": item.id, "why": "already_paid"} for item in claimed if item.id not in first_time]
     if failing:
         await session.execute(_MARK_FAILED, failing)
-    return len(paying), len(failing)
+    held_count = sum(item.destination == Destination.UNCLAIMED for item in paying)
+    return len(paying) - held_count, len(failing), held_count
+
+
+def _credited(programme: Programme, item: Row[Any, Any, Any, Any, Any, Any]) -> int:
+    """Where an item's money goes: its wallet, or for an unclaimed one the programme's claims account."""
+    account = programme.claims_account_id if item.destination == Destination.UNCLAIMED else item.wallet_account_id
+    assert account is not None  # noqa: S101 - a wallet item has its wallet; approval opens the claims account
+    return int(account)
 
 
 async def claim(
     session: AsyncSession, batch_id: int, size: int, *, lock: bool = True
-) -> Sequence[Row[Any, Any, Any, Any, Any]]:
+) -> Sequence[Row[Any, Any, Any, Any, Any, Any]]:
     """Up to ``size`` of the batch's queued items, locked until this transaction ends; items another worker
     has locked are skipped, not waited for, so two workers take different chunks. ``lock=False`` only shows,
     in a test, the race this prevents."""
     query = (
-        select(_item.c.id, _item.c.citizen_id, _item.c.period, _item.c.amount_vnd, _item.c.wallet_account_id)
+        select(
+            _item.c.id,
+            _item.c.citizen_id,
+            _item.c.period,
+            _item.c.amount_vnd,
+            _item.c.wallet_account_id,
+            _item.c.destination,
+        )
         .where(_item.c.batch_id == batch_id, _item.c.status == ItemStatus.QUEUED.value)
         .order_by(_item.c.id)
         .limit(max(1, size))

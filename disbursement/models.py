@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,6 +62,11 @@ class ItemStatus(StrEnum):
     SENT_TO_BANK = "sent_to_bank"  # in a pain.001 file; its money has left the hold for the bank-payout clearing
     BANK_CONFIRMED = "bank_confirmed"  # the bank's pain.002 said ACSC: the money reached the beneficiary's bank
     FAILED = "failed"  # approved but could not be paid; ``failure`` says why (a bank's reason code, e.g. AC04)
+    # Unclaimed (``disbursement.unclaimed``): no wallet, no bank account. The workers moved the money from the
+    # batch's hold to the programme's claims account (``held_at``); it waits there for a wallet with the citizen ID.
+    HELD_UNCLAIMED = "held_unclaimed"
+    CLAIMED = "claimed"  # paid from the claims account to the wallet the citizen opened later
+    RETURNED = "returned"  # nobody claimed it in time: back in the programme's funding (``returned_at``)
 
 
 class PayoutFileStatus(StrEnum):
@@ -72,6 +78,8 @@ class PayoutFileStatus(StrEnum):
 class Destination(StrEnum):
     WALLET = "wallet"
     BANK = "bank"
+    # Neither a wallet nor a bank account yet: held for the citizen ID until a wallet opens with it.
+    UNCLAIMED = "unclaimed"
 
 
 class Programme(Base):
@@ -95,6 +103,9 @@ class Programme(Base):
     max_amount_vnd: Mapped[int] = mapped_column(BigInteger)
     funding_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
     reserve_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
+    # Unclaimed payments wait here for a wallet (``disbursement.unclaimed``); opened by the first batch approved
+    # with an unclaimed row. Named as the programme is, since a beneficiary's wallet history shows its name.
+    claims_account_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_account.id"), unique=True)
     created_by: Mapped[int] = mapped_column(ForeignKey("auth_user.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -148,11 +159,16 @@ class Batch(Base):
     wallet_total_vnd: Mapped[int] = mapped_column(BigInteger)
     bank_count: Mapped[int] = mapped_column(Integer)
     bank_total_vnd: Mapped[int] = mapped_column(BigInteger)
+    unclaimed_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    unclaimed_total_vnd: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # What the hold still held when the batch ended and was given back to the programme's funding.
     released_vnd: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+_HELD = text("status = 'held_unclaimed'")
 
 
 class Item(Base):
@@ -162,12 +178,18 @@ class Item(Base):
     __table_args__ = (
         CheckConstraint(
             "status IN ('invalid', 'valid', 'queued', 'paid_to_wallet', 'pending_bank', 'sent_to_bank',"
-            " 'bank_confirmed', 'failed')",
+            " 'bank_confirmed', 'failed', 'held_unclaimed', 'claimed', 'returned')",
             name="status_known",
         ),
         CheckConstraint("amount_vnd IS NULL OR amount_vnd > 0", name="amount_positive"),
+        CheckConstraint("(held_at IS NULL) = (held_transfer_id IS NULL)", name="held_whole"),
+        CheckConstraint("status NOT IN ('held_unclaimed', 'claimed', 'returned') OR held_at IS NOT NULL", name="held"),
         # What the workers look for: a batch's queued items in id order.
         Index("ix_disbursement_item_batch_status", "batch_id", "status", "id"),
+        # What a new wallet's citizen ID and the unclaimed job look for: only the held items, so a province's
+        # batches of paid items do not pay for an index they never use.
+        Index("ix_disbursement_item_held_citizen", "citizen_id", postgresql_where=_HELD, sqlite_where=_HELD),
+        Index("ix_disbursement_item_held_at", "held_at", postgresql_where=_HELD, sqlite_where=_HELD),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -193,6 +215,12 @@ class Item(Base):
     failure_detail: Mapped[str | None] = mapped_column(String(140))
     # The beneficiary needs an officer's follow-up (a bank rejected the account): listed until dealt with.
     follow_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An unclaimed item: when and by which transfer its money went to the programme's claims account; a claimed
+    # one then has the wallet's ``wallet_account_id``, ``transfer_id`` and ``paid_at``, a returned one the
+    # transfer back to the funding as ``transfer_id`` and ``returned_at``.
+    held_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    held_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))
+    returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class PayoutFile(Base):

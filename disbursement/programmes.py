@@ -90,7 +90,8 @@ async def get(session: AsyncSession, programme_id: int) -> Programme:
 
 
 async def _views(session: AsyncSession, programmes: Sequence[Programme]) -> list[s.Programme]:
-    held = await ledger.balances(session, [programme.funding_account_id for programme in programmes])
+    claims = [programme.claims_account_id for programme in programmes if programme.claims_account_id is not None]
+    held = await ledger.balances(session, [programme.funding_account_id for programme in programmes] + claims)
     return [
         s.Programme(
             id=programme.id,
@@ -100,6 +101,7 @@ async def _views(session: AsyncSession, programmes: Sequence[Programme]) -> list
             funding_account_id=programme.funding_account_id,
             funded_vnd=held[programme.funding_account_id].posted_vnd,
             available_vnd=held[programme.funding_account_id].available_vnd,
+            unclaimed_vnd=held[programme.claims_account_id].posted_vnd if programme.claims_account_id else 0,
             created_at=programme.created_at,
         )
         for programme in programmes

@@ -16,8 +16,9 @@ from civicpay.auth.models import Role
 from civicpay.clock import Clock
 from civicpay.db import MAX_ID
 from civicpay.idempotency import Once, idempotent
+from civicpay.report_files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, download
 from civicpay.settings import Settings
-from disbursement import bank_files, batches, programmes
+from disbursement import bank_files, batches, programmes, reports
 from disbursement import schemas as s
 from wallet import bank_signature_required
 
@@ -104,7 +105,8 @@ class ProgrammeController(Controller):
         """Upload a batch of beneficiaries (multipart field `file`, CSV or XLSX) and get its validation report.
 
         Columns: citizen_id (12-digit CCCD), full_name, amount_vnd (whole đồng, digits only), period (YYYY-MM),
-        destination (wallet or bank), and for bank rows bank_bin, account_number, holder_name. Validation moves
+        destination (wallet, bank, or unclaimed: neither yet, held until a wallet opens with the citizen id), and
+        for bank rows bank_bin, account_number, holder_name. Validation moves
         no money; each invalid row is listed with its problems. A file that cannot be read as this layout at
         all is refused whole and nothing is stored.
         """
@@ -158,6 +160,31 @@ class BatchController(Controller):
     async def get_one(self, batch_id: RowId, session: NamedDependency[AsyncSession]) -> s.Batch:
         """A batch: status, counts and totals by destination, progress by item state, and its invalid rows."""
         return await batches.view(session, await batches.get(session, batch_id))
+
+    @get("/{batch_id:int}/report", operation_id="getDisbursementBatchReport", guards=[OFFICERS])
+    async def report(self, batch_id: RowId, session: NamedDependency[AsyncSession]) -> s.BatchReport:
+        """A batch's rows counted and summed by outcome (every outcome, 0 when none), as they stand now."""
+        return await reports.report(session, batch_id)
+
+    @get(
+        "/{batch_id:int}/report.csv",
+        operation_id="getDisbursementBatchReportCsv",
+        guards=[OFFICERS],
+        media_type=CSV_MEDIA_TYPE,
+    )
+    async def report_csv(self, batch_id: RowId, session: NamedDependency[AsyncSession]) -> Response[bytes]:
+        """The batch's report as CSV (UTF-8, for Excel): a few header rows, then outcome, count, total."""
+        return download(await reports.report_file(session, batch_id, "csv"))
+
+    @get(
+        "/{batch_id:int}/report.xlsx",
+        operation_id="getDisbursementBatchReportXlsx",
+        guards=[OFFICERS],
+        media_type=XLSX_MEDIA_TYPE,
+    )
+    async def report_xlsx(self, batch_id: RowId, session: NamedDependency[AsyncSession]) -> Response[bytes]:
+        """The batch's report as an Excel workbook, laid out as the CSV is."""
+        return download(await reports.report_file(session, batch_id, "xlsx"))
 
     @post(
         "/{batch_id:int}/approve",

@@ -32,6 +32,9 @@ class Programme(msgspec.Struct):
     funding_account_id: int
     funded_vnd: Annotated[int, msgspec.Meta(description="The programme's money in our books, not yet paid out")]
     available_vnd: Annotated[int, msgspec.Meta(description="Funded less what approved batches hold")]
+    unclaimed_vnd: Annotated[
+        int, msgspec.Meta(description="Paid out but waiting in the claims account for its beneficiaries' wallets")
+    ]
     created_at: datetime
 
 
@@ -90,7 +93,10 @@ class RowReport(msgspec.Struct):
 class Progress(msgspec.Struct):
     done: Annotated[
         int,
-        msgspec.Meta(description="Approved items in a final state (paid to a wallet, confirmed by the bank, failed)"),
+        msgspec.Meta(
+            description="Approved items the workers are done with: paid to a wallet, confirmed by the bank, failed,"
+            " or unclaimed and held (then claimed or returned)"
+        ),
     ]
     total: Annotated[int, msgspec.Meta(description="Approved items: the valid rows")]
     by_state: dict[ItemStatus, int]
@@ -121,3 +127,27 @@ class Batch(msgspec.Struct):
     finished_at: datetime | None
     report: Annotated[list[RowReport], msgspec.Meta(description=f"The invalid rows, the first {REPORT_ROWS}")]
     report_truncated: bool
+
+
+class Outcome(msgspec.Struct):
+    outcome: Annotated[
+        ItemStatus,
+        msgspec.Meta(
+            description="What became of the rows: invalid, valid (not approved yet), queued, paid_to_wallet, "
+            "pending_bank, failed, held_unclaimed (waiting for the citizen's wallet), claimed (paid to it later), "
+            "returned (to the programme's funding, unclaimed in time)"
+        ),
+    ]
+    count: int
+    total_vnd: Annotated[int, msgspec.Meta(description="The rows' amounts; an invalid row's only if it had one")]
+
+
+class BatchReport(msgspec.Struct):
+    batch_id: int
+    programme_id: int
+    programme_name: str
+    file_name: str
+    status: BatchStatus
+    rows: int
+    total_vnd: Annotated[int, msgspec.Meta(description="The valid rows' total: what approval holds")]
+    outcomes: Annotated[list[Outcome], msgspec.Meta(description="Every outcome, in this order, 0 when none")]

@@ -22,8 +22,9 @@ from civicpay.auth.models import Role, User
 from civicpay.bootstrap import Services
 from civicpay.clock import FixedClock
 from civicpay.settings import Settings
-from tests.conftest import TOTP_STEP, Api, Citizen, create_staff, enrol, signed_in
+from tests.conftest import PASSWORD, TOTP_STEP, Api, Citizen, create_staff, enrol, new_phone, signed_in
 from wallet import ledger
+from wallet.service import wallet_account_code
 
 HEADER = ["citizen_id", "full_name", "amount_vnd", "period", "destination", "bank_bin", "account_number", "holder_name"]
 PERIOD = "2026-12"
@@ -80,6 +81,35 @@ def bank_row(citizen_id: str, amount_vnd: int = 2_000_000, **overrides: Any) -> 
         "holder_name": "LE VAN TAM",
         **overrides,
     }
+
+
+def unclaimed_row(citizen_id: str, full_name: str, amount_vnd: int = 1_500_000, **overrides: Any) -> dict[str, Any]:
+    """Someone with neither a wallet nor a bank account (yet)."""
+    return {
+        "citizen_id": citizen_id,
+        "full_name": full_name,
+        "amount_vnd": str(amount_vnd),
+        "period": PERIOD,
+        "destination": "unclaimed",
+        **overrides,
+    }
+
+
+async def sign_up(api: Api, citizen_id: str, full_name: str) -> Citizen:
+    """A citizen opening a wallet with this citizen ID through the API, signed in."""
+    phone = new_phone()
+    created = await api.client.post(
+        "/citizens",
+        json={"phone": phone, "citizen_id": citizen_id, "full_name": full_name, "password": PASSWORD},
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    login = await api.client.post("/auth/login", json={"phone": phone, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    async with api.sessions() as session:
+        account = await ledger.account_id(session, wallet_account_code(body["user_id"]))
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    return Citizen(phone, body["user_id"], body["wallet_id"], account, headers)
 
 
 class Office:
@@ -172,6 +202,19 @@ class Office:
 
     async def run(self, **kwargs: Any) -> disbursement.Executed:
         return await disbursement.run_disbursements(self.services.units, self.services.settings, self.clock, **kwargs)
+
+    async def report(self, batch_id: int) -> dict[str, tuple[int, int]]:
+        """The batch's report: each outcome's (count, total)."""
+        answer = await self.api.client.get(f"/batches/{batch_id}/report", headers=self.maker.headers)
+        assert answer.status_code == 200, answer.text
+        return {row["outcome"]: (row["count"], row["total_vnd"]) for row in answer.json()["outcomes"]}
+
+    async def listed(self, programme_id: int) -> dict[str, Any]:
+        """The programme as GET /programmes lists it."""
+        answer = await self.api.client.get("/programmes", headers=self.maker.headers)
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = next(row for row in answer.json() if row["id"] == programme_id)
+        return found
 
     async def hold(self, hold_id: int) -> ledger.Hold:
         async with self.sessions() as session:

@@ -33,7 +33,9 @@ from wallet.routes import (
     bank_signature_required,
 )
 from wallet.service import (
+    WALLET_OPENED,
     Holder,
+    await_wallets,
     check_spending,
     holder_of_user,
     holders_by_citizen_id,
@@ -67,6 +69,7 @@ __all__ = [
     "INSTRUCTION_KINDS",
     "ROUTE_HANDLERS",
     "SIGN_UP",
+    "WALLET_OPENED",
     "BankPayouts",
     "CardAcquirer",
     "CardTopupView",
@@ -83,6 +86,7 @@ __all__ = [
     "Placement",
     "TreasuryPayout",
     "WithdrawalView",
+    "await_wallets",
     "bank_account_name",
     "bank_signature_required",
     "card_confirmation_handler",

@@ -28,6 +28,16 @@ class Wallet(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class AwaitedCitizen(Base):
+    """A citizen ID without a wallet that some room holds money for (welfare, say): when a wallet opens with it,
+    sign-up writes ``wallet.opened`` to the outbox, and the row, served, goes. Other sign-ups write nothing."""
+
+    __tablename__ = "wallet_awaited_citizen"
+
+    citizen_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class NotificationOutcome(StrEnum):
     CREDITED = "credited"  # to the wallet whose top-up code the description carries
     COLLECTED = "collected"  # paid a fee collection or a bill whose reference the description carries

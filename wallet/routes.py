@@ -50,7 +50,7 @@ class CitizenController(Controller):
         clock: NamedDependency[Clock],
     ) -> schemas.Citizen:
         """Sign up with phone, citizen id (CCCD), full name and password; opens the wallet."""
-        return await service.register_citizen(session, hasher, data, now=clock.now())
+        return await service.sign_up(session, hasher, data, now=clock.now())
 
 
 class WalletController(Controller):

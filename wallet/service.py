@@ -6,18 +6,19 @@ import base64
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from argon2 import PasswordHasher
-from sqlalchemy import and_, bindparam, case, func, or_, select
+from sqlalchemy import CursorResult, and_, bindparam, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from civicpay import outbox
 from civicpay.auth import service as auth
 from civicpay.auth.identity import mask_phone
 from civicpay.auth.models import Role, User
 from civicpay.clock import BusinessCalendar
-from civicpay.db import MAX_ID
+from civicpay.db import MAX_ID, insert_ignoring_conflict, table_of
 from civicpay.errors import InvalidField, Text, may_raise
 from civicpay.money import Category, format_vnd
 from civicpay.settings import Settings
@@ -25,7 +26,12 @@ from wallet import ledger, topup_code
 from wallet import schemas as s
 from wallet.errors import MonthlyLimitExceeded, RecipientNotFound, StepUpRequired, TransferNotFound, WalletNotFound
 from wallet.limits import LimitPolicy, Spending
-from wallet.models import KycTier, Wallet
+from wallet.models import AwaitedCitizen, KycTier, Wallet
+
+# Written to the outbox as a citizen's wallet opens, for whichever room holds money for that citizen ID (welfare
+# nobody could be paid yet): the wallet knows no such room; the shell gives the kind its handler.
+WALLET_OPENED = "wallet.opened"
+_awaited = table_of(AwaitedCitizen)
 
 
 def wallet_account_code(user_id: int) -> str:
@@ -47,6 +53,39 @@ async def register_citizen(
     return s.Citizen(
         user_id=user.id, wallet_id=wallet.id, phone=user.phone, full_name=user.full_name, kyc_tier=KycTier.BASIC
     )
+
+
+async def await_wallets(session: AsyncSession, citizen_ids: Collection[str], *, now: datetime) -> None:
+    """Be told (``WALLET_OPENED``) when a wallet opens with any of these citizen IDs: a room holding money for
+    someone without a wallet asks this, so the wallet need not know the room, nor write a message for every
+    sign-up. Asking twice is asking once."""
+    if citizen_ids:
+        await session.execute(
+            insert_ignoring_conflict(session.get_bind().dialect.name, _awaited, ("citizen_id",)),
+            [{"citizen_id": citizen_id, "created_at": now} for citizen_id in sorted(set(citizen_ids))],
+        )
+
+
+async def sign_up(session: AsyncSession, hasher: PasswordHasher, data: s.CitizenCreate, *, now: datetime) -> s.Citizen:
+    """A citizen signing up (``POST /citizens``): registered, their wallet opened, and, if a room awaits their
+    citizen ID (``await_wallets``), ``wallet.opened`` written.
+
+    The message is written with the wallet, in its transaction, so it exists exactly when the wallet does. The
+    answer waits for its delivery (money held for this citizen ID is in the wallet the first time they look),
+    bounded by the outbox's prompt time, after which the workers deliver it.
+    """
+    citizen = await register_citizen(session, hasher, data, now=now)
+    served = await session.execute(delete(_awaited).where(_awaited.c.citizen_id == data.citizen_id))
+    if not cast("CursorResult[Any]", served).rowcount:
+        return citizen
+    await outbox.enqueue(
+        session,
+        kind=WALLET_OPENED,
+        payload={"citizen_id": data.citizen_id, "user_id": citizen.user_id, "wallet_id": citizen.wallet_id},
+        key=f"{WALLET_OPENED}:{citizen.wallet_id}",
+        now=now,
+    )
+    return citizen
 
 
 async def open_wallet(session: AsyncSession, user: User, *, now: datetime) -> Wallet:

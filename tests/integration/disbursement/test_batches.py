@@ -63,6 +63,7 @@ async def test_each_kind_of_problem_is_reported_on_its_row_and_no_money_moves(of
     assert batch["by_destination"] == [
         {"destination": "wallet", "count": 1, "total_vnd": 1_500_000},
         {"destination": "bank", "count": 1, "total_vnd": 2_000_000},
+        {"destination": "unclaimed", "count": 0, "total_vnd": 0},
     ]
     assert batch["total_vnd"] == 3_500_000
     assert batch["progress"]["done"] == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from civicpay.auth.models import Role
 from civicpay.cli import main
 from tests.conftest import create_staff
-from tests.programme_office import Office, bank_row, csv_bytes, wallet_row
+from tests.programme_office import Office, bank_row, csv_bytes, sign_up, unclaimed_row, wallet_row
 
 pytestmark = pytest.mark.usefixtures("command_shell")
 
@@ -39,14 +41,14 @@ async def test_import_validates_as_the_upload_does_and_run_pays_once_approved(
 
     assert code == 1  # a row is invalid
     assert "bin_unknown" in out
-    assert "2 row(s), 1 valid: 1 to wallet (1.000.000 ₫), 0 to bank (0 ₫); 1 invalid" in out
+    assert "2 row(s), 1 valid: 1 to wallet (1.000.000 ₫), 0 to bank (0 ₫), 0 to unclaimed (0 ₫); 1 invalid" in out
     batch_id = int(out.rsplit("batch ", 1)[1].split(":", 1)[0])
     # Made by the officer named, so the office's checker may approve it and that officer may not.
     assert (await office.approve(batch_id)).status_code == 200
 
     code, out, _ = await run(capsys, "run")
     assert code == 0
-    assert out == f"1 paid to wallets, 0 failed; batches ended: [{batch_id}]"
+    assert out == f"1 paid to wallets, 0 held until claimed, 0 failed; batches ended: [{batch_id}]"
     assert await office.api.balance(an.citizen) == 1_000_000
 
 
@@ -68,3 +70,27 @@ async def test_import_refuses_an_unreadable_file_an_unknown_programme_and_an_unk
     assert (code, err) == (2, "civicpay: Programme not found")
     code, _, err = await run(capsys, "import", str(good), "--programme", str(programme), "--officer", "0900000000")
     assert (code, err) == (2, "civicpay: no programme officer has the phone 0900000000")
+
+
+async def test_unclaimed_pays_wallets_opened_since_and_report_writes_the_outcomes(
+    office: Office, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    programme = await office.programme(name="Hỗ trợ một lần")
+    await office.fund(programme, 5_000_000)
+    batch = await office.uploaded(programme, [unclaimed_row("046201000009", "Lê Văn Tư", 1_500_000)])
+    assert (await office.approve(batch["id"])).status_code == 200
+    tu = await sign_up(office.api, "046201000009", "Lê Văn Tư")  # before the run: its message finds nothing held
+    await office.run()
+
+    code, out, _ = await run(capsys, "unclaimed")
+    assert (code, out) == (0, "1 claimed by new wallets, 0 returned to funding")
+    assert await office.api.balance(tu) == 1_500_000
+
+    file = tmp_path / "dot.csv"
+    code, out, _ = await run(capsys, "report", str(batch["id"]), "--out", str(file))
+    assert (code, out) == (0, f"batch {batch['id']}: report written to {file}")
+    rows = list(csv.reader(io.StringIO(file.read_text(encoding="utf-8-sig"))))
+    assert rows[0] == ["programme", "Hỗ trợ một lần"]
+    assert ["claimed", "1", "1500000"] in rows
+    code, _, err = await run(capsys, "report", "999", "--out", str(tmp_path / "none.xlsx"))
+    assert (code, err) == (2, "civicpay: Batch not found")
