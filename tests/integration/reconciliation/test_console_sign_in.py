@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from httpx import AsyncClient, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -100,3 +101,15 @@ async def test_another_sites_form_does_nothing_in_the_console_and_the_page_says_
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(ReconciliationRun)) == 0
         assert await ledger.check_invariants(session) == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"auth_rate_per_minute": 3}])
+async def test_the_one_form_shares_the_api_sign_ins_rate_limit(client: AsyncClient) -> None:
+    # The console's own form was outside it; the one form is inside, with POST /auth/login.
+    for _ in range(2):
+        await client.post("/sign-in", data={"phone": "0912345678", "password": "guessing-123"})
+    await client.post("/auth/login", json={"phone": "0912345678", "password": "guessing-123"})
+
+    limited = await client.post("/sign-in", data={"phone": "0912345678", "password": "guessing-123"})
+
+    assert limited.status_code == 429
