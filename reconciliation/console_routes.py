@@ -1,37 +1,30 @@
 """The finance officers' console (bảng điều khiển đối soát): runs, drift and the exception queue, with its actions,
 as server-rendered pages (Jinja templates in ``civicpay/web``), no script.
 
-A person signs in in the browser with the same phone, password and TOTP code as ``POST /auth/login``; the access
-token it issues is kept in an HttpOnly, SameSite=Strict cookie scoped to the console's path, so no script can read
-it and no other site's form can send it. Every form also carries a token derived from the access token with the
-service's secret (``hmac``), checked before anything is done. Each action is the same use case the API's routes
-call, in one unit of work; a refusal is shown on the page in Vietnamese and English, and changes nothing.
+A finance officer signs in with the pages' own form (``civicpay.auth.browser``: ``/sign-in?next=/finance/console``,
+the same cookie as the programme officers' pages, SameSite=Strict, and every POST's Origin checked). Each action is
+the same use case the API's routes call, in one unit of work; a refusal is shown on the page in Vietnamese and
+English, and changes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from argon2 import PasswordHasher
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from civicpay.auth import service, throttle
+from civicpay.auth import browser
 from civicpay.auth.models import Role
-from civicpay.auth.secrets import decode_access_token
 from civicpay.clock import BusinessCalendar, Clock
 from civicpay.db import UnitsOfWork, table_of
 from civicpay.errors import DomainError, Text
 from civicpay.money import format_vnd
-from civicpay.settings import Settings
 from reconciliation import closing, exceptions, runs
 from reconciliation.imports import AccountRef
 from reconciliation.models import ReconciliationRun
@@ -41,7 +34,8 @@ from wallet.ledger import bank_account_balances
 from wallet.routes import RowId
 
 PREFIX = "/finance/console"
-COOKIE = "civicpay_console"
+# As the API's reconciliation routes: the console does what they do, so an admin is kept out here as there.
+OFFICERS = (Role.FINANCE_OFFICER,)
 _run = table_of(ReconciliationRun)
 _BAD_FORM = Text("Biểu mẫu không hợp lệ; hãy tải lại trang", "The form is not valid; reload the page")
 _STATUS_WORDS = {
@@ -58,26 +52,6 @@ _STATE_WORDS = {
 }
 
 
-class _NotSignedIn(Exception):
-    """No console cookie, an expired one, or one of someone who is not a finance officer."""
-
-
-def _csrf(settings: Settings, token: str) -> str:
-    return hmac.new(settings.secret_key.encode(), b"console-form:" + token.encode(), hashlib.sha256).hexdigest()
-
-
-def _officer(request: Request[Any, Any, Any]) -> tuple[int, str]:
-    """The signed-in finance officer's id and their token, from the console's cookie."""
-    state = request.app.state
-    token = request.cookies.get(COOKIE)
-    if not token:
-        raise _NotSignedIn
-    claims = decode_access_token(state.settings, token, now=state.clock.now())
-    if claims is None or claims.get("role") != Role.FINANCE_OFFICER.value:
-        raise _NotSignedIn
-    return int(claims["sub"]), token
-
-
 def _problem(error: DomainError) -> dict[str, str]:
     text = error.detail or error.title
     return {"code": error.code, "vi": text.vi, "en": text.en}
@@ -85,10 +59,6 @@ def _problem(error: DomainError) -> dict[str, str]:
 
 def _day_url(account: AccountRef | str, day: date | str, **extra: str) -> str:
     return f"{PREFIX}/day?" + urlencode({"account": str(account), "date": str(day), **extra})
-
-
-def _sign_in_page(problem: dict[str, str] | None = None, status_code: int = 200) -> Template:
-    return Template(template_name="console_sign_in.html", context={"problem": problem}, status_code=status_code)
 
 
 async def _index_context(session: AsyncSession) -> dict[str, Any]:
@@ -112,67 +82,11 @@ class ConsoleController(Controller):
     include_in_schema = False
     opt = {"exclude_from_auth": True}
 
-    @get("/sign-in", media_type=MediaType.HTML)
-    async def sign_in_form(self) -> Template:
-        """The console's sign-in form: phone, password and, once TOTP is on, the code."""
-        return _sign_in_page()
-
-    @post("/sign-in", media_type=MediaType.HTML, status_code=200)
-    async def sign_in(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        """Sign in as ``POST /auth/login`` does (same throttle); the token goes to an HttpOnly cookie."""
-        form = await request.form()
-        state = request.app.state
-        units: UnitsOfWork = state.units
-        settings: Settings = state.settings
-        hasher: PasswordHasher = state.hasher
-        otp = str(form.get("otp") or "").strip() or None
-        try:
-            async with units() as unit:
-                token = await service.login(
-                    unit.session,
-                    settings,
-                    hasher,
-                    phone=str(form.get("phone") or ""),
-                    password=str(form.get("password") or ""),
-                    otp=otp,
-                    address=throttle.address_of(request),
-                    now=state.clock.now(),
-                )
-        except DomainError as refused:
-            return _sign_in_page(_problem(refused), refused.status)
-        claims = decode_access_token(settings, token.token, now=state.clock.now())
-        if claims is None or claims.get("role") != Role.FINANCE_OFFICER.value:
-            refused_role = {
-                "code": "not_a_finance_officer",
-                "vi": "Bảng điều khiển này dành cho cán bộ tài chính",
-                "en": "This console is for finance officers",
-            }
-            return _sign_in_page(refused_role, 403)
-        cookie = Cookie(
-            key=COOKIE,
-            value=token.token,
-            path=PREFIX,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            max_age=token.expires_in,
-        )
-        return Redirect(PREFIX, status_code=303, cookies=[cookie])
-
-    @post("/sign-out", status_code=303)
-    async def sign_out(self) -> Redirect:
-        """Forget the console's cookie."""
-        return Redirect(
-            f"{PREFIX}/sign-in", status_code=303, cookies=[Cookie(key=COOKIE, value="", path=PREFIX, max_age=0)]
-        )
-
     @get("/", media_type=MediaType.HTML)
     async def index(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """The days reconciled lately (each account's newest run per day) and a form to reconcile another."""
-        try:
-            _, token = _officer(request)
-        except _NotSignedIn:
-            return Redirect(f"{PREFIX}/sign-in", status_code=303)
+        if browser.signed_in(request, *OFFICERS) is None:
+            return browser.to_sign_in(request)
         units: UnitsOfWork = request.app.state.units
         async with units() as unit:
             context = await _index_context(unit.session)
@@ -181,7 +95,6 @@ class ConsoleController(Controller):
             template_name="console_index.html",
             context={
                 **context,
-                "csrf": _csrf(request.app.state.settings, token),
                 "vnd": format_vnd,
                 "status_words": _STATUS_WORDS,
                 "day_url": _day_url,
@@ -193,14 +106,12 @@ class ConsoleController(Controller):
     @get("/day", media_type=MediaType.HTML)
     async def day(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """One account's business day: the newest run, drift, what explains it, the queue and its actions."""
-        try:
-            officer, token = _officer(request)
-        except _NotSignedIn:
-            return Redirect(f"{PREFIX}/sign-in", status_code=303)
+        officer = browser.signed_in(request, *OFFICERS)
+        if officer is None:
+            return browser.to_sign_in(request)
         return await _render_day(
             request,
-            officer,
-            token,
+            officer.id,
             request.query_params.get("account", ""),
             request.query_params.get("date", ""),
             None,
@@ -320,16 +231,17 @@ Action = Callable[[AsyncSession, int, Any], Awaitable[None]]
 
 
 async def _act(request: Request[Any, Any, Any], action: Action) -> Response[Any]:
-    """Check who and the form's token, do the action in its own unit of work, and go back to the day's page (or
-    show the day with the refusal, nothing changed)."""
-    try:
-        officer, token = _officer(request)
-    except _NotSignedIn:
-        return Redirect(f"{PREFIX}/sign-in", status_code=303)
+    """Check who and where the form comes from, do the action in its own unit of work, and go back to the day's page
+    (or show the day with the refusal, nothing changed)."""
+    signed_in = browser.signed_in(request, *OFFICERS)
+    if signed_in is None:
+        return browser.to_sign_in(request)
+    officer = signed_in.id
     form = await request.form()
     account, day = str(form.get("account", "")), str(form.get("date", ""))
-    if not hmac.compare_digest(str(form.get("csrf", "")), _csrf(request.app.state.settings, token)):
-        return await _render_day(request, officer, token, account, day, {"code": "bad_form", **_texts(_BAD_FORM)}, 403)
+    if not browser.same_origin(request):
+        cross_site = {"code": "cross_site", **_texts(browser.CROSS_SITE)}
+        return await _render_day(request, officer, account, day, cross_site, 403)
     units: UnitsOfWork = request.app.state.units
     try:
         async with units() as unit:
@@ -338,7 +250,7 @@ async def _act(request: Request[Any, Any, Any], action: Action) -> Response[Any]
         if not day:
             where = urlencode({"problem_vi": _problem(refused)["vi"], "problem_en": _problem(refused)["en"]})
             return Redirect(f"{PREFIX}?{where}", status_code=303)
-        return await _render_day(request, officer, token, account, day, _problem(refused), refused.status)
+        return await _render_day(request, officer, account, day, _problem(refused), refused.status)
     return Redirect(_day_url(account, day), status_code=303)
 
 
@@ -349,7 +261,6 @@ def _texts(text: Text) -> dict[str, str]:
 async def _render_day(
     request: Request[Any, Any, Any],
     officer: int,
-    token: str,
     account_text: str,
     day_text: str,
     problem: dict[str, str] | None,
@@ -389,7 +300,6 @@ async def _render_day(
             "items": [e for e in queue if e.kind == "unmatched_ours" and e.state == "open"],
             "pending": {a.exception_id: a for a in found.pending_adjustments},
             "officer": officer,
-            "csrf": _csrf(state.settings, token),
             "vnd": format_vnd,
             "status_words": _STATUS_WORDS,
             "state_words": _STATE_WORDS,

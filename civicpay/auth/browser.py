@@ -1,18 +1,21 @@
-"""Signing in in a browser, for the pages officers work in (``/office``): a form, and the access token in a cookie.
+"""Signing in in a browser, for the pages officers work in (``/office``, ``/finance/console``): one form, and the
+access token in one cookie that serves every page; each page says which roles it admits.
 
 The API's callers send ``Authorization: Bearer``; a page cannot, so the same token (``POST /auth/login``'s, same
 rules: password, TOTP once it is on, the same slow-down and locks) is kept in a cookie that only the pages read.
 The cookie is ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's form or link carries it,
 which is what keeps another site from approving a batch in an officer's name) and, in production, ``Secure``; a
-page's POST must also come from our own origin when the browser says where it comes from. The API itself never
-reads the cookie, so a browser signed in to the pages cannot be steered into calling the API.
+page's POST must also come from our own origin when the browser says where it comes from. That pair is the one
+cross-site defence of every page: no per-form token, since a form another site posts arrives without the cookie
+(SameSite=Strict) and, from a sibling origin, is refused by the Origin check. The API itself never reads the
+cookie, so a browser signed in to the pages cannot be steered into calling the API.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from litestar import Controller, MediaType, Request, get, post
 from litestar.datastructures import Cookie
@@ -44,11 +47,12 @@ class SignInForm:
 
 SignInBody = Annotated[SignInForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 # Where to go once signed in: a path of ours (``_next_page``).
-NextPage = Annotated[str, QueryParameter(max_length=200)]
+_NEXT_MAX = 200
+NextPage = Annotated[str, QueryParameter(max_length=_NEXT_MAX)]
 
 
-def signed_in(request: Request[Any, Any, Any], *roles: Role) -> Principal | None:
-    """Who the page's cookie says is signed in, if one of ``roles``; None for no, an expired or a forged token."""
+def _cookie_says(request: Request[Any, Any, Any]) -> Principal | None:
+    """Whoever the cookie's token names, any role; None for no, an expired or a forged token."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
@@ -56,14 +60,32 @@ def signed_in(request: Request[Any, Any, Any], *roles: Role) -> Principal | None
     settings: Settings = state.settings
     clock: Clock = state.clock
     claims = decode_access_token(settings, token, now=clock.now())
-    if claims is None or Role(claims["role"]) not in roles:
+    if claims is None:
         return None
     return Principal("user", int(claims["sub"]), Role(claims["role"]))
 
 
-def to_sign_in(request: Request[Any, Any, Any]) -> Redirect:
-    """Off to the sign-in form, coming back here afterwards."""
-    return Redirect(f"{SIGN_IN_PATH}?next={request.url.path}", status_code=303)
+def signed_in(request: Request[Any, Any, Any], *roles: Role) -> Principal | None:
+    """Who the page's cookie says is signed in, if one of ``roles``; None for no, an expired or a forged token."""
+    who = _cookie_says(request)
+    return who if who is not None and who.role in roles else None
+
+
+NOT_YOUR_PAGE = Text(
+    "Trang này không dành cho vai trò của bạn; hãy đăng nhập bằng tài khoản khác",
+    "This page is not for your role; sign in with another account",
+)
+
+
+def to_sign_in(request: Request[Any, Any, Any]) -> Template | Redirect:
+    """Off to the sign-in form, coming back here afterwards; someone signed in whose role the page does not admit
+    is told so there (403) rather than sent round the form again without a word."""
+    here = request.url.path
+    if request.url.query and len(here) + len(request.url.query) < _NEXT_MAX:
+        here = f"{here}?{request.url.query}"  # the console's day page is its query: come back to the same day
+    if _cookie_says(request) is not None:
+        return _form(here, error=NOT_YOUR_PAGE, status_code=403)
+    return Redirect(f"{SIGN_IN_PATH}?next={quote(here, safe='/')}", status_code=303)
 
 
 def same_origin(request: Request[Any, Any, Any]) -> bool:

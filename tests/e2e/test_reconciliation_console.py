@@ -1,4 +1,5 @@
-"""The finance officers' console in headless Chromium: sign in, reconcile a day, carry its exception, close it.
+"""The finance officers' console in headless Chromium: sign in (the officers' one form), reconcile a day, carry its
+exception, close it, sign out.
 
 The statement is imported over the API (as a bank file would be); everything after is what a person does in the
 browser: forms posted by clicks, pages rendered on the server, the sign-in kept in an HttpOnly cookie.
@@ -79,13 +80,13 @@ async def test_an_officer_signs_in_carries_the_exception_and_closes_the_day(
 
     async with headless_chromium(flags=OFFLINE) as browser:
         page = await browser.open(f"{served}/finance/console", timeout=LOADED_MACHINE_SECONDS)
-        await page.wait_for_text("Đăng nhập cán bộ tài chính")  # not signed in: sent to the sign-in form
+        await page.wait_for_text("Đăng nhập cán bộ / Officer sign-in")  # not signed in: sent to the one form
         await _fill(page, {"#phone": phone, "#password": "wrong-password"})
-        await page.click("#sign-in-button")
+        await page.click("#sign-in")
         await page.wait_for_text("Wrong phone number or password")
         await _fill(page, {"#phone": phone, "#password": PASSWORD})
-        await page.click("#sign-in-button")
-        await page.wait_for_text("Đối soát một ngày")
+        await page.click("#sign-in")
+        await page.wait_for_text("Đối soát một ngày")  # back where the form's "next" said: the console
         cookie_visible_to_scripts = await page.evaluate("document.cookie")
 
         await _fill(page, {"#run-date": DAY.isoformat()})
@@ -100,6 +101,9 @@ async def test_an_officer_signs_in_carries_the_exception_and_closes_the_day(
         await page.click("#close-button")
         await page.wait_for_text("Đã khóa sổ / Closed")
         closed = await page.text()
+
+        await page.click("#sign-out")
+        await page.wait_for_text("Đăng nhập cán bộ / Officer sign-in")
 
     assert cookie_visible_to_scripts == ""  # HttpOnly: the token is not for scripts
     assert "Có chênh lệch / Exceptions" in before

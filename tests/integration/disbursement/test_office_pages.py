@@ -47,7 +47,8 @@ async def test_without_signing_in_a_page_sends_you_to_the_form_and_a_wrong_passw
     assert wrong.status_code == 401
     assert "Số điện thoại hoặc mật khẩu không đúng" in shown(wrong)
     assert COOKIE not in wrong.cookies
-    assert as_citizen.status_code == 303
+    assert as_citizen.status_code == 403  # signed in, but the page is not for a citizen: told so, not sent round
+    assert "This page is not for your role" in shown(as_citizen)
 
 
 async def test_a_wrong_code_or_another_sites_form_approves_nothing_and_the_page_says_why(office: Office) -> None:
