@@ -8,31 +8,21 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, HeaderParameter, JSONBody, PathParameter
+from litestar.params import Body, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from civicpay.auth.approval import ApprovalOtp
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import Clock
-from civicpay.db import MAX_ID
 from civicpay.idempotency import Once, idempotent
 from civicpay.report_files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, download
 from civicpay.settings import Settings
 from disbursement import bank_files, batches, programmes, reports
 from disbursement import schemas as s
 from wallet import bank_signature_required
+from wallet.routes import RowId
 
-RowId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
-ApprovalOtp = Annotated[
-    str | None,
-    HeaderParameter(
-        name="X-OTP",
-        pattern=r"^[0-9]{6}$",
-        min_length=6,
-        max_length=6,
-        description="The approving officer's TOTP code: every approval needs one, and a code is used once",
-    ),
-]
 Upload = Annotated[s.BatchUpload, Body(media_type=RequestEncodingType.MULTI_PART)]
 
 # A month's pensions for a province (600,000 rows of some 70 bytes) is about 40 MB as CSV; the app's 10 MB

@@ -178,19 +178,21 @@ def _money(amount: int | None) -> str:
     return "-" if amount is None else f"{amount:,}".replace(",", ".")
 
 
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+# An account's business day, as `recon run` and `recon close` name it.
+ACCOUNT_OPTION = click.option("--account", "account_text", required=True, help="BIN:NUMBER of the bank account.")
+DAY_OPTION = click.option(
+    "--date", "day", type=DAY, required=True, help="The business day (Asia/Ho_Chi_Minh), YYYY-MM-DD."
+)
+
+
 def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "NO")
 
 
 @recon_commands.command(name="run")
-@click.option("--account", "account_text", required=True, help="BIN:NUMBER of the bank account.")
-@click.option(
-    "--date",
-    "day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    required=True,
-    help="The business day (Asia/Ho_Chi_Minh), YYYY-MM-DD.",
-)
+@ACCOUNT_OPTION
+@DAY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON: counts, drift, every exception.")
 @click.pass_obj
 def run_command(shell: Shell, account_text: str, day: datetime, *, as_json: bool) -> int:
@@ -282,14 +284,8 @@ def _print_run(view: RunView) -> None:
 
 
 @recon_commands.command(name="close")
-@click.option("--account", "account_text", required=True, help="BIN:NUMBER of the bank account.")
-@click.option(
-    "--date",
-    "day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    required=True,
-    help="The business day (Asia/Ho_Chi_Minh), YYYY-MM-DD.",
-)
+@ACCOUNT_OPTION
+@DAY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the closed day as JSON: drift, what explains it, the run.")
 @click.pass_obj
 def close_command(shell: Shell, account_text: str, day: datetime, *, as_json: bool) -> int:

@@ -16,17 +16,15 @@ from rich.table import Table
 from civicpay.command_line import NO, OK, Shell
 from civicpay.report_files import ReportFormat
 from reconciliation import fees, reports
-from reconciliation.cli import ReconServices, _account, _console, _money, recon_commands
+from reconciliation.cli import DAY, DAY_OPTION, ReconServices, _account, _console, _money, recon_commands
 from reconciliation.fee_schemas import FeeReconciliationOut
 from reconciliation.fees import FeeReconciliation
-
-_DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 @recon_commands.command(name="report")
 @click.argument("run_id", type=int, required=False)
 @click.option("--account", "account_text", help="BIN:NUMBER: the newest run of this account's --date, without RUN_ID.")
-@click.option("--date", "day", type=_DAY, help="The business day (Asia/Ho_Chi_Minh), YYYY-MM-DD, with --account.")
+@click.option("--date", "day", type=DAY, help="The business day (Asia/Ho_Chi_Minh), YYYY-MM-DD, with --account.")
 @click.option(
     "--format",
     "report_format",
@@ -79,7 +77,7 @@ def report_command(
 
 
 @recon_commands.command(name="fees")
-@click.option("--date", "day", type=_DAY, required=True, help="The business day (Asia/Ho_Chi_Minh), YYYY-MM-DD.")
+@DAY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print every fee's three legs and each agency's flags as JSON.")
 @click.pass_obj
 def fees_command(shell: Shell, day: datetime, *, as_json: bool) -> int:

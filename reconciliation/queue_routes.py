@@ -8,9 +8,10 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from civicpay.auth.approval import ApprovalOtp
 from civicpay.auth.guards import Principal, requires
 from civicpay.auth.models import Role
 from civicpay.clock import BusinessCalendar, Clock
@@ -21,17 +22,6 @@ from reconciliation import queue_schemas as q
 from reconciliation import schemas as s
 from reconciliation.imports import AccountRef
 from wallet.routes import RowId
-
-ApprovalOtp = Annotated[
-    str | None,
-    HeaderParameter(
-        name="X-OTP",
-        pattern=r"^[0-9]{6}$",
-        min_length=6,
-        max_length=6,
-        description="The approving officer's TOTP code: every approval needs one, and a code is used once",
-    ),
-]
 
 
 async def load_day(

@@ -7,13 +7,27 @@ lives here once so that each room only names who made the thing.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
+from litestar.params import HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.auth.errors import OtpRequired
 from civicpay.auth.service import verify_step_up
 from civicpay.errors import DomainError, Text
 from civicpay.settings import Settings
+
+# The header every approval route takes its code from.
+ApprovalOtp = Annotated[
+    str | None,
+    HeaderParameter(
+        name="X-OTP",
+        pattern=r"^[0-9]{6}$",
+        min_length=6,
+        max_length=6,
+        description="The approving officer's TOTP code: every approval needs one, and a code is used once",
+    ),
+]
 
 
 class MakerCannotApprove(DomainError):
