@@ -294,9 +294,10 @@ class _Writer:
         if self.copy:
             # COPY on the session's own connection, so inside the unit of work's transaction: a file refused
             # later still rolls back every line. asyncpg's binary COPY takes a JSON column as its text.
-            connection = await (await self.session.connection()).get_raw_connection()
+            connection = (await (await self.session.connection()).get_raw_connection()).driver_connection
+            assert connection is not None  # noqa: S101 -- a checked-out connection always has its driver's
             records = [(*row[:11], json.dumps(row[11]), *row[12:]) for row in self.pending]
-            await connection.driver_connection.copy_records_to_table(_line.name, records=records, columns=_LINE_COLUMNS)
+            await connection.copy_records_to_table(_line.name, records=records, columns=_LINE_COLUMNS)
         else:
             await self.session.execute(
                 insert(_line), [dict(zip(_LINE_COLUMNS, row, strict=True)) for row in self.pending]

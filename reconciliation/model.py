@@ -239,7 +239,7 @@ def to_minor(text: str | Decimal, currency: str, *, where: str | None = None) ->
     """
     scale = exponent(currency)
     if isinstance(text, str) and (digits := text.strip()).isdigit() and digits.isascii():
-        return int(digits) * 10**scale  # a whole amount (every VND one): Decimal would give the same, slower
+        return int(digits) * int(10**scale)  # a whole amount (every VND one): Decimal would give the same, slower
     try:
         value = text if isinstance(text, Decimal) else Decimal(text.strip().replace(",", "."))
     except InvalidOperation:
