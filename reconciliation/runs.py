@@ -13,13 +13,13 @@ an empty comparison is never reported as "all matched".
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import Row, Select, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import BusinessCalendar
@@ -109,6 +109,15 @@ def _no_collection() -> Iterator[None]:
 
 
 _DIRECTIONS = {direction.value: direction for direction in Direction}
+# Rows fetched at a time from a day's lines or items: the driver's buffers hold this many, never the million.
+_FETCH = 10_000
+
+
+async def _partitions(session: AsyncSession, query: Select[Any]) -> AsyncIterator[Sequence[Row[Any]]]:
+    """The query's rows in partitions of ``_FETCH``, through a cursor in the unit of work's transaction."""
+    result = await session.stream(query.execution_options(yield_per=_FETCH))
+    async for partition in result.partitions():
+        yield partition
 
 
 class _LineRow(NamedTuple):
@@ -130,7 +139,7 @@ async def our_side(
     session: AsyncSession, account_id: int, start: datetime, end: datetime, day: date
 ) -> tuple[list[OurItem], dict[str, _OurRow]]:
     """Every transfer posted to the ledger account in [start, end), as the matcher's items."""
-    rows = await session.execute(
+    query = (
         select(_posting.c.side, _posting.c.amount_vnd, _transfer.c.id, _transfer.c.reference, _transfer.c.category)
         .select_from(_posting.join(_transfer, _transfer.c.id == _posting.c.transfer_id))
         .where(_posting.c.account_id == account_id, _posting.c.created_at >= start, _posting.c.created_at < end)
@@ -138,13 +147,14 @@ async def our_side(
     )
     items, by_id = [], {}
     kinds: dict[str, str] = {}  # one string per category, not one per row
-    with _no_collection():
-        for side, amount, transfer_id, reference, category in rows:
-            # A debit to the bank's asset account is money in: the bank books it as a credit to us.
-            direction = Direction.CREDIT if side == "D" else Direction.DEBIT
-            key = str(transfer_id)
-            items.append(OurItem(key, reference, amount, direction, day, kinds.setdefault(category, category)))
-            by_id[key] = _OurRow(transfer_id, reference, amount, direction)
+    async for rows in _partitions(session, query):
+        with _no_collection():
+            for side, amount, transfer_id, reference, category in rows:
+                # A debit to the bank's asset account is money in: the bank books it as a credit to us.
+                direction = Direction.CREDIT if side == "D" else Direction.DEBIT
+                key = str(transfer_id)
+                items.append(OurItem(key, reference, amount, direction, day, kinds.setdefault(category, category)))
+                by_id[key] = _OurRow(transfer_id, reference, amount, direction)
     return items, by_id
 
 
@@ -176,7 +186,7 @@ async def _their_side(
         .limit(1)
     )
     # Every column but the raw text, which the matcher does not read: a million of those are half a gigabyte.
-    rows = await session.execute(
+    query = (
         select(*(column for column in _line.c if column.name != "raw"))
         .join(_statement, _statement.c.id == _line.c.statement_pk)
         .where(_statement.c.file_id == file_id, _line.c.booking_date == day)
@@ -186,32 +196,35 @@ async def _their_side(
     # The driver makes a new object for each value of each row: the few distinct statement ids, currencies and
     # dates of a day are shared instead, a hundred-odd bytes a line.
     shared: dict[Any, Any] = {}
-    with _no_collection():
-        for row in rows:
-            # The statement's row id names the line for the matcher: two statements of one file may share the
-            # bank's id.
-            statement_id = shared.get(row.statement_pk) or shared.setdefault(row.statement_pk, str(row.statement_pk))
-            line = StatementLine(
-                statement_id,
-                row.sequence,
-                shared.setdefault(row.booking_date, row.booking_date),
-                shared.setdefault(row.value_date, row.value_date),
-                row.amount_vnd,
-                _DIRECTIONS[row.direction],
-                shared.setdefault(row.currency, row.currency),
-                row.bank_reference,
-                row.end_to_end_id,
-                row.our_reference,
-                tuple(row.other_references or ()),
-                row.counterparty,
-                row.counterparty_account,
-                row.narrative,
-                row.reversal,
-            )
-            lines.append(line)
-            by_ref[LineRef(statement_id, line.sequence)] = _LineRow(
-                row.id, row.bank_reference, row.amount_vnd, line.direction.value
-            )
+    async for rows in _partitions(session, query):
+        with _no_collection():
+            for row in rows:
+                # The statement's row id names the line for the matcher: two statements of one file may share the
+                # bank's id.
+                statement_id = shared.get(row.statement_pk) or shared.setdefault(
+                    row.statement_pk, str(row.statement_pk)
+                )
+                line = StatementLine(
+                    statement_id,
+                    row.sequence,
+                    shared.setdefault(row.booking_date, row.booking_date),
+                    shared.setdefault(row.value_date, row.value_date),
+                    row.amount_vnd,
+                    _DIRECTIONS[row.direction],
+                    shared.setdefault(row.currency, row.currency),
+                    row.bank_reference,
+                    row.end_to_end_id,
+                    row.our_reference,
+                    tuple(row.other_references or ()),
+                    row.counterparty,
+                    row.counterparty_account,
+                    row.narrative,
+                    row.reversal,
+                )
+                lines.append(line)
+                by_ref[LineRef(statement_id, line.sequence)] = _LineRow(
+                    row.id, row.bank_reference, row.amount_vnd, line.direction.value
+                )
     return file_id, closing, lines, by_ref
 
 
