@@ -297,9 +297,13 @@ class _Run:
         self.lines = sorted(lines, key=lambda line: (line.statement_id, line.sequence))
         self.items = sorted(items, key=lambda item: item.id)
         self.keys = _Keys.build(self.items)
-        self.refs: dict[int, LineRef] = {id(line): ref(line) for line in self.lines}
+        self.refs: dict[int, LineRef] = {}
         # Open lines by the line's identity, in the lines' order: an int hashes in C, a LineRef in Python.
-        self.open_lines: dict[int, StatementLine] = {id(line): line for line in self.lines}
+        self.open_lines: dict[int, StatementLine] = {}
+        for line in self.lines:
+            key = id(line)  # one int object for both dicts
+            self.refs[key] = ref(line)
+            self.open_lines[key] = line
         self.by_amount: dict[tuple[int, Direction], list[StatementLine]] | None = None  # for reversals, when needed
         self.open_items: dict[str, OurItem] = {item.id: item for item in self.items}
         self.matched_by: dict[str, LineRef] = {}
@@ -322,17 +326,27 @@ class _Run:
 
     # Tier 1 -------------------------------------------------------------------------------------
     def tier_one(self) -> None:
-        claims: dict[tuple[str, ...], list[tuple[StatementLine, Rule]]] = {}
+        # Each target's lines: the line itself while it is the only one (most are: a list and a pair for each of a
+        # million lines cost a hundred megabytes), and the rule of its first line, the one that settles it.
+        claims: dict[tuple[str, ...], StatementLine | list[StatementLine]] = {}
+        first_rule: dict[tuple[str, ...], Rule] = {}
         for line in self.lines:
             target = self._target(line)
             if target is not None:
                 ids, rule = target
-                claims.setdefault(ids, []).append((line, rule))
-        # Targets in the order of their first line, so that a contested item goes to the earlier line.
-        for ids, claimed in sorted(
-            claims.items(), key=lambda pair: (pair[1][0][0].statement_id, pair[1][0][0].sequence)
-        ):
-            self._settle(ids, claimed)
+                held = claims.get(ids)
+                if held is None:
+                    claims[ids] = line
+                    first_rule[ids] = rule
+                elif isinstance(held, list):
+                    held.append(line)
+                else:
+                    claims[ids] = [held, line]
+        # Targets in the order of their first line, so that a contested item goes to the earlier line: the order
+        # they were first claimed in, the lines being walked in their own order.
+        for ids, held in claims.items():
+            rule = first_rule[ids]
+            self._settle(ids, [(line, rule) for line in (held if isinstance(held, list) else (held,))])
 
     def _target(self, line: StatementLine) -> tuple[tuple[str, ...], Rule] | None:
         """The items a line names by tier 1 (ids sorted) and the rule that found them, or None."""

@@ -138,24 +138,40 @@ def day_bounds(calendar: BusinessCalendar, day: date) -> tuple[datetime, datetim
 async def our_side(
     session: AsyncSession, account_id: int, start: datetime, end: datetime, day: date
 ) -> tuple[list[OurItem], dict[str, _OurRow]]:
-    """Every transfer posted to the ledger account in [start, end), as the matcher's items."""
+    """Every transfer posted to the ledger account in [start, end), as the matcher's items, and each by its id."""
+    items = await _our_items(session, account_id, start, end, day)
+    return items, _our_rows(items)
+
+
+def _our_rows(items: list[OurItem], wanted: frozenset[str] | None = None) -> dict[str, _OurRow]:
+    """The items (those ``wanted``, or all) by id, as an exception names them."""
+    return {
+        item.id: _OurRow(int(item.id), item.reference, item.amount, item.direction)
+        for item in items
+        if wanted is None or item.id in wanted
+    }
+
+
+async def _our_items(
+    session: AsyncSession, account_id: int, start: datetime, end: datetime, day: date
+) -> list[OurItem]:
     query = (
         select(_posting.c.side, _posting.c.amount_vnd, _transfer.c.id, _transfer.c.reference, _transfer.c.category)
         .select_from(_posting.join(_transfer, _transfer.c.id == _posting.c.transfer_id))
         .where(_posting.c.account_id == account_id, _posting.c.created_at >= start, _posting.c.created_at < end)
         .order_by(_posting.c.id)
     )
-    items, by_id = [], {}
+    items = []
     kinds: dict[str, str] = {}  # one string per category, not one per row
     async for rows in _partitions(session, query):
         with _no_collection():
             for side, amount, transfer_id, reference, category in rows:
                 # A debit to the bank's asset account is money in: the bank books it as a credit to us.
                 direction = Direction.CREDIT if side == "D" else Direction.DEBIT
-                key = str(transfer_id)
-                items.append(OurItem(key, reference, amount, direction, day, kinds.setdefault(category, category)))
-                by_id[key] = _OurRow(transfer_id, reference, amount, direction)
-    return items, by_id
+                items.append(
+                    OurItem(str(transfer_id), reference, amount, direction, day, kinds.setdefault(category, category))
+                )
+    return items
 
 
 async def ledger_balance_at(session: AsyncSession, account_id: int, end: datetime) -> int:
@@ -171,14 +187,14 @@ async def ledger_balance_at(session: AsyncSession, account_id: int, end: datetim
 
 async def _their_side(
     session: AsyncSession, account_id: int, day: date
-) -> tuple[int | None, int | None, list[StatementLine], dict[LineRef, Any]]:
-    """The latest file covering the day: its id, its closing for the day, the day's lines (and their rows)."""
+) -> tuple[int | None, int | None, list[StatementLine]]:
+    """The latest file covering the day: its id, its closing for the day, the day's lines."""
     covering = (_statement.c.business_day == day) | ((_statement.c.from_date <= day) & (_statement.c.to_date >= day))
     file_id = await session.scalar(
         select(func.max(_statement.c.file_id)).where(_statement.c.account_id == account_id, covering)
     )
     if file_id is None:
-        return None, None, [], {}
+        return None, None, []
     closing = await session.scalar(
         select(_statement.c.closing_vnd)
         .where(_statement.c.file_id == file_id, _statement.c.business_day == day)
@@ -192,7 +208,7 @@ async def _their_side(
         .where(_statement.c.file_id == file_id, _line.c.booking_date == day)
         .order_by(_line.c.id)
     )
-    lines, by_ref = [], {}
+    lines = []
     # The driver makes a new object for each value of each row: the few distinct statement ids, currencies and
     # dates of a day are shared instead, a hundred-odd bytes a line.
     shared: dict[Any, Any] = {}
@@ -222,10 +238,46 @@ async def _their_side(
                     row.reversal,
                 )
                 lines.append(line)
-                by_ref[LineRef(statement_id, line.sequence)] = _LineRow(
-                    row.id, row.bank_reference, row.amount_vnd, line.direction.value
+    return file_id, closing, lines
+
+
+async def _line_rows(session: AsyncSession, refs: set[LineRef]) -> dict[LineRef, _LineRow]:
+    """The rows of the lines an exception names, read after the match: a row kept for each of a million lines,
+    most of them matched, would be a few hundred megabytes held through it."""
+    by_statement: dict[str, list[int]] = {}
+    for found in refs:
+        by_statement.setdefault(found.statement_id, []).append(found.sequence)
+    rows: dict[LineRef, _LineRow] = {}
+    for statement_id, sequences in by_statement.items():
+        sequences.sort()
+        for at in range(0, len(sequences), _FETCH):
+            found_rows = await session.execute(
+                select(_line.c.id, _line.c.sequence, _line.c.bank_reference, _line.c.amount_vnd, _line.c.direction)
+                .where(_line.c.statement_pk == int(statement_id), _line.c.sequence.in_(sequences[at : at + _FETCH]))
+                .order_by(_line.c.id)
+            )
+            for row in found_rows:
+                rows[LineRef(statement_id, row.sequence)] = _LineRow(
+                    row.id, row.bank_reference, row.amount_vnd, row.direction
                 )
-    return file_id, closing, lines, by_ref
+    return rows
+
+
+def _named(result: MatchResult) -> tuple[set[LineRef], frozenset[str]]:
+    """The lines and items the exceptions of ``result`` name (``_exceptions`` reads these and no others)."""
+    lines = set(result.unmatched_theirs)
+    items = set(result.unmatched_ours)
+    for mismatch in result.amount_mismatches:
+        lines.add(mismatch.lines[0])
+        items.add(mismatch.items[0])
+    for duplicate in result.duplicates:
+        lines.update((duplicate.line, duplicate.first))
+        items.update(duplicate.items[:1])
+    for reversal in result.reversals:
+        lines.add(reversal.line)
+        if reversal.original is not None:
+            lines.add(reversal.original)
+    return lines, frozenset(items)
 
 
 def _exceptions(result: MatchResult, lines: dict[LineRef, Any], ours: dict[str, _OurRow]) -> list[dict[str, Any]]:
@@ -295,15 +347,18 @@ async def run(
     """
     held = await held_account(session, account)
     start, end = day_bounds(calendar, day)
-    items, ours = await our_side(session, held.ledger_account_id, start, end, day)
+    items = await _our_items(session, held.ledger_account_id, start, end, day)
     balance = await ledger_balance_at(session, held.ledger_account_id, end)
     on_step()
-    file_id, closing, lines, by_ref = await _their_side(session, held.ledger_account_id, day)
+    file_id, closing, lines = await _their_side(session, held.ledger_account_id, day)
     on_step()
     with _no_collection():
         result = match(lines, items, rules)
     on_step()
-    exceptions = _exceptions(result, by_ref, ours) if lines else []
+    exceptions = []
+    if lines:
+        named_lines, named_items = _named(result)
+        exceptions = _exceptions(result, await _line_rows(session, named_lines), _our_rows(items, named_items))
     if not lines:
         # Nothing to compare with: our items are not "unmatched" against a statement nobody has, and never matched.
         status = RunStatus.NO_STATEMENT
