@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, case, func, insert, select
+from sqlalchemy import Select, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import BusinessCalendar
@@ -113,7 +113,7 @@ _DIRECTIONS = {direction.value: direction for direction in Direction}
 _FETCH = 10_000
 
 
-async def _partitions(session: AsyncSession, query: Select[Any]) -> AsyncIterator[Sequence[Row[Any]]]:
+async def _partitions(session: AsyncSession, query: Select[Any]) -> AsyncIterator[Sequence[Any]]:
     """The query's rows in partitions of ``_FETCH``, through a cursor in the unit of work's transaction."""
     result = await session.stream(query.execution_options(yield_per=_FETCH))
     async for partition in result.partitions():
