@@ -25,7 +25,49 @@ What one run does, start to end:
    peak memory) against the aim (import + match in 30 s or less, at most 1.5 GB), and drops the database whatever
    happened.
 
-PostgreSQL and this process share the machine (two cores, shared with other work).
+PostgreSQL and this process share the machine (two cores, shared with other work). ``cpu`` is this process's
+own CPU time (``time.process_time``): on a machine busy with other work it says what the stage costs better than
+the wall time does; PostgreSQL's part is only in the wall time.
+
+Measured 2026-12-07 (PostgreSQL 15, two cores shared with other engineers' test runs: load average 6 to 12
+throughout, so this process had about a third of a core and the wall times are about three times its CPU
+time; 1,000,000 transfers, 1,001,177 lines, medians of 3 runs):
+
+- seeding 1,000,000 transfers: 349 s (2,867/s; the deferred balance check fires for each of the 2,000,000
+  postings); writing the 296 MB camt.053: 49 s;
+- import: 125.5 s wall (runs 125.5, 156.0, 109.1 s: 7,977 lines/s), 38.6 s of this process's CPU (26,000 lines
+  per CPU second); peak 156 MB (the first run's: a later run's import starts with the memory the match before it
+  left to the process, 558 and 966 MB);
+- match (``runs.run``: both sides read, matched, exceptions stored): 150.6 s wall (runs 150.6, 155.2,
+  122.2 s: 6,646 lines/s), 51.2 s CPU;
+- import + match: 276 s wall (runs 276, 311, 231 s), 90 s of this process's CPU, against the 30 s aim: not met,
+  nor would it be on this machine idle;
+- peak memory: 1,688 MB in the match (runs 1,661, 1,688, 1,687 MB), against the 1.5 GB aim: not met;
+- every planted break reported with its kind, line and transfer (2,944 exceptions), nothing else, the counts,
+  the ledger balance and the drift as planned: yes, every run; ledger invariants hold.
+
+The first run at 1,000,000 (one run; the COPY, the parser and the matcher already changed, a run's reads not yet):
+import 230 s wall (39 s cpu), match 301 s (48 s cpu), peak 2,802 MB; and before any change, 20,000 lines took import
+3.9 s and match 3.7 s (5,100 and 5,300 lines/s), the matcher's look-up of a reversal's original line and of a cut
+reference's longest prefix scanning every line or every reference once per such line (quadratic: minutes at a
+million lines, the cost growing with the square of the day). What changed, each kept behaviour-identical (the
+matcher's result and the parsed lines compared whole, old against new, on 100,000 lines; the reconciliation tests
+pass on both databases): statement lines ``COPY``'d on PostgreSQL on the unit of work's own connection; one
+C-filtered walk per camt entry instead of ElementPath ``find`` calls, whole amounts without ``Decimal``; in the
+matcher, each line's ``LineRef`` made once and open lines keyed by identity, keys grouped per rule (no enum
+hashing), key lengths and the longest reference worked out once, reversal candidates indexed by amount and
+direction, a target's single line kept without a list; in a run, both sides read through a cursor ten thousand rows
+at a time without the raw text, a day's few repeated values shared, the rows of only the lines and items the
+exceptions name read after the match, and the cyclic collector paused over the synchronous passes that build a
+million objects.
+
+Where the time goes now (profiles at 100,000 lines): the import is the camt parse, about 35 µs of this process's
+CPU a line on this machine (lxml's parse, an element proxy per child of each entry, the entry's raw text
+serialised for storage), the COPY under a tenth of it; the match is about half reading the two sides (row decoding
+and a ``StatementLine`` or ``OurItem`` per row) and half the matcher, mostly its tier 1 (each line's texts compacted
+and searched for our keys, and the bookkeeping of a match). Memory at the peak is the million ``StatementLine``
+and ``OurItem`` objects and the matcher's indexes over them. Reaching the aims would take the parse off Python's
+per-element path (or a native one) and a leaner in-memory shape of a day than a dataclass per line.
 
 Run: ``.venv/bin/python -m bench.recon [--lines N] [--runs R] [--postgres URL]``.
 """
