@@ -1,9 +1,10 @@
 """Statement import (nhập sao kê): a file's statements and lines into the database, streamed, all or nothing.
 
 The parsers yield a statement's header, its lines, then its totals; lines go to the database in chunks as
-they come (one executemany per chunk), so a file of a million lines never sits whole in memory. The caller's
-unit of work is the one transaction: a parser refusing the file at its last byte (a truncated XML) rolls back
-every chunk already written, so nothing is ever half-imported.
+they come (one executemany per chunk; on PostgreSQL one ``COPY`` per chunk, through the session's own connection),
+so a file of a million lines never sits whole in memory. The caller's unit of work is the one transaction: a
+parser refusing the file at its last byte (a truncated XML) rolls back every chunk already written, so nothing is
+ever half-imported.
 
 The same file twice is refused by its SHA-256, UNIQUE in the database (the look-up first only says when it
 came first). A statement for a bank account we do not hold is refused: comparing it with nothing would
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,6 +53,29 @@ from wallet.ledger import BankAccount
 # Lines per executemany: large enough that a million lines are a thousand round trips, small enough that
 # a chunk's parameters stay a few megabytes.
 CHUNK = 1000
+# Lines per COPY on PostgreSQL: a COPY costs a round trip or two whatever its size, and ten thousand lines with
+# their raw text are still only a few megabytes.
+COPY_CHUNK = 10_000
+# The line's columns in the order ``_line_record`` gives them (the id is the table's own).
+_LINE_COLUMNS = (
+    "statement_pk",
+    "account_id",
+    "sequence",
+    "booking_date",
+    "value_date",
+    "amount_vnd",
+    "direction",
+    "currency",
+    "bank_reference",
+    "end_to_end_id",
+    "our_reference",
+    "other_references",
+    "counterparty",
+    "counterparty_account",
+    "narrative",
+    "reversal",
+    "raw",
+)
 # The ledger is in đồng; a statement in another currency would need a rate, which reconciliation never guesses.
 LEDGER_CURRENCY = "VND"
 _ACCOUNT = re.compile(r"^(\d{6}):(\d{1,19})$")
@@ -220,27 +245,28 @@ async def _previous_closing(session: AsyncSession, account_id: int, first: State
     return await session.scalar(query.order_by(_statement.c.business_day.desc(), _statement.c.id.desc()).limit(1))
 
 
-def _line_row(statement_pk: int, account_id: int, line: StatementLine) -> dict[str, Any]:
-    return {
-        "statement_pk": statement_pk,
-        "account_id": account_id,
-        "sequence": line.sequence,
-        "booking_date": line.booking_date,
-        "value_date": line.value_date,
-        "amount_vnd": line.amount,
-        "direction": line.direction.value,
-        "currency": line.currency,
+def _line_record(statement_pk: int, account_id: int, line: StatementLine) -> tuple[Any, ...]:
+    """A line's values in ``_LINE_COLUMNS`` order: a tuple, cheaper than a dict a million times over."""
+    return (
+        statement_pk,
+        account_id,
+        line.sequence,
+        line.booking_date,
+        line.value_date,
+        line.amount,
+        line.direction.value,
+        line.currency,
         # Cut to the columns: a bank's CSV may put anything in its reference column.
-        "bank_reference": line.bank_reference[:140] if line.bank_reference else None,
-        "end_to_end_id": line.end_to_end_id[:140] if line.end_to_end_id else None,
-        "our_reference": line.our_reference[:140] if line.our_reference else None,
-        "other_references": list(line.other_references),
-        "counterparty": line.counterparty[:200] if line.counterparty else None,
-        "counterparty_account": line.counterparty_account[:64] if line.counterparty_account else None,
-        "narrative": line.narrative,
-        "reversal": line.reversal,
-        "raw": line.raw,
-    }
+        line.bank_reference[:140] if line.bank_reference else None,
+        line.end_to_end_id[:140] if line.end_to_end_id else None,
+        line.our_reference[:140] if line.our_reference else None,
+        list(line.other_references),
+        line.counterparty[:200] if line.counterparty else None,
+        line.counterparty_account[:64] if line.counterparty_account else None,
+        line.narrative,
+        line.reversal,
+        line.raw,
+    )
 
 
 class _Writer:
@@ -259,7 +285,9 @@ class _Writer:
         self.held = held
         self.previous_closing = previous_closing
         self.on_line = on_line
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[tuple[Any, ...]] = []
+        self.copy = session.get_bind().dialect.name == "postgresql"
+        self.chunk = COPY_CHUNK if self.copy else CHUNK
         self.header: Statement | None = None
         self.statement_pk = 0
         self.position = 0
@@ -300,17 +328,28 @@ class _Writer:
         ).scalar_one()
 
     async def line(self, line: StatementLine) -> None:
-        self.pending.append(_line_row(self.statement_pk, self.held.ledger_account_id, line))
+        self.pending.append(_line_record(self.statement_pk, self.held.ledger_account_id, line))
         if self.last_booking is None or line.booking_date > self.last_booking:
             self.last_booking = line.booking_date
         self.on_line()
-        if len(self.pending) >= CHUNK:
+        if len(self.pending) >= self.chunk:
             await self.flush()
 
     async def flush(self) -> None:
-        if self.pending:
-            await self.session.execute(insert(_line), self.pending)
-            self.pending = []
+        if not self.pending:
+            return
+        if self.copy:
+            # COPY on the session's own connection, so inside the unit of work's transaction: a file refused
+            # later still rolls back every line. asyncpg's binary COPY takes a JSON column as its text.
+            connection = (await (await self.session.connection()).get_raw_connection()).driver_connection
+            assert connection is not None  # noqa: S101 -- a checked-out connection always has its driver's
+            records = [(*row[:11], json.dumps(row[11]), *row[12:]) for row in self.pending]
+            await connection.copy_records_to_table(_line.name, records=records, columns=_LINE_COLUMNS)
+        else:
+            await self.session.execute(
+                insert(_line), [dict(zip(_LINE_COLUMNS, row, strict=True)) for row in self.pending]
+            )
+        self.pending = []
 
     async def totals(self, totals: StatementTotals) -> None:
         await self.flush()

@@ -207,27 +207,44 @@ class _Keys:
     by_head: dict[str, set[int]] = field(default_factory=dict)
     references: list[str] = field(default_factory=list)  # sorted, for the cut-reference prefix search
     search: re.Pattern[str] | None = None
+    # Each head's key lengths, longest first, and the longest reference: worked out once, not per line.
+    lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    longest: int = 0
 
     @classmethod
     def build(cls, items: Sequence[OurItem]) -> _Keys:
         keys = cls()
-        grouped: dict[tuple[str, Rule], list[OurItem]] = defaultdict(list)
+        # One dict per rule: a tuple key holding a Rule would hash the enum in Python, a million times.
+        grouped: dict[Rule, dict[str, list[OurItem]]] = {
+            rule: {} for rule in (Rule.REFERENCE, Rule.END_TO_END, Rule.GROUP)
+        }
+        by_reference, by_end_to_end, by_group = grouped[Rule.REFERENCE], grouped[Rule.END_TO_END], grouped[Rule.GROUP]
+        references: set[str] = set()
         for item in items:
-            for text, rule in ((item.reference, Rule.REFERENCE), (item.end_to_end_id, Rule.END_TO_END)):
-                if text and compact(text):
-                    grouped[compact(text), rule].append(item)
-            if item.group and compact(item.group):
-                grouped[compact(item.group), Rule.GROUP].append(item)
-        for (key, rule), members in sorted(grouped.items()):
-            # A key that is both a reference and a group (should not happen) keeps its first, a reference.
-            keys.targets.setdefault(key, (rule, tuple(members)))
+            # Each text compacted once: a million items are three million texts otherwise.
+            if item.reference:
+                packed = compact(item.reference)
+                references.add(packed)
+                if packed:
+                    by_reference.setdefault(packed, []).append(item)
+            if item.end_to_end_id and (packed := compact(item.end_to_end_id)):
+                by_end_to_end.setdefault(packed, []).append(item)
+            if item.group and (packed := compact(item.group)):
+                by_group.setdefault(packed, []).append(item)
+        # A key that is both a reference and a group (should not happen) keeps the rule first by name, as when the
+        # pairs (key, rule) were sorted and the first of each key kept.
+        for rule in sorted(grouped):
+            for key, members in grouped[rule].items():
+                keys.targets.setdefault(key, (rule, tuple(members)))
         for key in keys.targets:
             if len(key) >= _MIN_SEARCHED:
                 keys.by_head.setdefault(key[:_HEAD], set()).add(len(key))
         if keys.by_head:
             heads = "|".join(re.escape(head) for head in sorted(keys.by_head))
             keys.search = re.compile(f"(?=({heads}))")
-        keys.references = sorted({compact(item.reference) for item in items if item.reference})
+        keys.lengths = {head: tuple(sorted(found, reverse=True)) for head, found in keys.by_head.items()}
+        keys.references = sorted(references)
+        keys.longest = max((len(key) for key in keys.references), default=0)
         return keys
 
     def find(self, texts: Iterable[str]) -> list[str]:
@@ -243,7 +260,7 @@ class _Keys:
                 continue
             for hit in self.search.finditer(packed):
                 start = hit.start()
-                for length in sorted(self.by_head[hit.group(1)], reverse=True):
+                for length in self.lengths[hit.group(1)]:
                     candidate = packed[start : start + length]
                     if len(candidate) == length and candidate in self.targets and candidate not in found:
                         found.append(candidate)
@@ -254,8 +271,7 @@ class _Keys:
         if rules.min_visible_prefix <= 0 or len(narrative) < rules.narrative_cut:
             return None
         packed = compact(narrative)
-        longest = max((len(key) for key in self.references), default=0)
-        for visible in range(longest - 1, rules.min_visible_prefix - 1, -1):
+        for visible in range(self.longest - 1, rules.min_visible_prefix - 1, -1):
             tail = packed[-visible:]
             at = bisect.bisect_left(self.references, tail)
             starts = [key for key in self.references[at : at + 2] if key.startswith(tail)]
@@ -276,10 +292,19 @@ class _Run:
 
     def __init__(self, lines: Sequence[StatementLine], items: Sequence[OurItem], rules: MatchRules) -> None:
         self.rules = rules
-        self.lines = sorted(lines, key=ref)
+        # Sorted by plain tuples (LineRef's own order, compared in C), each line's LineRef made once and kept by
+        # the line's identity: a million lines would otherwise be millions of LineRefs made and compared.
+        self.lines = sorted(lines, key=lambda line: (line.statement_id, line.sequence))
         self.items = sorted(items, key=lambda item: item.id)
         self.keys = _Keys.build(self.items)
-        self.open_lines: dict[LineRef, StatementLine] = {ref(line): line for line in self.lines}
+        self.refs: dict[int, LineRef] = {}
+        # Open lines by the line's identity, in the lines' order: an int hashes in C, a LineRef in Python.
+        self.open_lines: dict[int, StatementLine] = {}
+        for line in self.lines:
+            key = id(line)  # one int object for both dicts
+            self.refs[key] = ref(line)
+            self.open_lines[key] = line
+        self.by_amount: dict[tuple[int, Direction], list[StatementLine]] | None = None  # for reversals, when needed
         self.open_items: dict[str, OurItem] = {item.id: item for item in self.items}
         self.matched_by: dict[str, LineRef] = {}
         self.matches: list[Match] = []
@@ -290,27 +315,38 @@ class _Run:
     def take(
         self, lines: Sequence[StatementLine], items: Sequence[OurItem], shape: Shape, rule: Rule, detail: str = ""
     ) -> None:
+        refs = tuple(self.refs[id(line)] for line in lines)
         for line in lines:
-            del self.open_lines[ref(line)]
+            del self.open_lines[id(line)]
         for item in items:
             del self.open_items[item.id]
-            self.matched_by[item.id] = ref(lines[0])
+            self.matched_by[item.id] = refs[0]
         amount = sum(line.amount for line in lines)
-        self.matches.append(
-            Match(tuple(ref(line) for line in lines), tuple(item.id for item in items), shape, rule, amount, detail)
-        )
+        self.matches.append(Match(refs, tuple(item.id for item in items), shape, rule, amount, detail))
 
     # Tier 1 -------------------------------------------------------------------------------------
     def tier_one(self) -> None:
-        claims: dict[tuple[str, ...], list[tuple[StatementLine, Rule]]] = {}
+        # Each target's lines: the line itself while it is the only one (most are: a list and a pair for each of a
+        # million lines cost a hundred megabytes), and the rule of its first line, the one that settles it.
+        claims: dict[tuple[str, ...], StatementLine | list[StatementLine]] = {}
+        first_rule: dict[tuple[str, ...], Rule] = {}
         for line in self.lines:
             target = self._target(line)
             if target is not None:
                 ids, rule = target
-                claims.setdefault(ids, []).append((line, rule))
-        # Targets in the order of their first line, so that a contested item goes to the earlier line.
-        for ids, claimed in sorted(claims.items(), key=lambda pair: ref(pair[1][0][0])):
-            self._settle(ids, claimed)
+                held = claims.get(ids)
+                if held is None:
+                    claims[ids] = line
+                    first_rule[ids] = rule
+                elif isinstance(held, list):
+                    held.append(line)
+                else:
+                    claims[ids] = [held, line]
+        # Targets in the order of their first line, so that a contested item goes to the earlier line: the order
+        # they were first claimed in, the lines being walked in their own order.
+        for ids, held in claims.items():
+            rule = first_rule[ids]
+            self._settle(ids, [(line, rule) for line in (held if isinstance(held, list) else (held,))])
 
     def _target(self, line: StatementLine) -> tuple[tuple[str, ...], Rule] | None:
         """The items a line names by tier 1 (ids sorted) and the rule that found them, or None."""
@@ -350,7 +386,7 @@ class _Run:
             taken = [item_id for item_id in ids if item_id in self.matched_by]
             for line in lines:
                 self.duplicates.append(Duplicate(ref(line), tuple(taken), self.matched_by[taken[0]], line.amount))
-                del self.open_lines[ref(line)]
+                del self.open_lines[id(line)]
             return
         if rule in (Rule.REFERENCE, Rule.END_TO_END) and len(items) > 1 and len(lines) > 1:
             # One reference on several items of ours (a code paid twice, both payments booked) and on
@@ -369,7 +405,7 @@ class _Run:
             for line in lines:
                 if line is not exact:
                     self.duplicates.append(Duplicate(ref(line), ids, ref(exact), line.amount))
-                    del self.open_lines[ref(line)]
+                    del self.open_lines[id(line)]
             return
         theirs = sum(line.amount for line in lines)
         if len(lines) > 1 and theirs == ours and len(items) == 1 and self.rules.many_to_one:
@@ -379,7 +415,7 @@ class _Run:
             AmountMismatch(tuple(ref(line) for line in lines), tuple(item.id for item in items), rule, theirs, ours)
         )
         for line in lines:
-            del self.open_lines[ref(line)]
+            del self.open_lines[id(line)]
         for item in items:
             del self.open_items[item.id]
             self.matched_by[item.id] = ref(lines[0])
@@ -423,7 +459,7 @@ class _Run:
                 self.mismatches.append(
                     AmountMismatch((ref(line),), (item.id,), Rule.BANK_REFERENCE, line.amount, item.amount)
                 )
-                del self.open_lines[ref(line)]
+                del self.open_lines[id(line)]
                 del self.open_items[item.id]
                 self.matched_by[item.id] = ref(line)
 
@@ -467,51 +503,63 @@ class _Run:
             found = self.keys.find(_texts(line))
             if any(item.direction is line.direction for key in found for item in self.keys.targets[key][1]):
                 continue
-            del self.open_lines[ref(line)]
+            del self.open_lines[id(line)]
             self.reversals.append(Reversal(ref(line), self._original(line), line.amount))
 
     def _original(self, reversal: StatementLine) -> LineRef | None:
         taken = {item.original for item in self.reversals if item.original is not None}
         keys = {key for text in _texts(reversal) for key in [compact(text)] if key}
+        if self.by_amount is None:
+            # The lines a reversal may undo, by amount and direction, in the lines' order: one pass over a day of
+            # a million lines rather than one pass per reversal.
+            self.by_amount = defaultdict(list)
+            for line in self.lines:
+                if not line.reversal:
+                    self.by_amount[line.amount, line.direction].append(line)
+        other = Direction.DEBIT if reversal.direction is Direction.CREDIT else Direction.CREDIT
         candidates = [
-            line
-            for line in self.lines
-            if not line.reversal
-            and line.amount == reversal.amount
-            and line.direction is not reversal.direction
-            and ref(line) not in taken
+            line for line in self.by_amount.get((reversal.amount, other), ()) if self.refs[id(line)] not in taken
         ]
         for line in candidates:
             if (line.bank_reference and reversal.bank_reference and line.bank_reference == reversal.bank_reference) or (
                 keys & {compact(text) for text in _texts(line)}
             ):
-                return ref(line)
+                return self.refs[id(line)]
         # Without a shared reference, the latest earlier line of the same amount and the other direction.
         earlier = [line for line in candidates if line.booking_date <= reversal.booking_date]
-        return ref(earlier[-1]) if earlier else None
+        return self.refs[id(earlier[-1])] if earlier else None
 
     def foreign(self) -> tuple[tuple[LineRef, tuple[str, ...]], ...]:
         """Valid references of ours in the lines left unmatched, found by each scheme's own finder."""
         if not self.rules.schemes:
             return ()
         found: list[tuple[LineRef, tuple[str, ...]]] = []
-        for key in sorted(self.open_lines):
-            packed = " ".join(compact(text) for text in _texts(self.open_lines[key]))
+        for line in self._open_in_order():
+            key = self.refs[id(line)]
+            packed = " ".join(compact(text) for text in _texts(line))
             codes = [scheme.encode(number) for scheme in self.rules.schemes for number in scheme.find(packed)]
             if codes:
                 found.append((key, tuple(dict.fromkeys(codes))))
         return tuple(found)
 
+    def _open_in_order(self) -> list[StatementLine]:
+        return sorted(self.open_lines.values(), key=lambda line: (line.statement_id, line.sequence))
+
     def result(self) -> MatchResult:
         return MatchResult(
-            matches=tuple(sorted(self.matches, key=lambda match: (match.lines, match.items))),
+            # Keyed by plain tuples, LineRef's own order: a million LineRef comparisons in Python cost seconds.
+            matches=tuple(sorted(self.matches, key=lambda match: (_plain(match.lines), match.items))),
             unmatched_ours=tuple(sorted(self.open_items)),
-            unmatched_theirs=tuple(sorted(self.open_lines)),
+            unmatched_theirs=tuple(self.refs[id(line)] for line in self._open_in_order()),
             amount_mismatches=tuple(sorted(self.mismatches, key=lambda found: (found.lines, found.items))),
             duplicates=tuple(sorted(self.duplicates, key=lambda found: found.line)),
             reversals=tuple(sorted(self.reversals, key=lambda found: found.line)),
             foreign_references=self.foreign(),
         )
+
+
+def _plain(refs: tuple[LineRef, ...]) -> tuple[tuple[str, int], ...]:
+    return tuple((found.statement_id, found.sequence) for found in refs)
 
 
 def match(lines: Iterable[StatementLine], items: Iterable[OurItem], rules: MatchRules | None = None) -> MatchResult:

@@ -12,12 +12,14 @@ an empty comparison is never reported as "all matched".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, insert, not_, or_, select
+from sqlalchemy import Select, case, func, insert, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import BusinessCalendar
@@ -100,6 +102,44 @@ class _OurRow:
     direction: Direction
 
 
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused over a synchronous pass that makes a million objects and drops none.
+
+    Each of its full collections walks every object alive, the day's lines and items included, so it would run
+    over the same million objects again and again; nothing here makes a cycle to collect. Only around code that
+    does not await: no other task of the process runs meanwhile.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_DIRECTIONS = {direction.value: direction for direction in Direction}
+# Rows fetched at a time from a day's lines or items: the driver's buffers hold this many, never the million.
+_FETCH = 10_000
+
+
+async def _partitions(session: AsyncSession, query: Select[Any]) -> AsyncIterator[Sequence[Any]]:
+    """The query's rows in partitions of ``_FETCH``, through a cursor in the unit of work's transaction."""
+    result = await session.stream(query.execution_options(yield_per=_FETCH))
+    async for partition in result.partitions():
+        yield partition
+
+
+class _LineRow(NamedTuple):
+    """What an exception keeps of a statement line's row: a tuple of four rather than the row of sixteen."""
+
+    id: int
+    bank_reference: str | None
+    amount_vnd: int
+    direction: str
+
+
 def day_bounds(calendar: BusinessCalendar, day: date) -> tuple[datetime, datetime]:
     """The business day's start and end as UTC instants (midnight to midnight in the calendar's zone)."""
     start = datetime.combine(day, time.min, tzinfo=calendar.zone)
@@ -109,8 +149,24 @@ def day_bounds(calendar: BusinessCalendar, day: date) -> tuple[datetime, datetim
 async def our_side(
     session: AsyncSession, account_id: int, start: datetime, end: datetime, day: date
 ) -> tuple[list[OurItem], dict[str, _OurRow]]:
-    """Every transfer posted to the ledger account in [start, end), as the matcher's items."""
-    rows = await session.execute(
+    """Every transfer posted to the ledger account in [start, end), as the matcher's items, and each by its id."""
+    items = await _our_items(session, account_id, start, end, day)
+    return items, _our_rows(items)
+
+
+def _our_rows(items: list[OurItem], wanted: frozenset[str] | None = None) -> dict[str, _OurRow]:
+    """The items (those ``wanted``, or all) by id, as an exception names them."""
+    return {
+        item.id: _OurRow(int(item.id), item.reference, item.amount, item.direction)
+        for item in items
+        if wanted is None or item.id in wanted
+    }
+
+
+async def _our_items(
+    session: AsyncSession, account_id: int, start: datetime, end: datetime, day: date
+) -> list[OurItem]:
+    query = (
         select(_posting.c.side, _posting.c.amount_vnd, _transfer.c.id, _transfer.c.reference, _transfer.c.category)
         .select_from(_posting.join(_transfer, _transfer.c.id == _posting.c.transfer_id))
         .where(_posting.c.account_id == account_id, _posting.c.created_at >= start, _posting.c.created_at < end)
@@ -118,14 +174,17 @@ async def our_side(
         .where(or_(_transfer.c.reference.is_(None), not_(_transfer.c.reference.startswith(ADJUSTMENT.prefix))))
         .order_by(_posting.c.id)
     )
-    items, by_id = [], {}
-    for row in rows:
-        # A debit to the bank's asset account is money in: the bank books it as a credit to us.
-        direction = Direction.CREDIT if row.side == "D" else Direction.DEBIT
-        key = str(row.id)
-        items.append(OurItem(key, row.reference, row.amount_vnd, direction, day, kind=row.category))
-        by_id[key] = _OurRow(row.id, row.reference, row.amount_vnd, direction)
-    return items, by_id
+    items = []
+    kinds: dict[str, str] = {}  # one string per category, not one per row
+    async for rows in _partitions(session, query):
+        with _no_collection():
+            for side, amount, transfer_id, reference, category in rows:
+                # A debit to the bank's asset account is money in: the bank books it as a credit to us.
+                direction = Direction.CREDIT if side == "D" else Direction.DEBIT
+                items.append(
+                    OurItem(str(transfer_id), reference, amount, direction, day, kinds.setdefault(category, category))
+                )
+    return items
 
 
 async def ledger_balance_at(session: AsyncSession, account_id: int, end: datetime) -> int:
@@ -141,32 +200,97 @@ async def ledger_balance_at(session: AsyncSession, account_id: int, end: datetim
 
 async def _their_side(
     session: AsyncSession, account_id: int, day: date
-) -> tuple[int | None, int | None, list[StatementLine], dict[LineRef, Any]]:
-    """The latest file covering the day: its id, its closing for the day, the day's lines (and their rows)."""
+) -> tuple[int | None, int | None, list[StatementLine]]:
+    """The latest file covering the day: its id, its closing for the day, the day's lines."""
     covering = (_statement.c.business_day == day) | ((_statement.c.from_date <= day) & (_statement.c.to_date >= day))
     file_id = await session.scalar(
         select(func.max(_statement.c.file_id)).where(_statement.c.account_id == account_id, covering)
     )
     if file_id is None:
-        return None, None, [], {}
+        return None, None, []
     closing = await session.scalar(
         select(_statement.c.closing_vnd)
         .where(_statement.c.file_id == file_id, _statement.c.business_day == day)
         .order_by(_statement.c.position.desc())
         .limit(1)
     )
-    rows = await session.execute(
-        select(_line)
+    # Every column but the raw text, which the matcher does not read: a million of those are half a gigabyte.
+    query = (
+        select(*(column for column in _line.c if column.name != "raw"))
         .join(_statement, _statement.c.id == _line.c.statement_pk)
         .where(_statement.c.file_id == file_id, _line.c.booking_date == day)
         .order_by(_line.c.id)
     )
-    lines, by_ref = [], {}
-    for row in rows:
-        line = line_of(row)
-        lines.append(line)
-        by_ref[LineRef(line.statement_id, line.sequence)] = row
-    return file_id, closing, lines, by_ref
+    lines = []
+    # The driver makes a new object for each value of each row: the few distinct statement ids, currencies and
+    # dates of a day are shared instead, a hundred-odd bytes a line.
+    shared: dict[Any, Any] = {}
+    async for rows in _partitions(session, query):
+        with _no_collection():
+            for row in rows:
+                # The statement's row id names the line for the matcher: two statements of one file may share the
+                # bank's id.
+                statement_id = shared.get(row.statement_pk) or shared.setdefault(
+                    row.statement_pk, str(row.statement_pk)
+                )
+                line = StatementLine(
+                    statement_id,
+                    row.sequence,
+                    shared.setdefault(row.booking_date, row.booking_date),
+                    shared.setdefault(row.value_date, row.value_date),
+                    row.amount_vnd,
+                    _DIRECTIONS[row.direction],
+                    shared.setdefault(row.currency, row.currency),
+                    row.bank_reference,
+                    row.end_to_end_id,
+                    row.our_reference,
+                    tuple(row.other_references or ()),
+                    row.counterparty,
+                    row.counterparty_account,
+                    row.narrative,
+                    row.reversal,
+                )
+                lines.append(line)
+    return file_id, closing, lines
+
+
+async def _line_rows(session: AsyncSession, refs: set[LineRef]) -> dict[LineRef, _LineRow]:
+    """The rows of the lines an exception names, read after the match: a row kept for each of a million lines,
+    most of them matched, would be a few hundred megabytes held through it."""
+    by_statement: dict[str, list[int]] = {}
+    for found in refs:
+        by_statement.setdefault(found.statement_id, []).append(found.sequence)
+    rows: dict[LineRef, _LineRow] = {}
+    for statement_id, sequences in by_statement.items():
+        sequences.sort()
+        for at in range(0, len(sequences), _FETCH):
+            found_rows = await session.execute(
+                select(_line.c.id, _line.c.sequence, _line.c.bank_reference, _line.c.amount_vnd, _line.c.direction)
+                .where(_line.c.statement_pk == int(statement_id), _line.c.sequence.in_(sequences[at : at + _FETCH]))
+                .order_by(_line.c.id)
+            )
+            for row in found_rows:
+                rows[LineRef(statement_id, row.sequence)] = _LineRow(
+                    row.id, row.bank_reference, row.amount_vnd, row.direction
+                )
+    return rows
+
+
+def _named(result: MatchResult) -> tuple[set[LineRef], frozenset[str]]:
+    """The lines and items the exceptions of ``result`` name (``_exceptions`` reads these and no others)."""
+    lines = set(result.unmatched_theirs)
+    items = set(result.unmatched_ours)
+    for mismatch in result.amount_mismatches:
+        lines.add(mismatch.lines[0])
+        items.add(mismatch.items[0])
+    for duplicate in result.duplicates:
+        lines.update((duplicate.line, duplicate.first))
+        items.update(duplicate.items[:1])
+    for reversal in result.reversals:
+        lines.add(reversal.line)
+        if reversal.original is not None:
+            lines.add(reversal.original)
+    return lines, frozenset(items)
 
 
 def line_of(row: Any) -> StatementLine:
@@ -262,27 +386,32 @@ async def run(
     previous_run = await days.latest_run_id(session, held.ledger_account_id, day)
     # ---
     start, end = day_bounds(calendar, day)
-    items, ours = await our_side(session, held.ledger_account_id, start, end, day)
+    items = await _our_items(session, held.ledger_account_id, start, end, day)
     balance = await ledger_balance_at(session, held.ledger_account_id, end)
     on_step()
-    file_id, closing, lines, by_ref = await _their_side(session, held.ledger_account_id, day)
+    file_id, closing, lines = await _their_side(session, held.ledger_account_id, day)
     # --- timing differences carried from earlier days join the day's matching, once (reconciliation.days) ---
     carried = await days.carried_into(session, held.ledger_account_id, day)
     for item in carried.items:
         direction = Direction.CREDIT if item.side == "D" else Direction.DEBIT
-        key = str(item.transfer_id)
-        items.append(OurItem(key, item.reference, item.amount_vnd, direction, day, kind=item.category))
-        ours[key] = _OurRow(item.transfer_id, item.reference, item.amount_vnd, direction)
+        items.append(
+            OurItem(str(item.transfer_id), item.reference, item.amount_vnd, direction, day, kind=item.category)
+        )
+    carried_rows: dict[LineRef, Any] = {}  # the carried lines' stored rows, which the queue names them by
     if lines:  # a carried line alone does not make a statement of the day
         for carried_line in carried.lines:
             line = line_of(carried_line.row)
             lines.append(line)
-            by_ref[LineRef(line.statement_id, line.sequence)] = carried_line.row
+            carried_rows[LineRef(line.statement_id, line.sequence)] = carried_line.row
     # ---
     on_step()
-    result = match(lines, items, rules)
+    with _no_collection():
+        result = match(lines, items, rules)
     on_step()
-    exceptions = _exceptions(result, by_ref, ours) if lines else []
+    exceptions = []
+    if lines:
+        named_lines, named_items = _named(result)
+        exceptions = _exceptions(result, await _line_rows(session, named_lines), _our_rows(items, named_items))
     if not lines:
         # Nothing to compare with: our items are not "unmatched" against a statement nobody has, and never matched.
         status = RunStatus.NO_STATEMENT
@@ -315,7 +444,7 @@ async def run(
     if exceptions:
         await session.execute(insert(_exception), [{"run_id": run_id, **exception} for exception in exceptions])
     # --- the queue: carried ones marked, carried items matched today recorded, earlier decisions kept ---
-    await days.after_run(session, run_id, previous_run, carried, result, by_ref, now=now)
+    await days.after_run(session, run_id, previous_run, carried, result, carried_rows, now=now)
     # ---
     on_step()
     return await one(session, run_id)

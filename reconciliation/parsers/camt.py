@@ -13,6 +13,7 @@ has not moved the balance yet, and counting it would break continuity.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -76,6 +77,8 @@ class _Paths:
         return None
 
 
+# A statement's entries share a few dates: each text read once.
+@functools.lru_cache(maxsize=256)
 def _date(text: str | None) -> date | None:
     if not text:
         return None
@@ -283,23 +286,32 @@ def _header(current: _Statement, expected_currency: str | None, last_closing: in
 # keyed by the element's name, or by its parent's and its own where the name alone is ambiguous.
 _GATHERED = {"EndToEndId", "Ustrd", "AddtlTxInf", "AddtlNtryInf"}
 _GATHERED_UNDER = {("CdtrRefInf", "Ref"), ("Refs", "AcctSvcrRef")}
+# The walk visits only these, in any namespace (lxml filters in C): the gathered texts, and the two elements whose
+# presence sends the entry to a path look-up (``find`` is ElementPath, in Python: too dear for every entry).
+_RARE = ("InstrId", "RltdPties")
+_WALKED = tuple(f"{{*}}{name}" for name in (*_GATHERED, *(name for _, name in _GATHERED_UNDER), *_RARE))
 
 
-def _texts(element: etree._Element) -> dict[str, list[str]]:
+def _texts(element: etree._Element) -> tuple[dict[str, list[str]], set[str]]:
+    """The gathered texts of an entry, and which of ``_RARE`` it holds."""
     found: dict[str, list[str]] = {name: [] for name in _GATHERED}
     found.update({f"{parent}/{name}": [] for parent, name in _GATHERED_UNDER})
-    for node in element.iter():
-        text = node.text.strip() if isinstance(node.tag, str) and node.text else ""
+    rare: set[str] = set()
+    for node in element.iter(*_WALKED):
+        name = node.tag.rpartition("}")[2]
+        if name in _RARE:
+            rare.add(name)
+            continue
+        text = node.text.strip() if node.text else ""
         if not text:
             continue
-        name = node.tag.rpartition("}")[2]
         if name in _GATHERED:
             found[name].append(text)
             continue
         parent = node.getparent()
         if parent is not None and (pair := (_local(parent), name)) in _GATHERED_UNDER:
             found["/".join(pair)].append(text)
-    return found
+    return found, rare
 
 
 def _text(element: etree._Element | None) -> str | None:
@@ -322,8 +334,9 @@ def _entry(current: _Statement, paths: _Paths, element: etree._Element, sequence
     # The entry's own fields, read in one pass over its children rather than a ``find`` each.
     fields: dict[str, etree._Element] = {}
     for child in element:
-        if isinstance(child.tag, str):
-            fields.setdefault(_local(child), child)
+        tag = child.tag
+        if isinstance(tag, str):
+            fields.setdefault(tag.rpartition("}")[2], child)
     status = _text(fields.get("Sts"))
     if status not in (None, "BOOK"):
         return None
@@ -333,15 +346,17 @@ def _entry(current: _Statement, paths: _Paths, element: etree._Element, sequence
     where = f"Ntry {sequence}"
     if amount_element is None:
         raise StatementError("malformed", Message("Bút toán không có số tiền", "An entry without an amount"), where)
-    check_currency(amount_element.get("Ccy") or currency, currency, where)
+    stated = amount_element.get("Ccy")
+    if stated is not None and stated != currency:  # the statement's own code needs no second check
+        check_currency(stated, currency, where)
     credit = _text(fields.get("CdtDbtInd")) == "CRDT"
-    details = element.find(paths.path("NtryDtls/TxDtls"))
-    found = _texts(element)
+    found, rare = _texts(element)
     end_to_end = [ref for ref in found["EndToEndId"] if ref.upper() != "NOTPROVIDED"]
     others = [*end_to_end[1:], *found["CdtrRefInf/Ref"], *found["Refs/AcctSvcrRef"]]
     narrative_parts = [*found["Ustrd"], *found["AddtlTxInf"], *found["AddtlNtryInf"]]
     party = "Dbtr" if credit else "Cdtr"
     counterparty = counterparty_account = None
+    details = element.find(paths.path("NtryDtls/TxDtls")) if "RltdPties" in rare else None
     if details is not None:
         counterparty = paths.text(details, f"RltdPties/{party}/Pty/Nm", f"RltdPties/{party}/Nm")
         counterparty_account = paths.text(
@@ -363,7 +378,8 @@ def _entry(current: _Statement, paths: _Paths, element: etree._Element, sequence
         currency=currency,
         bank_reference=_text(fields.get("AcctSvcrRef")),
         end_to_end_id=end_to_end[0] if end_to_end else None,
-        our_reference=paths.text(element, "NtryDtls/TxDtls/Refs/InstrId") or _text(fields.get("NtryRef")),
+        our_reference=(paths.text(element, "NtryDtls/TxDtls/Refs/InstrId") if "InstrId" in rare else None)
+        or _text(fields.get("NtryRef")),
         other_references=tuple(dict.fromkeys(others)),
         counterparty=counterparty,
         counterparty_account=counterparty_account,

@@ -39,7 +39,7 @@ async def test_the_demo_day_is_seeded_once_and_its_statements_show_the_planted_b
     again = await civicpay("demo")
 
     assert (seeded.exit_code, again.exit_code) == (0, 0), seeded.output
-    assert again.stdout == "demo data already present\n"
+    assert again.stdout.startswith("demo data already present\n")  # (then the pension files, written again)
     assert _files(folder) == written
     day = written["business-day"].decode().strip()
     pool, office, treasury = (next(folder.glob(f"{day}-{kind}-*")) for kind in ("pool", "office", "kbnn"))
