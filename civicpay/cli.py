@@ -40,6 +40,7 @@ from civicpay.demo import (
     seed_pensions,
     write_demo_files,
 )
+from civicpay.demo_day import write_statements
 from civicpay.errors import Text
 from civicpay.settings import NotSetUp, Settings, shown_url, sqlite_file
 
@@ -259,6 +260,8 @@ def demo(shell: Shell) -> None:
                 pensions = await seed_pensions(
                     unit.session, services.settings, services.hasher, services.clock, step=step
                 )
+                # Written each time, from the ledger: the demo day's bank and Treasury statements.
+                await write_statements(unit.session, services.settings)
                 return seeded or pensions
 
     if shell.run(seed, settings=settings):

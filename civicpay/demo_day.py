@@ -12,7 +12,8 @@ with breaks planted for the walkthrough to find:
 - the agency's Treasury account, our KBNN CSV: the remittance of the fee paid from a wallet never arrived;
 - and the fee paid the evening before was swept 26 hours later, past Circular 74/2022's 24.
 
-``business-day`` in that folder names the day, for the walkthrough's commands.
+``business-day`` in that folder names the day, for the walkthrough's commands. The statements are written by every
+``civicpay demo``, the same each time, so that the walkthrough finds them wherever the demo runs.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from civicpay.money import Category
 from civicpay.settings import Settings
 from qr import collections
 from qr import schemas as qr_schemas
+from qr.models import TreasuryRemittance
 from qr.payments import pay_by_scan
 from qr.treasury import sweep
 from reconciliation.generator import BankEntry, camt053, closing_of, entry_of, kbnn_csv, mt940
@@ -86,8 +88,8 @@ class _Day:
         )
 
 
-async def seed_day(session: AsyncSession, settings: Settings, *, today: datetime, clerk_user_id: int) -> DemoDay:
-    """The day's money, booked as it would have been, and its three statements written; see the module's text."""
+async def seed_day(session: AsyncSession, settings: Settings, *, today: datetime, clerk_user_id: int) -> None:
+    """The day's money, booked as it would have been; ``write_statements`` writes its statements."""
     calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
     clock = _Day(calendar.business_day(today) - timedelta(days=1), calendar.zone)
     claimants = [*qr.NOTIFICATION_CLAIMANTS, billing.notification_claimant(settings)]
@@ -154,8 +156,31 @@ async def seed_day(session: AsyncSession, settings: Settings, *, today: datetime
         result = PayoutResult(payout_id=line.reference, status="confirmed", bank_reference=f"KB{line.id:08d}")
         await receive_result(session, qr.INSTRUCTION_KINDS, result, now=clock.at(17, 45))
     await session.flush()
-    files = await _statements(session, calendar, clock.day, office_account, pool, remittances, office)
-    return DemoDay(clock.day, files)
+
+
+async def write_statements(session: AsyncSession, settings: Settings) -> DemoDay | None:
+    """The demo day's three statements, written from the ledger under ``var/statements/`` (None before the day is
+    seeded). The same each time: ``civicpay demo`` writes them again wherever it runs, as it does its other files.
+
+    The demo day is the business day of the oldest Treasury remittance: the demo's own evening sweep, which
+    comes before anything a person does with the demo.
+    """
+    calendar = BusinessCalendar(ZoneInfo(settings.business_timezone))
+    first = await session.scalar(select(TreasuryRemittance).order_by(TreasuryRemittance.id).limit(1))
+    if first is None:
+        return None
+    day = calendar.business_day(first.created_at)
+    start, end = day_bounds(calendar, day)
+    office = next(o for o in await collections.list_offices(session) if o.code == "PHUHOI")
+    swept = await session.scalars(
+        select(TreasuryRemittance)
+        .where(TreasuryRemittance.created_at >= start, TreasuryRemittance.created_at < end)
+        .order_by(TreasuryRemittance.id)
+    )
+    office_account = (office.bank_bin, office.account_number)
+    pool = (settings.wallet_pool_bank_bin, settings.wallet_pool_account_number)
+    files = await _statements(session, calendar, day, office_account, pool, list(swept), office)
+    return DemoDay(day, files)
 
 
 async def _user(session: AsyncSession, local_phone: str) -> int:
@@ -197,7 +222,7 @@ async def _statements(
     day: date,
     office_account: tuple[str, str],
     pool: tuple[str, str],
-    remittances: list[qr.RemittanceLine],
+    remittances: list[TreasuryRemittance],
     office: qr_schemas.Office,
 ) -> tuple[Path, ...]:
     # The pooled account, camt.053: the top-up's line missing, the bill's short by a bank charge.
