@@ -355,6 +355,7 @@ async def test_the_settle_command_pays_each_biller_once_a_day(
     # On a terminal (rich believes TTY_COMPATIBLE) and not under CI, as the other commands it shows a bar.
     monkeypatch.setenv("TTY_COMPATIBLE", "1")
     monkeypatch.delenv("CI", raising=False)
+    bar = ""
 
     async def run() -> tuple[int, str]:
         nonlocal bar
@@ -364,7 +365,6 @@ async def test_the_settle_command_pays_each_biller_once_a_day(
         bar = bar or said.err
         return int(ended.value.code or 0), said.out
 
-    bar = ""
     status, out = await run()
     again_status, again = await run()
 
