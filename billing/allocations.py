@@ -11,7 +11,8 @@ per bill (unique), so a second payment of what is no longer due fails even if it
 
 Credit (the ``keep_credit`` policy): what a bank transfer pays beyond a bill's due amount is booked to
 the biller's credit account in the ledger, and ``billing_credit`` says whose it is (biller and customer
-code). It pays that code's next bill when the biller pushes it. A ledger account rather than only a row,
+code). It pays that code's bills still open at once (``bank_payments``) and its next bills when the
+biller sends them (``ingestion``). A ledger account rather than only a row,
 so the money owed to nobody's bill yet is visible beside the biller's payable and in every invariant.
 """
 
@@ -162,10 +163,12 @@ async def add_credit(session: AsyncSession, biller: Biller, customer_code: str, 
 
 
 async def apply_credit(session: AsyncSession, biller: Biller, bills: list[Bill], now: datetime) -> BillPayment | None:
-    """Pay new bills of one customer code from its credit, earliest due first, as far as the credit goes.
+    """Pay bills of one customer code from its credit, earliest due first, as far as the credit goes.
 
-    Only bills this transaction has just created, which no one else can see yet: the credit's row is
-    locked first and no bill after it, so this never waits for a payment that waits for the credit.
+    Only bills no one else can take meanwhile: ones this transaction has just created, which no one else
+    can see yet (the credit's row is then locked first and no bill after it, so this never waits for a
+    payment that waits for the credit), or open ones the caller locked before the credit's row
+    (``bank_payments``: with the bill the transfer names, in id order).
     """
     credit = await _locked_credit(session, biller.id, bills[0].customer_code, now)
     left = credit.amount_vnd

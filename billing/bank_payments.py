@@ -6,8 +6,9 @@ looks at it before top-up codes are looked for: a notification naming one of our
 business. It pays the bill when the bill is open, the money reached the account bills are paid into,
 and the amount is what is due, or what the biller's policy accepts: less under ``allow_partial`` (the
 bill stays open for the rest), more under ``keep_credit`` (the rest becomes the customer code's credit,
-paying its next bill). Anything else is never silently accepted nor lost: the money waits in suspense
-with a reason of its own, shown to finance officers, who assign or return it:
+paying its other bills still open, then the next ones the biller sends). Anything else is never silently
+accepted nor lost: the money waits in suspense with a reason of its own, shown to finance officers, who
+assign or return it:
 
 - ``underpaid`` / ``overpaid``: not the amount due, and the biller's policy does not take it;
 - ``already_paid``: a second payment of a paid bill (a dynamic code can be paid twice);
@@ -24,7 +25,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import bank_codes
-from billing.allocations import CATEGORIES, Allocation, add_credit, credit_account, due, record_payment
+from billing.allocations import (
+    CATEGORIES,
+    Allocation,
+    add_credit,
+    apply_credit,
+    credit_account,
+    due,
+    record_payment,
+)
 from billing.models import Bill, Biller, BillerCategory, BillStatus, PaymentPolicy, PaymentSource
 from civicpay.settings import Settings
 from wallet import Claimant, NotificationIn, NotificationOutcome, Placement, ledger
@@ -48,22 +57,34 @@ async def claim_notification(
     numbers = bank_codes.BILL_REFERENCE.find(note.content)
     if not numbers:
         return None
-    # Locked in id order, like the wallet's payments lock them, so a bank transfer and a wallet payment of
-    # the same bill queue on its row: whichever comes second finds it paid.
-    bills = (
-        await session.scalars(
-            select(Bill)
+    named = (
+        await session.execute(
+            select(Bill.id, Bill.biller_id, Bill.customer_code, Biller.payment_policy)
+            .join(Biller, Biller.id == Bill.biller_id)
             .where(Bill.id.in_(numbers))
-            .order_by(Bill.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
         )
     ).all()
-    if not bills:
+    if not named:
         return None
-    if len(bills) > 1:
+    if len(named) > 1:
         return Placement(NotificationOutcome.SUSPENSE, reason="ambiguous_reference")
-    bill = bills[0]
+    ((bill_id, biller_id, customer_code, policy_value),) = named
+    # At a keep_credit biller, what is paid beyond this bill may pay the code's other open bills: they are
+    # locked now, with it, in one id order (the wallet's payments lock bills so), never one after another.
+    wanted = Bill.id == bill_id
+    if policy_value == PaymentPolicy.KEEP_CREDIT:
+        wanted |= (
+            (Bill.biller_id == biller_id) & (Bill.customer_code == customer_code) & (Bill.status == BillStatus.OPEN)
+        )
+    # Locked in id order, like the wallet's payments lock them, so a bank transfer and a wallet payment of
+    # the same bill queue on its row: whichever comes second finds it paid.
+    locked = (
+        await session.scalars(
+            select(Bill).where(wanted).order_by(Bill.id).with_for_update().execution_options(populate_existing=True)
+        )
+    ).all()
+    bill = next(locked_bill for locked_bill in locked if locked_bill.id == bill_id)
+    others = [locked_bill for locked_bill in locked if locked_bill.id != bill_id]
     biller = await session.get(Biller, bill.biller_id)
     assert biller is not None  # noqa: S101 - a foreign key
     reason = _CLOSED_REASON.get(BillStatus(bill.status))
@@ -121,6 +142,9 @@ async def claim_notification(
             notification_id=notification_id,
         )
         await add_credit(session, biller, bill.customer_code, note.amount_vnd - owed, now)
+        # The rest pays the code's bills already open, as it will pay the ones the biller pushes later.
+        if still_open := [other for other in others if due(other) > 0]:
+            await apply_credit(session, biller, still_open, now)
 
     return Placement(
         NotificationOutcome.COLLECTED, account_id=held, category=category, memo=memo, booked=booked_with_credit

@@ -17,13 +17,14 @@ from __future__ import annotations
 import csv
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import rich_click as click
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import func, select
 
 from billing import bill_files, ingestion
 from billing.bill_files import BillFile, BillRow, RowError, UnreadableFile
@@ -53,7 +54,7 @@ class BillingServices(Protocol):
     @property
     def clock(self) -> Clock: ...
 
-    async def settle_billers(self) -> list[Settlement]: ...
+    async def settle_billers(self, on_biller: Callable[[], None] | None = None) -> list[Settlement]: ...
 
 
 @click.group(name="billing")
@@ -207,7 +208,10 @@ def settle(shell: Shell) -> None:
     """
 
     async def run(services: BillingServices) -> list[Settlement]:
-        return await services.settle_billers()
+        async with services.units() as unit:
+            billers = await unit.session.scalar(select(func.count()).select_from(Biller)) or 0
+        with shell.progress("settling billers", billers) as step:
+            return await services.settle_billers(on_biller=step)
 
     made = shell.run(run)
     for settlement in made:

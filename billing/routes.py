@@ -27,6 +27,16 @@ from wallet import BankPayouts, bank_account_name
 from wallet.routes import OtpHeader, RowId
 
 BillerFilter = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="Only this biller's")]
+DeliveriesLimit = Annotated[
+    int,
+    QueryParameter(ge=1, le=webhooks.DELIVERIES_PAGE_MAX, description="How many deliveries, newest first"),
+]
+BeforeDelivery = Annotated[
+    int | None,
+    QueryParameter(
+        ge=1, le=MAX_ID, description="Only deliveries older than this one: the last id of the page before, for the next"
+    ),
+]
 
 
 class BillerController(Controller):
@@ -52,9 +62,18 @@ class BillerController(Controller):
         return await billers.list_all(session)
 
     @get("/{biller_id:int}/deliveries", operation_id="listBillerDeliveries")
-    async def deliveries(self, biller_id: RowId, session: NamedDependency[AsyncSession]) -> list[s.WebhookDelivery]:
-        """The biller's payment notifications, newest first: state, tries and each try's answer."""
-        return await webhooks.deliveries(session, biller_id)
+    async def deliveries(
+        self,
+        biller_id: RowId,
+        session: NamedDependency[AsyncSession],
+        limit: DeliveriesLimit = webhooks.DELIVERIES_PAGE,
+        before_id: BeforeDelivery = None,
+    ) -> list[s.WebhookDelivery]:
+        """The biller's payment notifications, newest first: state, tries and each try's answer.
+
+        A page at a time: pass the last one's ``id`` as ``before_id`` for the next page.
+        """
+        return await webhooks.deliveries(session, biller_id, limit=limit, before_id=before_id)
 
     @post(
         "/{biller_id:int}/deliveries/{delivery_id:int}/redeliver",
@@ -156,11 +175,18 @@ class BillerApiController(Controller):
 
     @get("/deliveries", operation_id="myBillerDeliveries")
     async def deliveries(
-        self, principal: NamedDependency[Principal], session: NamedDependency[AsyncSession]
+        self,
+        principal: NamedDependency[Principal],
+        session: NamedDependency[AsyncSession],
+        limit: DeliveriesLimit = webhooks.DELIVERIES_PAGE,
+        before_id: BeforeDelivery = None,
     ) -> list[s.WebhookDelivery]:
-        """Your payment notifications, newest first, each with its tries: what to compare with what arrived."""
+        """Your payment notifications, newest first, each with its tries: what to compare with what arrived.
+
+        A page at a time: pass the last one's ``id`` as ``before_id`` for the next page.
+        """
         biller = await billers.of_api_key(session, principal.id)
-        return await webhooks.deliveries(session, biller.id)
+        return await webhooks.deliveries(session, biller.id, limit=limit, before_id=before_id)
 
 
 class SettlementController(Controller):

@@ -23,7 +23,7 @@ is truly shared, the instruction's path to the bank, is ``wallet``'s already and
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -156,9 +156,17 @@ async def _settle_one(
 
 
 async def settle(
-    units: UnitsOfWork, settings: Settings, calendar: BusinessCalendar, *, now: datetime
+    units: UnitsOfWork,
+    settings: Settings,
+    calendar: BusinessCalendar,
+    *,
+    now: datetime,
+    on_biller: Callable[[], None] | None = None,
 ) -> list[s.Settlement]:
-    """The workers' run: each biller in a transaction of its own, so one biller's trouble stops no other's."""
+    """The workers' run: each biller in a transaction of its own, so one biller's trouble stops no other's.
+
+    ``on_biller`` is called after each biller, settled or not (``civicpay billing settle``'s bar).
+    """
     async with units() as unit:
         billers = (await unit.session.scalars(select(Biller).order_by(Biller.id))).all()
     made = []
@@ -168,9 +176,11 @@ async def settle(
                 settlement = await _settle_one(unit.session, settings, calendar, biller, now)
         except Exception:  # nothing of this biller's run was committed; the next run tries it again
             logger.exception("biller settlement: biller %s was not settled this run", biller.id)
-            continue
+            settlement = None
         if settlement is not None:
             made.append(settlement)
+        if on_biller is not None:
+            on_biller()
     return made
 
 

@@ -56,6 +56,11 @@ class WebhookRefused(Exception):
     """The biller answered, but not with a 2xx: the outbox tries again."""
 
 
+# A page of the delivery log: its default and its most. A busy biller has thousands of deliveries a day.
+DELIVERIES_PAGE = 100
+DELIVERIES_PAGE_MAX = 500
+
+
 def delivery_key(payment_id: int, biller_id: int) -> str:
     return f"biller-webhook:{payment_id}:{biller_id}"
 
@@ -175,7 +180,12 @@ async def _start_of(answer: httpx.Response) -> str:
 
 
 async def _views(
-    session: AsyncSession, biller_id: int, *, limit: int, delivery_id: int | None = None
+    session: AsyncSession,
+    biller_id: int,
+    *,
+    limit: int,
+    delivery_id: int | None = None,
+    before_id: int | None = None,
 ) -> list[s.WebhookDelivery]:
     query = (
         select(WebhookDelivery, outbox.OutboxMessage)
@@ -186,6 +196,8 @@ async def _views(
     )
     if delivery_id is not None:
         query = query.where(WebhookDelivery.id == delivery_id)
+    if before_id is not None:
+        query = query.where(WebhookDelivery.id < before_id)
     rows = (await session.execute(query)).all()
     tries: dict[int, list[s.WebhookTry]] = defaultdict(list)
     if rows:
@@ -212,11 +224,17 @@ async def _views(
     ]
 
 
-async def deliveries(session: AsyncSession, biller_id: int, *, limit: int = 100) -> list[s.WebhookDelivery]:
-    """A biller's notifications, newest first, each with its state and every try."""
+async def deliveries(
+    session: AsyncSession, biller_id: int, *, limit: int = DELIVERIES_PAGE, before_id: int | None = None
+) -> list[s.WebhookDelivery]:
+    """A page of a biller's notifications, newest first, each with its state and every try.
+
+    The next page is the one ``before_id`` the last id of this one: ids only grow, so a page read while
+    payments go on neither repeats nor skips a delivery (new ones are on the first page, not in between).
+    """
     if await session.get(Biller, biller_id) is None:
         raise BillerNotFound()
-    return await _views(session, biller_id, limit=limit)
+    return await _views(session, biller_id, limit=limit, before_id=before_id)
 
 
 async def redeliver(

@@ -10,7 +10,7 @@ disagree about how a payout is sent or what a job does (the composition root of 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -106,9 +106,11 @@ class Services:
         """Queue each merchant's payout for the day; each goes to the bank as its unit of work commits."""
         return await qr.settle_merchants(self.units, self.settings, self.calendar, now=self.clock.now())
 
-    async def settle_billers(self) -> list[billing.Settlement]:
+    async def settle_billers(self, on_biller: Callable[[], None] | None = None) -> list[billing.Settlement]:
         """Queue each biller's payout for the business day; each goes to the bank as its unit of work commits."""
-        return await billing.settle_billers(self.units, self.settings, self.calendar, now=self.clock.now())
+        return await billing.settle_billers(
+            self.units, self.settings, self.calendar, now=self.clock.now(), on_biller=on_biller
+        )
 
     async def pay_due_bills(self) -> list[billing.AutopayResult]:
         """Each bill due today on a link with auto-pay, paid once; one unit of work per bill and link."""

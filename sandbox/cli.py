@@ -14,6 +14,10 @@ from urllib.parse import urlsplit
 import httpx
 import rich_click as click
 
+from billing.allocations import due
+from billing.bank_codes import BILL_REFERENCE
+from billing.errors import BillNotFound, BillNotOpen
+from billing.models import Bill
 from civicpay import bootstrap
 from civicpay.clock import SystemClock
 from civicpay.command_line import CommandGroup, Refused, Shell, answer_refused, unreachable
@@ -150,30 +154,57 @@ def bank_serve(shell: Shell, civicpay_url: str | None) -> None:
 @click.option(
     "--code", help="Put this text in as the code instead (try a wrong one: it lands in suspense).", show_default="none"
 )
-@click.option("--amount", type=click.IntRange(min=1), required=True, help="The amount in đồng.")
+@click.option(
+    "--bill",
+    "bill_id",
+    type=click.IntRange(min=1),
+    help="Pay this bill (its id) as a bank app would: its HDON… reference goes into the description.",
+    show_default="none",
+)
+@click.option(
+    "--amount",
+    type=click.IntRange(min=1),
+    help="The amount in đồng.",
+    show_default="with --bill, what is due on it; otherwise required",
+)
 @click.option(
     "--account",
     default=DEFAULT_WALLET_POOL_ACCOUNT,
-    help="Our account that received it: the wallets' escrow, or an office's to pay its fee collection.",
+    help="Our account that received it: the wallets' escrow (where bills are paid), or an office's to pay its "
+    "fee collection.",
 )
 @click.option("--url", default=DEFAULT_CIVICPAY_URL, help="The running civicpay to notify.")
 @click.pass_obj
-def bank_transfer(shell: Shell, phone: str | None, code: str | None, amount: int, account: str, url: str) -> None:
+def bank_transfer(
+    shell: Shell, phone: str | None, code: str | None, bill_id: int | None, amount: int | None, account: str, url: str
+) -> None:
     """Play the bank: notify civicpay of an incoming transfer, signed, with the code among the bank's words.
 
-    Give exactly one of --phone and --code. It signs with civicpay's bank webhook secret, found as
-    civicpay finds it: run it from the project folder (or with CIVICPAY_BANK_WEBHOOK_SECRET set).
+    Give exactly one of --phone, --code and --bill. A bill is paid by its reference as any bank app
+    pays it: --code HDON… (the bill's "reference") or --bill ID, which also sends what is due unless
+    --amount says otherwise (try more or less: the biller's policy decides). It signs with civicpay's
+    bank webhook secret, found as civicpay finds it: run it from the project folder (or with
+    CIVICPAY_BANK_WEBHOOK_SECRET set).
 
     Example: civicpay-sandbox bank transfer --phone 0912345678 --amount 100000
+    Example: civicpay-sandbox bank transfer --bill 42
     """
-    if (phone is None) == (code is None):
-        raise Refused(Text("cần đúng một trong --phone và --code", "give exactly one of --phone and --code"))
+    if sum(given is not None for given in (phone, code, bill_id)) != 1:
+        raise Refused(
+            Text("cần đúng một trong --phone, --code và --bill", "give exactly one of --phone, --code and --bill")
+        )
+    if amount is None and bill_id is None:
+        raise Refused(Text("cần --amount (số tiền, đồng)", "give --amount (in đồng)"))
     settings = _settings(shell)
-    text = (
-        code
-        if code is not None
-        else shell.run(lambda services: _topup_code_of(services, phone or ""), settings=settings)
-    )
+    if bill_id is not None:
+        text = BILL_REFERENCE.encode(bill_id)
+        if amount is None:
+            amount = shell.run(lambda services: _due_on(services, bill_id), settings=settings)
+    elif code is not None:
+        text = code
+    else:
+        text = shell.run(lambda services: _topup_code_of(services, phone or ""), settings=settings)
+    assert amount is not None  # noqa: S101 - given, or what is due on the bill
     note = bank_notifications.notification(code=text, amount_vnd=amount, at=SystemClock().now(), account_number=account)
     try:
         answer = bank_notifications.send(url, note, settings.bank_webhook_secret, language=shell.lang)
@@ -213,6 +244,17 @@ def bank_answer_files(shell: Shell, message_id: str | None) -> None:
         ) from None
     if not files:
         click.echo("no payout file received yet")
+
+
+async def _due_on(services: bootstrap.Services, bill_id: int) -> int:
+    """What a bank app's VietQR for the bill would ask: what is still due on it; refused if nothing is."""
+    async with services.units() as unit:
+        found = await unit.session.get(Bill, bill_id)
+        if found is None:
+            raise BillNotFound()
+        if (owed := due(found)) == 0:
+            raise BillNotOpen(bill_id=found.id, bill_status=found.status)
+        return owed
 
 
 async def _topup_code_of(services: bootstrap.Services, phone: str) -> str:

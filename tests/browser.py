@@ -280,6 +280,15 @@ class Page:
         except TimeoutError:
             raise TimeoutError(f"{url} did not finish loading within {timeout} s") from None
 
+    async def set_headers(self, headers: dict[str, str]) -> None:
+        """Send these headers with every request the page makes from now on (e.g. a bearer token).
+
+        The API's pages are read with a bearer token, which a browser has no way of its own to send;
+        ``Network.setExtraHTTPHeaders`` is how a test stands in for an app that adds it. It replaces any
+        headers set before; ``{}`` removes them.
+        """
+        await self._send("Network.setExtraHTTPHeaders", {"headers": headers})
+
     async def evaluate(self, expression: str, await_promise: bool = False) -> Any:
         """The value of a JavaScript expression in the page (JSON-like; ``None`` for undefined).
 
@@ -418,14 +427,25 @@ class Browser:
         self.pid = pid
         self._connection = connection
 
-    async def open(self, url: str, *, timeout: float = LOAD_SECONDS) -> Page:  # noqa: ASYNC109 - named in its error
-        """Open ``url`` in a new tab and return it once its document has loaded."""
+    async def open(
+        self,
+        url: str,
+        *,
+        timeout: float = LOAD_SECONDS,  # noqa: ASYNC109 - named in its error
+        headers: dict[str, str] | None = None,
+    ) -> Page:
+        """Open ``url`` in a new tab and return it once its document has loaded.
+
+        ``headers`` go with every request of the tab, its first included (:meth:`Page.set_headers`).
+        """
         target = await self._connection.send("Target.createTarget", {"url": "about:blank"})
         attached = await self._connection.send(
             "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
         )
         page = Page(self._connection, target["targetId"], attached["sessionId"])
         await page._start()
+        if headers is not None:
+            await page.set_headers(headers)
         await page.goto(url, timeout=timeout)
         return page
 

@@ -262,3 +262,48 @@ async def test_under_keep_credit_an_overpayment_by_bank_pays_the_bill_and_the_re
         assert (other_bill.status, other_bill.amount_paid_vnd) == ("open", 0)
         credits = (await session.execute(select(CustomerCredit.customer_code, CustomerCredit.amount_vnd))).all()
     assert [tuple(row) for row in credits] == [("PC03AA0000001", 0)]
+
+
+async def test_under_keep_credit_an_overpayment_pays_the_codes_bill_already_open_then_the_next_one_pushed(
+    biller_desk: BillerDesk, api: Api, settings: Settings, clock: FixedClock, sessions: Sessions
+) -> None:
+    school = await biller_desk.biller("Trường THCS Nguyễn Tri Phương", "tuition", policy="keep_credit")
+    citizen = await api.register()
+    pushed = await biller_desk.push(
+        school,
+        bill("T11", amount_vnd=300_000),
+        bill("T12", amount_vnd=150_000, due_date="2027-01-15"),
+        bill("X11", code="OTHER-CODE", amount_vnd=150_000, customer_name="Le Thi Cuc"),
+    )
+    november, december, other = (line["id"] for line in pushed.json()["accepted"])
+    assert (await biller_desk.link(citizen, school, "PC03AA0000001")).status_code == 201
+
+    # 200.000 ₫ more than November's bill, while December's is already open: it pays December at once.
+    overpaid = await notify(api, settings, clock, code=BILL_REFERENCE.encode(november), amount_vnd=500_000)
+    by_wallet = await biller_desk.pay(citizen, december)
+    credit_left = await account_balance(sessions, f"liability:biller:{school['id']}:credit")
+    (january,) = [
+        line["id"]
+        for line in (await biller_desk.push(school, bill("T01", amount_vnd=100_000, due_date="2027-02-15"))).json()[
+            "accepted"
+        ]
+    ]
+    shown = {
+        bill_id: (await api.client.get(f"/bills/{bill_id}", headers=citizen.headers)).json()
+        for bill_id in (november, december, january)
+    }
+
+    assert (overpaid.json()["outcome"], overpaid.json()["suspense_reason"]) == ("collected", None)
+    assert (shown[november]["status"], [p["source"] for p in shown[november]["payments"]]) == ("paid", ["bank"])
+    assert (shown[december]["status"], [p["source"] for p in shown[december]["payments"]]) == ("paid", ["credit"])
+    assert (by_wallet.status_code, by_wallet.json()["code"]) == (409, "bill_already_paid")
+    assert credit_left == 50_000
+    # What was left after December pays half of January, when the biller sends it.
+    assert (shown[january]["status"], shown[january]["amount_vnd"]) == ("open", 50_000)
+    assert [(p["source"], p["amount_vnd"]) for p in shown[january]["payments"]] == [("credit", 50_000)]
+    assert await account_balance(sessions, f"liability:biller:{school['id']}:credit") == 0
+    assert await account_balance(sessions, payable(school)) == 500_000
+    async with sessions() as session:
+        other_bill = await session.get_one(Bill, other)
+        assert (other_bill.status, other_bill.amount_paid_vnd) == ("open", 0)
+        assert await ledger.check_invariants(session) == []

@@ -72,10 +72,16 @@ async def revision_count(sessions: async_sessionmaker[AsyncSession]) -> int:
 
 
 async def test_a_csv_imports_like_a_push_and_a_second_import_changes_nothing(
-    biller_desk: BillerDesk, sessions: async_sessionmaker[AsyncSession], capsys: pytest.CaptureFixture[str]
+    biller_desk: BillerDesk,
+    sessions: async_sessionmaker[AsyncSession],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     evn = await biller_desk.biller()
     biller = str(evn["id"])
+    # On a terminal (rich believes TTY_COMPATIBLE) and not under CI, the import shows its bar on stderr.
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.delenv("CI", raising=False)
 
     first = await run(capsys, str(SAMPLE), "--biller", biller)
     after_first = await bills(sessions)
@@ -83,6 +89,8 @@ async def test_a_csv_imports_like_a_push_and_a_second_import_changes_nothing(
     again = await run(capsys, str(SAMPLE), "--biller", biller)
 
     assert first[0] == 0, first
+    assert "importing bills" in first[2]
+    assert "3/3" in first[2]
     assert first[1].splitlines()[-1] == "bills.csv: 3 row(s): 3 created, 0 unchanged, 0 amended, 0 cancelled, 0 refused"
     assert after_first["PC03-2026-11-0002"] == ("PC03AA0000002", 254_500, date(2026, 12, 15), "open", 1)
     async with sessions() as session:

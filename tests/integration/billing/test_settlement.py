@@ -352,15 +352,25 @@ async def test_the_settle_command_pays_each_biller_once_a_day(
     await pay_ok(biller_desk, citizen, pushed["id"])
     # The command reads the system clock: the payment, made at the test's clock, is days before its cut-off.
 
+    # On a terminal (rich believes TTY_COMPATIBLE) and not under CI, as the other commands it shows a bar.
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.delenv("CI", raising=False)
+    bar = ""
+
     async def run() -> tuple[int, str]:
+        nonlocal bar
         with pytest.raises(SystemExit) as ended:
             await asyncio.to_thread(main, ["billing", "settle"])
-        return int(ended.value.code or 0), capsys.readouterr().out
+        said = capsys.readouterr()
+        bar = bar or said.err
+        return int(ended.value.code or 0), said.out
 
     status, out = await run()
     again_status, again = await run()
 
     assert (status, again_status) == (0, 0)
+    assert "settling billers" in bar
+    assert "1/1" in bar  # the one biller, counted
     (payout,) = bank.payouts.values()
     assert payout.amount_vnd == 64_000
     assert f"biller {evn['id']}: {payout.payout_id} of 64000 ₫ for 1 bill(s)" in out

@@ -333,3 +333,42 @@ async def test_a_billers_log_is_read_with_its_own_api_key_and_shows_no_other_bil
     assert as_citizen.status_code == 403
     assert admin_only.status_code == 403
     assert len(webhook_inbox.arrived) == 2
+
+
+async def test_the_delivery_log_pages_newest_first_and_an_older_page_is_still_redelivered(
+    biller_desk: BillerDesk, api: Api, webhook_inbox: WebhookInbox, services: Services
+) -> None:
+    evn = await biller_desk.biller()
+    citizen = await api.register()
+    pushed = await biller_desk.push(evn, *(bill(f"B{n}", amount_vnd=10_000) for n in range(3)))
+    assert (await biller_desk.link(citizen, evn, "PC03AA0000001")).status_code == 201
+    await api.fund(citizen, 100_000)
+    payments_made = [(await biller_desk.pay(citizen, line["id"])).json()["id"] for line in pushed.json()["accepted"]]
+    await services.outbox.drain()
+    path = f"/billers/{evn['id']}/deliveries"
+
+    first = await api.client.get(path, params={"limit": 2}, headers=biller_desk.admin)
+    second = await api.client.get(
+        path, params={"limit": 2, "before_id": first.json()[-1]["id"]}, headers=biller_desk.admin
+    )
+    past_the_end = await api.client.get(path, params={"before_id": second.json()[-1]["id"]}, headers=biller_desk.admin)
+    own = await api.client.get(
+        "/biller-api/deliveries",
+        params={"limit": 1, "before_id": first.json()[0]["id"]},
+        headers={"X-API-Key": evn["api_key"]},
+    )
+    refused = await api.client.get(path, params={"limit": 0}, headers=biller_desk.admin)
+    oldest = second.json()[0]
+    redelivered = await api.client.post(f"{path}/{oldest['id']}/redeliver", headers=biller_desk.admin)
+    await services.outbox.drain()
+
+    assert [d["payment_id"] for d in first.json()] == payments_made[:0:-1]  # the two newest, newest first
+    assert [d["payment_id"] for d in second.json()] == payments_made[:1]
+    assert past_the_end.json() == []
+    assert own.json() == first.json()[1:]  # the biller pages its own log alike
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "validation_failed"
+    assert [error["field"] for error in refused.json()["errors"]] == ["query.limit"]
+    assert redelivered.status_code == 200, redelivered.text
+    assert len(webhook_inbox.at(evn)) == 4  # three payments, and the oldest one again

@@ -11,10 +11,15 @@ import pytest
 import uvicorn
 from click.testing import CliRunner, Result
 from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from billing.billers import payable_account_code
+from billing.models import Bill
 from sandbox.cli import main
-from tests.conftest import Api
+from tests.billers import BillerDesk, bill
+from tests.conftest import Api, account_balance
 from tests.servers import serving
+from wallet import ledger
 
 
 async def run(arguments: list[str]) -> Result:
@@ -40,12 +45,37 @@ async def test_the_bank_tops_up_a_wallet_found_by_phone(app_for_a_thread: Litest
 
 
 @pytest.mark.usefixtures("command_shell")
-@pytest.mark.parametrize("whose", [[], ["--phone", "0912345678", "--code", "NAP999999X"]])
+@pytest.mark.parametrize(
+    "whose", [[], ["--phone", "0912345678", "--code", "NAP999999X"], ["--code", "NAP999999X", "--bill", "7"]]
+)
 async def test_a_transfer_names_exactly_one_payee(whose: list[str]) -> None:
     refused = await run(["bank", "transfer", *whose, "--amount", "70000"])
 
     assert refused.exit_code == 2
-    assert "exactly one of --phone and --code" in said(refused)
+    assert "exactly one of --phone, --code and --bill" in said(refused)
+
+
+@pytest.mark.usefixtures("command_shell")
+async def test_any_bank_app_pays_a_bill_named_by_its_id_for_what_is_due(
+    app_for_a_thread: Litestar, api: Api, biller_desk: BillerDesk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    water = await biller_desk.biller("Công ty Cổ phần Cấp nước Thừa Thiên Huế", "water")
+    pushed = await biller_desk.push(water, bill("W12", code="HUE-0001", amount_vnd=98_000))
+    bill_id = pushed.json()["accepted"][0]["id"]
+    with serving(app_for_a_thread) as url:
+        played = await run(["bank", "transfer", "--bill", str(bill_id), "--url", url])
+        again = await run(["--lang", "en", "bank", "transfer", "--bill", str(bill_id), "--url", url])
+
+    assert played.exit_code == 0, played.output
+    assert '"outcome":"collected"' in played.output
+    async with sessions() as session:
+        paid = await session.get_one(Bill, bill_id)
+        assert (paid.status, paid.amount_paid_vnd) == ("paid", 98_000)
+        assert await ledger.check_invariants(session) == []
+    # Nothing is due any more: the command says so and sends nothing (no second payment lands in suspense).
+    assert again.exit_code == 2
+    assert "(bill_not_open)" in said(again)
+    assert await account_balance(sessions, payable_account_code(water["api_key"].split("_")[1])) == 98_000
 
 
 @pytest.mark.usefixtures("command_shell")
