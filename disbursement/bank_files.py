@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit, outbox
@@ -57,6 +57,13 @@ WAITING = (ItemStatus.PENDING_BANK.value, ItemStatus.SENT_TO_BANK.value)
 
 _item = table_of(Item)
 _payment = table_of(Payment)
+
+# One statement for the whole chunk (executemany), not one round trip per item.
+_MARK_SENT = (
+    update(_item)
+    .where(_item.c.id == bindparam("item"), _item.c.status == ItemStatus.PENDING_BANK.value)
+    .values(status=ItemStatus.SENT_TO_BANK.value, payout_file_id=bindparam("file"), transfer_id=bindparam("transfer"))
+)
 
 
 async def clearing_account(session: AsyncSession, now: datetime) -> int:
@@ -199,12 +206,13 @@ async def write_file(
     )
     session.add(row)
     await session.flush()
-    for item, entry in zip(paying, posted, strict=True):
-        await session.execute(
-            update(_item)
-            .where(_item.c.id == item.id, _item.c.status == ItemStatus.PENDING_BANK.value)
-            .values(status=ItemStatus.SENT_TO_BANK.value, payout_file_id=row.id, transfer_id=entry.transfer_ids[0])
-        )
+    await session.execute(
+        _MARK_SENT,
+        [
+            {"item": item.id, "file": row.id, "transfer": entry.transfer_ids[0]}
+            for item, entry in zip(paying, posted, strict=True)
+        ],
+    )
     await outbox.enqueue(session, kind=SEND, payload={"file_id": row.id}, key=f"payout-file:{reference}", now=now)
     return row.id
 

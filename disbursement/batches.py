@@ -8,12 +8,13 @@ spend it; the workers then draw from that hold chunk by chunk (``execution``).
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit
@@ -48,7 +49,7 @@ from disbursement.models import (
 from wallet import holders_by_citizen_id, ledger
 
 # Items are written this many at a time: few statements, and a progress bar that moves.
-WRITE_CHUNK = 2000
+WRITE_CHUNK = 5000
 FINAL = (ItemStatus.PAID_TO_WALLET, ItemStatus.BANK_CONFIRMED, ItemStatus.FAILED)
 
 Step = Callable[[int], None]
@@ -101,12 +102,50 @@ async def validate(
     )
     session.add(batch)
     await session.flush()
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = rows[start : start + WRITE_CHUNK]
-        await session.execute(insert(Item), [_item(batch.id, row, wallet_accounts) for row in chunk])
+        items = [_item(batch.id, row, wallet_accounts) for row in chunk]
+        if postgres:
+            await session.execute(_UNNEST_ITEMS, _columns(items))
+        else:
+            await session.execute(insert(Item), items)
         if step is not None:
             step(len(chunk))
     return batch
+
+
+# PostgreSQL: a chunk of items in one statement from arrays, a column each; the ORM's multi-row VALUES costs
+# some 1.5 ms an item to build and send, more than the database's work. The same rows, the same constraints.
+_ITEM_COLUMNS = {
+    "batch_id": "bigint",
+    "row": "integer",
+    "citizen_id": "text",
+    "full_name": "text",
+    "amount_vnd": "bigint",
+    "period": "text",
+    "destination": "text",
+    "bank_bin": "text",
+    "account_number": "text",
+    "holder_name": "text",
+    "status": "text",
+    "problems": "text",
+    "wallet_account_id": "bigint",
+}
+_UNNEST_ITEMS = text(
+    f"INSERT INTO disbursement_item ({', '.join(_ITEM_COLUMNS)})"
+    " SELECT "
+    + ", ".join("CAST(problems AS json)" if name == "problems" else name for name in _ITEM_COLUMNS)
+    + " FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ITEM_COLUMNS.items())
+    + f") AS i({', '.join(_ITEM_COLUMNS)})"
+)
+
+
+def _columns(items: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        name: [json.dumps(item[name]) if name == "problems" else item[name] for item in items] for name in _ITEM_COLUMNS
+    }
 
 
 async def _check_against_records(
