@@ -314,7 +314,8 @@ async def check(services: Services, batch_ids: Sequence[int], items: int) -> Non
                 await session.execute(
                     text(
                         "SELECT coalesce(sum(f.item_count), 0), coalesce(sum(f.total_vnd), 0),"
-                        " (SELECT count(*) FROM disbursement_item i WHERE i.batch_id = :b AND i.payout_file_id IS NOT NULL)"
+                        " (SELECT count(*) FROM disbursement_item i"
+                        "  WHERE i.batch_id = :b AND i.payout_file_id IS NOT NULL)"
                         " FROM disbursement_payout_file f WHERE f.batch_id = :b"
                     ),
                     {"b": batch_id},
@@ -378,9 +379,9 @@ async def bench(options: argparse.Namespace) -> None:
             await check(services, batch_ids, options.items)
         copy = statistics.median(timings["raw COPY"])
         wallets = sum(1 for number in range(1, options.items + 1) if not is_bank(number))
+        runs = f"medians of {options.runs} runs" if options.runs > 1 else "one run"
         print(
-            f"\n{'medians of ' + str(options.runs) + ' runs' if options.runs > 1 else 'one run'}, {options.items:,} items"
-            f" ({wallets:,} to wallets, {options.items - wallets:,} to bank accounts):"
+            f"\n{runs}, {options.items:,} items ({wallets:,} to wallets, {options.items - wallets:,} to bank accounts):"
         )
         for stage, runs in timings.items():
             median = statistics.median(runs)

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit, outbox
 from civicpay.clock import Clock
-from civicpay.db import UnitsOfWork, insert_ignoring_conflict, table_of
+from civicpay.db import UnitsOfWork, table_of
 from civicpay.errors import Text
 from civicpay.settings import Settings
 from disbursement import payout_files, programmes
@@ -56,7 +56,6 @@ CLEARING = "liability:disbursement:bank_payouts"
 WAITING = (ItemStatus.PENDING_BANK.value, ItemStatus.SENT_TO_BANK.value)
 
 _item = table_of(Item)
-_payment = table_of(Payment)
 
 # One statement for the whole chunk (executemany), not one round trip per item.
 _MARK_SENT = (
@@ -125,20 +124,7 @@ async def write_file(
     if not claimed:
         return None
     programme = await programmes.get(session, batch.programme_id)
-    first_payment = insert_ignoring_conflict(
-        session.get_bind().dialect.name, _payment, ("programme_id", "period", "citizen_id"), _payment.c.item_id
-    )
-    payments = [
-        {
-            "programme_id": programme.id,
-            "period": i.period,
-            "citizen_id": i.citizen_id,
-            "item_id": i.id,
-            "created_at": now,
-        }
-        for i in claimed
-    ]
-    first_time = set(await session.scalars(first_payment.values(payments)))
+    first_time = await programmes.first_payments(session, programme.id, claimed, now=now)
     if failing := [item.id for item in claimed if item.id not in first_time]:
         await session.execute(
             update(_item)

@@ -24,14 +24,13 @@ from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import Clock
-from civicpay.db import UnitsOfWork, insert_ignoring_conflict, table_of
+from civicpay.db import UnitsOfWork, table_of
 from civicpay.settings import Settings
 from disbursement import bank_files, programmes
-from disbursement.models import ITEM_REFERENCE, Batch, BatchStatus, Item, ItemStatus, Payment
+from disbursement.models import ITEM_REFERENCE, Batch, BatchStatus, Item, ItemStatus
 from wallet import ledger
 
 _item = table_of(Item)
-_payment = table_of(Payment)
 
 # Only a queued item changes: the claim's lock already ensures it, and this would keep a paid item paid if not.
 _MARK_PAID = (
@@ -96,26 +95,8 @@ async def pay_chunk(session: AsyncSession, settings: Settings, batch_id: int, *,
     if not claimed:
         return 0, 0
     programme = await programmes.get(session, batch.programme_id)
-    first_payment = insert_ignoring_conflict(
-        session.get_bind().dialect.name, _payment, ("programme_id", "period", "citizen_id"), _payment.c.item_id
-    )
-    # One statement for the chunk; the constraint, not a look first, decides who has been paid already.
-    first_time = set(
-        await session.scalars(
-            first_payment.values(
-                [
-                    {
-                        "programme_id": programme.id,
-                        "period": item.period,
-                        "citizen_id": item.citizen_id,
-                        "item_id": item.id,
-                        "created_at": now,
-                    }
-                    for item in claimed
-                ]
-            )
-        )
-    )
+    # The UNIQUE (programme, period, citizen) constraint, not a look first, decides who has been paid already.
+    first_time = await programmes.first_payments(session, programme.id, claimed, now=now)
     paying = [item for item in claimed if item.id in first_time]
     if paying:
         category = programmes.category_of(programme.kind)
