@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit, outbox
@@ -62,6 +62,13 @@ _MARK_SENT = (
     update(_item)
     .where(_item.c.id == bindparam("item"), _item.c.status == ItemStatus.PENDING_BANK.value)
     .values(status=ItemStatus.SENT_TO_BANK.value, payout_file_id=bindparam("file"), transfer_id=bindparam("transfer"))
+)
+# PostgreSQL: the same, for the whole file in one statement rather than one execution per item.
+_MARK_SENT_UNNEST = text(
+    "UPDATE disbursement_item SET status = 'sent_to_bank', payout_file_id = CAST(:file AS bigint),"
+    " transfer_id = p.transfer"
+    " FROM unnest(CAST(:items AS bigint[]), CAST(:transfers AS bigint[])) AS p(item, transfer)"
+    " WHERE disbursement_item.id = p.item AND disbursement_item.status = 'pending_bank'"
 )
 
 
@@ -192,13 +199,19 @@ async def write_file(
     )
     session.add(row)
     await session.flush()
-    await session.execute(
-        _MARK_SENT,
-        [
-            {"item": item.id, "file": row.id, "transfer": entry.transfer_ids[0]}
-            for item, entry in zip(paying, posted, strict=True)
-        ],
-    )
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            _MARK_SENT_UNNEST,
+            {"file": row.id, "items": [item.id for item in paying], "transfers": [e.transfer_ids[0] for e in posted]},
+        )
+    else:
+        await session.execute(
+            _MARK_SENT,
+            [
+                {"item": item.id, "file": row.id, "transfer": entry.transfer_ids[0]}
+                for item, entry in zip(paying, posted, strict=True)
+            ],
+        )
     await outbox.enqueue(session, kind=SEND, payload={"file_id": row.id}, key=f"payout-file:{reference}", now=now)
     return row.id
 

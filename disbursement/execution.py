@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay.clock import Clock
@@ -37,6 +37,13 @@ _MARK_PAID = (
     update(_item)
     .where(_item.c.id == bindparam("item"), _item.c.status == ItemStatus.QUEUED.value)
     .values(status=ItemStatus.PAID_TO_WALLET.value, transfer_id=bindparam("transfer"), paid_at=bindparam("at"))
+)
+# PostgreSQL: the same, for a whole chunk in one statement rather than one execution per item.
+_MARK_PAID_UNNEST = text(
+    "UPDATE disbursement_item SET status = 'paid_to_wallet', transfer_id = p.transfer,"
+    " paid_at = CAST(:at AS timestamptz)"
+    " FROM unnest(CAST(:items AS bigint[]), CAST(:transfers AS bigint[])) AS p(item, transfer)"
+    " WHERE disbursement_item.id = p.item AND disbursement_item.status = 'queued'"
 )
 _MARK_FAILED = (
     update(_item)
@@ -118,13 +125,19 @@ async def pay_chunk(session: AsyncSession, settings: Settings, batch_id: int, *,
             for item in paying
         ]
         posted = await ledger.draw_hold(session, batch.hold_id, entries, now=now)
-        await session.execute(
-            _MARK_PAID,
-            [
-                {"item": item.id, "transfer": entry.transfer_ids[0], "at": now}
-                for item, entry in zip(paying, posted, strict=True)
-            ],
-        )
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(
+                _MARK_PAID_UNNEST,
+                {"at": now, "items": [item.id for item in paying], "transfers": [e.transfer_ids[0] for e in posted]},
+            )
+        else:
+            await session.execute(
+                _MARK_PAID,
+                [
+                    {"item": item.id, "transfer": entry.transfer_ids[0], "at": now}
+                    for item, entry in zip(paying, posted, strict=True)
+                ],
+            )
     failing = [{"item": item.id, "why": "already_paid"} for item in claimed if item.id not in first_time]
     if failing:
         await session.execute(_MARK_FAILED, failing)
