@@ -22,20 +22,21 @@ What one run does, start to end:
 5. prints each stage's wall time and items/s, the peak resident memory of this process, the end-to-end time and
    how many times the raw COPY it is; with several runs the medians; drops the database whatever happened.
 
-Measured 2026-12-07 (PostgreSQL 15 and this process on two cores shared with other work, load average 6 to 9, so
-every figure is slower than on a quiet machine; one run each, no medians). 600,215 items (360,129 wallets, 240,086
-bank accounts), ``--chunk 5000``: validation 74.6 s (8,049 items/s), approval 11.8 s, execution 217.3 s (2,762
-items/s: 73 wallet chunks, then 52 pain.001 files), end to end 303.7 s; raw COPY 2.8 s (214,736 rows/s), so 109
-times the COPY; peak RSS 798 MiB after execution (before the last change below). Far from the aim (60 s, 5x). On
-20,000 items: before this bench's changes validation took 27.4 s and execution 22.6 s (chunks of 1,000); items
-written from arrays (``unnest``) brought validation to 3.5 s, payments recorded from arrays execution to 13.2 s, and
-chunks of 5,000 to 8.4 s; then, at a lighter load (5), items marked paid or sent in one ``UPDATE … FROM unnest`` a
-chunk took execution from 7.0 s to 4.9 s (20,000 items end to end 6.6 s, 61 times a 0.11 s COPY). What is left is in
-the database: each wallet item still writes an entry, a transfer, two postings, a payment and an item update, with
-some eleven foreign-key checks (``bench.bulk_posting``'s docstring: 70% of a chunk's time); validation's Python
-(reading and checking each row) and the per-chunk look-ups; the approval's update of every item's status. Not tried
-for lack of time: cheaper foreign-key checks in ``wallet.ledger.bulk``, queueing items at validation rather than at
-approval, a smaller memory peak in validation.
+Measured 2026-12-07 (PostgreSQL 15 and this process on two cores shared with other work, load average 3 to 6 during
+the run, so slower than on a quiet machine; one run, no medians). 600,215 items (360,129 wallets, 240,086 bank
+accounts), ``--chunk 5000``: validation 38.4 s (15,613 items/s), approval 9.0 s, execution 150.2 s (3,996 items/s:
+73 wallet chunks, then 52 pain.001 files), end to end 197.6 s (3,037 items/s); raw COPY 2.3 s (255,965 rows/s), so
+84 times the COPY (validation 16x, execution 64x); peak RSS 798 MiB after execution. Far from the aim (60 s, 5x). An
+earlier run of the same size, before the last change below and at a load of 6 to 9: 74.6 + 11.8 + 217.3 = 303.7 s,
+109x a 2.8 s COPY. On 20,000 items: before this bench's changes validation took 27.4 s and execution 22.6 s (chunks
+of 1,000); items written from arrays (``unnest``) brought validation to 3.5 s, payments recorded from arrays
+execution to 13.2 s, chunks of 5,000 to 8.4 s; then, at a load of 5, items marked paid or sent in one ``UPDATE …
+FROM unnest`` a chunk took execution from 7.0 s to 4.9 s. What is left is in the database: each wallet item still
+writes an entry, a transfer, two postings, a payment and an item update, with some eleven foreign-key checks
+(``bench.bulk_posting``'s docstring: 70% of a chunk's time); validation's Python (reading and checking each row) and
+its per-thousand look-ups; the approval's update of every item's status. Not tried for lack of time: cheaper
+foreign-key checks in ``wallet.ledger.bulk``, queueing items at validation rather than at approval, a smaller memory
+peak in validation (the rows, their items and the holders all held at once).
 
 Run: ``.venv/bin/python -m bench.disburse [--items N] [--chunk C] [--runs R] [--postgres URL]``.
 """
