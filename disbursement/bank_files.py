@@ -25,12 +25,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit, outbox
 from civicpay.clock import Clock
-from civicpay.db import UnitsOfWork, insert_ignoring_conflict, table_of
+from civicpay.db import UnitsOfWork, table_of
 from civicpay.errors import Text
 from civicpay.settings import Settings
 from disbursement import payout_files, programmes
@@ -56,7 +56,20 @@ CLEARING = "liability:disbursement:bank_payouts"
 WAITING = (ItemStatus.PENDING_BANK.value, ItemStatus.SENT_TO_BANK.value)
 
 _item = table_of(Item)
-_payment = table_of(Payment)
+
+# One statement for the whole chunk (executemany), not one round trip per item.
+_MARK_SENT = (
+    update(_item)
+    .where(_item.c.id == bindparam("item"), _item.c.status == ItemStatus.PENDING_BANK.value)
+    .values(status=ItemStatus.SENT_TO_BANK.value, payout_file_id=bindparam("file"), transfer_id=bindparam("transfer"))
+)
+# PostgreSQL: the same, for the whole file in one statement rather than one execution per item.
+_MARK_SENT_UNNEST = text(
+    "UPDATE disbursement_item SET status = 'sent_to_bank', payout_file_id = CAST(:file AS bigint),"
+    " transfer_id = p.transfer"
+    " FROM unnest(CAST(:items AS bigint[]), CAST(:transfers AS bigint[])) AS p(item, transfer)"
+    " WHERE disbursement_item.id = p.item AND disbursement_item.status = 'pending_bank'"
+)
 
 
 async def clearing_account(session: AsyncSession, now: datetime) -> int:
@@ -118,20 +131,7 @@ async def write_file(
     if not claimed:
         return None
     programme = await programmes.get(session, batch.programme_id)
-    first_payment = insert_ignoring_conflict(
-        session.get_bind().dialect.name, _payment, ("programme_id", "period", "citizen_id"), _payment.c.item_id
-    )
-    payments = [
-        {
-            "programme_id": programme.id,
-            "period": i.period,
-            "citizen_id": i.citizen_id,
-            "item_id": i.id,
-            "created_at": now,
-        }
-        for i in claimed
-    ]
-    first_time = set(await session.scalars(first_payment.values(payments)))
+    first_time = await programmes.first_payments(session, programme.id, claimed, now=now)
     if failing := [item.id for item in claimed if item.id not in first_time]:
         await session.execute(
             update(_item)
@@ -199,11 +199,18 @@ async def write_file(
     )
     session.add(row)
     await session.flush()
-    for item, entry in zip(paying, posted, strict=True):
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(
-            update(_item)
-            .where(_item.c.id == item.id, _item.c.status == ItemStatus.PENDING_BANK.value)
-            .values(status=ItemStatus.SENT_TO_BANK.value, payout_file_id=row.id, transfer_id=entry.transfer_ids[0])
+            _MARK_SENT_UNNEST,
+            {"file": row.id, "items": [item.id for item in paying], "transfers": [e.transfer_ids[0] for e in posted]},
+        )
+    else:
+        await session.execute(
+            _MARK_SENT,
+            [
+                {"item": item.id, "file": row.id, "transfer": entry.transfer_ids[0]}
+                for item, entry in zip(paying, posted, strict=True)
+            ],
         )
     await outbox.enqueue(session, kind=SEND, payload={"file_id": row.id}, key=f"payout-file:{reference}", now=now)
     return row.id

@@ -8,12 +8,13 @@ spend it; the workers then draw from that hold chunk by chunk (``execution``).
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit
@@ -46,7 +47,7 @@ from disbursement.models import (
 from wallet import await_wallets, holders_by_citizen_id, ledger
 
 # Items are written this many at a time: few statements, and a progress bar that moves.
-WRITE_CHUNK = 2000
+WRITE_CHUNK = 5000
 # What the workers are done with: an unclaimed item is, once its money waits in the claims account.
 FINAL = (
     ItemStatus.PAID_TO_WALLET,
@@ -109,12 +110,46 @@ async def validate(
     )
     session.add(batch)
     await session.flush()
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = rows[start : start + WRITE_CHUNK]
-        await session.execute(insert(Item), [_item(batch.id, row, wallet_accounts) for row in chunk])
+        items = [_item(batch.id, row, wallet_accounts) for row in chunk]
+        if postgres:
+            await session.execute(_UNNEST_ITEMS, _columns(items))
+        else:
+            await session.execute(insert(Item), items)
         if step is not None:
             step(len(chunk))
     return batch
+
+
+# PostgreSQL: a chunk of items in one statement from arrays, a column each; the ORM's multi-row VALUES costs
+# some 1.5 ms an item to build and send, more than the database's work. The same rows, the same constraints.
+_UNNEST_ITEMS = text(
+    """
+INSERT INTO disbursement_item (batch_id, row, citizen_id, full_name, amount_vnd, period, destination, bank_bin,
+                               account_number, holder_name, status, problems, wallet_account_id)
+SELECT batch_id, row, citizen_id, full_name, amount_vnd, period, destination, bank_bin, account_number, holder_name,
+       status, CAST(problems AS json), wallet_account_id
+FROM unnest(CAST(:batch_id AS bigint[]), CAST(:row AS integer[]), CAST(:citizen_id AS text[]),
+            CAST(:full_name AS text[]), CAST(:amount_vnd AS bigint[]), CAST(:period AS text[]),
+            CAST(:destination AS text[]), CAST(:bank_bin AS text[]), CAST(:account_number AS text[]),
+            CAST(:holder_name AS text[]), CAST(:status AS text[]), CAST(:problems AS text[]),
+            CAST(:wallet_account_id AS bigint[]))
+    AS i(batch_id, row, citizen_id, full_name, amount_vnd, period, destination, bank_bin, account_number,
+         holder_name, status, problems, wallet_account_id)
+"""
+)
+_ITEM_COLUMNS = (
+    "batch_id", "row", "citizen_id", "full_name", "amount_vnd", "period", "destination", "bank_bin",
+    "account_number", "holder_name", "status", "problems", "wallet_account_id",
+)  # fmt: skip
+
+
+def _columns(items: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        name: [json.dumps(item[name]) if name == "problems" else item[name] for item in items] for name in _ITEM_COLUMNS
+    }
 
 
 async def _check_against_records(

@@ -12,13 +12,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civicpay import audit
 from civicpay.auth.approval import checker_approves
+from civicpay.db import insert_ignoring_conflict, table_of
 from civicpay.money import Category
 from civicpay.settings import Settings
 from disbursement import schemas as s
@@ -28,7 +30,7 @@ from disbursement.errors import (
     ProgrammeNameTaken,
     ProgrammeNotFound,
 )
-from disbursement.models import FUNDING_REFERENCE, Funding, FundingStatus, Programme, ProgrammeKind
+from disbursement.models import FUNDING_REFERENCE, Funding, FundingStatus, Payment, Programme, ProgrammeKind
 from wallet import ledger, wallet_pool_account
 
 
@@ -188,3 +190,46 @@ def _funding_view(funding: Funding) -> s.Funding:
         created_at=funding.created_at,
         approved_at=funding.approved_at,
     )
+
+
+_payment = table_of(Payment)
+# PostgreSQL: a chunk's payments from arrays in one statement, prepared once; a multi-row VALUES of a thousand
+# rows is compiled anew each time (some 0.5 s a chunk). The same rows under the same UNIQUE constraint.
+_UNNEST_PAYMENTS = text(
+    "INSERT INTO disbursement_payment (programme_id, period, citizen_id, item_id, created_at)"
+    " SELECT CAST(:programme AS bigint), period, citizen_id, item_id, CAST(:now AS timestamptz)"
+    " FROM unnest(CAST(:periods AS text[]), CAST(:citizens AS text[]), CAST(:items AS bigint[]))"
+    " AS p(period, citizen_id, item_id)"
+    " ON CONFLICT (programme_id, period, citizen_id) DO NOTHING RETURNING item_id"
+)
+
+
+async def first_payments(session: AsyncSession, programme_id: int, items: Sequence[Any], *, now: datetime) -> set[int]:
+    """Record a payment per item (``id``, ``period``, ``citizen_id``); the items whose beneficiary it is the first
+    for, in the programme and period. The constraint decides, not a look first, so two workers cannot both pay."""
+    if session.get_bind().dialect.name == "postgresql":
+        found = await session.scalars(
+            _UNNEST_PAYMENTS,
+            {
+                "programme": programme_id,
+                "now": now,
+                "periods": [item.period for item in items],
+                "citizens": [item.citizen_id for item in items],
+                "items": [item.id for item in items],
+            },
+        )
+        return set(found)
+    first_payment = insert_ignoring_conflict(
+        "sqlite", _payment, ("programme_id", "period", "citizen_id"), _payment.c.item_id
+    )
+    rows = [
+        {
+            "programme_id": programme_id,
+            "period": item.period,
+            "citizen_id": item.citizen_id,
+            "item_id": item.id,
+            "created_at": now,
+        }
+        for item in items
+    ]
+    return set(await session.scalars(first_payment.values(rows)))
