@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,16 +19,19 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import msgspec
 import pyotp
 import pytest
 from alembic import command
 from httpx import ASGITransport, AsyncClient, Response
 from litestar import Litestar
+from litestar.datastructures import State
+from litestar.stores.registry import StoreRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from civicpay import bootstrap
-from civicpay.app import create_app, running
+from civicpay.app import app_state, create_app, running
 from civicpay.auth.models import Role
 from civicpay.auth.secrets import password_hasher
 from civicpay.auth.service import NewUser, create_user
@@ -209,16 +213,47 @@ def sessions(services: Services) -> async_sessionmaker[AsyncSession]:
     return create_session_factory(services.engine, ledger.session_info(services.calendar))
 
 
-@pytest.fixture
-def app(services: Services) -> Litestar:
-    return create_app(services)
+# Building the app parses every route's signature and body type, about 0.2 s of CPU, and its OpenAPI document
+# is built again on its first request for it, 1.4 s more. The app reads its services from its state at each
+# request (``app_state``), and only its sign-in rate limit is fixed when it is built, from the settings; so one
+# app per settings serves every test with those settings, handed each test's own services and an empty
+# rate-limit store. The apps served in a thread are others, for a test may use both at once.
+_apps: dict[Settings, Litestar] = {}
+_apps_for_a_thread: dict[Settings, Litestar] = {}
+
+
+@contextmanager
+def _app_on(services: Services, apps: dict[Settings, Litestar]) -> Iterator[Litestar]:
+    # On SQLite each test has a database file of its own, which the app only ever finds in its state.
+    key = msgspec.structs.replace(services.settings, database_url="")
+    app = apps.get(key)
+    if app is None:
+        app = apps[key] = create_app(services)
+    else:
+        app.state = app_state(services)
+        app.stores = StoreRegistry()
+        # Building an app points the logging at the sys.stderr of the moment, and pytest gives each test its
+        # own (which tests read with capsys): point it at this test's, as building the app would.
+        if app.logging_config is not None:
+            app.get_logger = app.logging_config.configure()
+    try:
+        yield app
+    finally:
+        app.state = State()  # nothing of this test's reaches the next
 
 
 @pytest.fixture
-def app_for_a_thread(services: Services) -> Litestar:
+def app(services: Services) -> Iterator[Litestar]:
+    with _app_on(services, _apps) as app:
+        yield app
+
+
+@pytest.fixture
+def app_for_a_thread(services: Services) -> Iterator[Litestar]:
     """The app on services of its own, for a server in another thread: an engine's connections belong to
     the event loop that opened them, and the test's loop has opened the test's (emptying the database)."""
-    return create_app(bootstrap.build(services.settings, services.clock))
+    with _app_on(bootstrap.build(services.settings, services.clock), _apps_for_a_thread) as app:
+        yield app
 
 
 @pytest.fixture
