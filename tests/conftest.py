@@ -194,14 +194,19 @@ def clock() -> FixedClock:
 async def _empty_postgres(connection: AsyncConnection) -> None:
     """Every table empty and every id sequence back at 1, as a new database has them.
 
-    Only the tables the last test wrote to are truncated: TRUNCATE makes new files for a table and each of
-    its indexes, which for all of them took most of a test's time; finding the used ones is one query.
+    Only the tables the last test wrote to are emptied (finding them is one query), and with DELETE rather
+    than TRUNCATE, which makes new files for a table and each of its indexes: 0.7 s a test, against 30 ms
+    for the few rows a test leaves. The money tables' triggers refuse DELETE, as they must in service; so
+    the emptying runs as replication does (``session_replication_role``, which needs a superuser, as the
+    tests' ``postgres`` is): no trigger fires, and no foreign key is checked while every row goes.
     """
     names = [table.name for table in Base.metadata.sorted_tables]
     probe = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in names)  # noqa: S608 - our own table names
     used = list(await connection.scalars(text(probe)))
     if used:
-        await connection.execute(text(f"TRUNCATE {', '.join(used)} CASCADE"))
+        await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        for name in used:
+            await connection.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - our own table names
     await connection.execute(
         text(
             "SELECT setval(sequence.oid, 1, false) FROM pg_class AS sequence"
