@@ -29,6 +29,7 @@ from billing import ingestion
 from billing import schemas as s
 from billing.breaker import CircuitBreaker
 from billing.models import Biller, BillLink
+from civicpay import tls
 from civicpay.clock import Clock
 from civicpay.db import UnitsOfWork
 from civicpay.settings import Settings
@@ -85,6 +86,7 @@ class BillLookup:
         self._http = httpx.AsyncClient(
             timeout=settings.billing_pull_timeout_seconds,
             trust_env=False,
+            verify=tls.client_context(),
             follow_redirects=False,
             transport=transport,
             headers={"Accept": "application/json"},

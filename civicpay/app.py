@@ -114,11 +114,18 @@ def _from_state(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
+def app_state(services: Services) -> State:
+    """Where the app's handlers, dependencies and middleware find ``services``, read anew at every request.
+
+    Each service under its own name too: handlers inject them by name, and the hot routes read them
+    straight from the state.
+    """
+    return State({"services": services, "version": VERSION, **{name: getattr(services, name) for name in _SERVICES}})
+
+
 def create_app(services: Services) -> Litestar:
     """Build the HTTP service on ``services`` (``civicpay.bootstrap``); the app closes them when it stops."""
-    # Each service under its own name too: handlers inject them by name, and the hot routes read them
-    # straight from the state.
-    state = State({"services": services, "version": VERSION, **{name: getattr(services, name) for name in _SERVICES}})
+    state = app_state(services)
     authentication = DefineMiddleware(AuthenticationMiddleware, exclude=list(PUBLIC_PATHS))
     openapi = apidocs.CompletedOpenAPIConfig(
         title="civicpay",

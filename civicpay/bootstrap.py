@@ -23,7 +23,7 @@ import billing
 import disbursement
 import qr
 import wallet
-from civicpay import events, outbox
+from civicpay import events, outbox, tls
 from civicpay.auth import throttle
 from civicpay.auth.secrets import password_hasher
 from civicpay.clock import BusinessCalendar, Clock, SystemClock
@@ -154,7 +154,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
     acquirer = wallet.CardAcquirer(settings.card_api_base, settings.card_secret_key)
     bank = wallet.BankPayouts(settings.bank_api_base, settings.bank_api_secret)
     # No proxies from the environment and no redirects: a notification goes to the URL the biller registered.
-    biller_webhooks = httpx.AsyncClient(timeout=settings.biller_webhook_timeout_seconds, trust_env=False)
+    biller_webhooks = httpx.AsyncClient(
+        timeout=settings.biller_webhook_timeout_seconds, trust_env=False, verify=tls.client_context()
+    )
     instructions = [*wallet.INSTRUCTION_KINDS, *qr.INSTRUCTION_KINDS, *billing.INSTRUCTION_KINDS]
     handlers = {
         wallet.CARD_CONFIRMATION: wallet.card_confirmation_handler(units, acquirer, clock),

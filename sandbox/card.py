@@ -9,17 +9,21 @@ narrow it, so we serve its application ourselves, on loopback only.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
 from sandbox import LOOPBACK
 
 READY_SECONDS = 30
+# localstripe's own wait before it sends a webhook.
+WEBHOOK_DELAY_SECONDS = 1.0
 # The acquirer's published test cards that the sandbox knows.
 TEST_CARDS = {
     "4242424242424242": "paid",
@@ -29,10 +33,13 @@ TEST_CARDS = {
 
 
 @contextmanager
-def running(port: int) -> Iterator[subprocess.Popen[str]]:
-    """localstripe on ``LOOPBACK:port``, from nothing, until the block ends; entered once it listens."""
+def running(port: int, *, webhook_delay_seconds: float = WEBHOOK_DELAY_SECONDS) -> Iterator[subprocess.Popen[str]]:
+    """localstripe on ``LOOPBACK:port``, from nothing, until the block ends; entered once it listens.
+
+    It sends each webhook ``webhook_delay_seconds`` after its event, as an acquirer is never instant.
+    """
     process = subprocess.Popen(  # noqa: S603 - our own interpreter running this module
-        [sys.executable, "-m", __name__, "--port", str(port)],
+        [sys.executable, "-m", __name__, "--port", str(port), "--webhook-delay", str(webhook_delay_seconds)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -84,11 +91,27 @@ def tokenise(sandbox: str, secret_key: str, number: str) -> str:
     return token
 
 
-def _serve_localstripe(port: int) -> None:
+class _WebhookPause:
+    """What localstripe's webhook module sees as ``asyncio``: the same, but its fixed one-second wait before
+    each webhook is ``seconds`` instead (its only call of ``sleep``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, _delay: float) -> None:
+        await asyncio.sleep(self._seconds)
+
+
+def _serve_localstripe(port: int, webhook_delay_seconds: float) -> None:
     """localstripe's application on loopback, from scratch (its own start() would also load /tmp's pickle)."""
     from aiohttp import web  # noqa: PLC0415 - dev dependencies, needed only in this process
-    from localstripe import server  # noqa: PLC0415
+    from localstripe import server, webhooks  # noqa: PLC0415
 
+    if webhook_delay_seconds != WEBHOOK_DELAY_SECONDS:
+        webhooks.asyncio = _WebhookPause(webhook_delay_seconds)
     web.run_app(server.app, host=LOOPBACK, port=port)
 
 
@@ -96,4 +119,6 @@ if __name__ == "__main__":
     # The process running() starts: one argument, so argparse rather than the sandbox's click CLI.
     arguments = argparse.ArgumentParser(description="localstripe on 127.0.0.1")
     arguments.add_argument("--port", type=int, required=True, help="the port to listen on")
-    _serve_localstripe(arguments.parse_args().port)
+    arguments.add_argument("--webhook-delay", type=float, default=WEBHOOK_DELAY_SECONDS, help="seconds to a webhook")
+    parsed = arguments.parse_args()
+    _serve_localstripe(parsed.port, parsed.webhook_delay)

@@ -18,6 +18,7 @@ from typing import Literal
 import httpx
 import msgspec
 
+from civicpay import tls
 from civicpay.auth.secrets import sign_body
 
 
@@ -86,7 +87,9 @@ class PayoutResult(msgspec.Struct, forbid_unknown_fields=True):
 class BankPayouts:
     def __init__(self, base_url: str, secret: str, *, timeout_seconds: float = 10.0) -> None:
         self._secret = secret
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_seconds, trust_env=False)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout_seconds, trust_env=False, verify=tls.client_context()
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

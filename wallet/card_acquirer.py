@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import msgspec
 
+from civicpay import tls
+
 CURRENCY = "vnd"
 
 
@@ -94,7 +96,11 @@ class CardAcquirer:
 
     def __init__(self, base_url: str, secret_key: str, *, timeout_seconds: float = 10.0) -> None:
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), auth=(secret_key, ""), timeout=timeout_seconds, trust_env=False
+            base_url=base_url.rstrip("/"),
+            auth=(secret_key, ""),
+            timeout=timeout_seconds,
+            trust_env=False,
+            verify=tls.client_context(),
         )
 
     async def aclose(self) -> None:
