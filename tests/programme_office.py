@@ -223,6 +223,18 @@ class Office:
             return found
 
 
+async def approved(office: Office, people: int) -> tuple[int, list[Beneficiary]]:
+    """An approved batch paying ``people`` new beneficiaries to their wallets, 1.000.000 ₫ + their number each."""
+    found = [await office.beneficiary(f"Người Nhận Số {chr(65 + number % 26)}") for number in range(people)]
+    programme = await office.programme()
+    await office.fund(programme, 100_000_000)
+    batch = await office.uploaded(programme, [wallet_row(who, 1_000_000 + number) for number, who in enumerate(found)])
+    assert batch["valid"] == people
+    assert (await office.approve(batch["id"])).status_code == 200
+    batch_id: int = batch["id"]
+    return batch_id, found
+
+
 @pytest.fixture
 async def office(api: Api, services: Services, clock: FixedClock, sessions: async_sessionmaker[AsyncSession]) -> Office:
     built = Office(api, services, clock, sessions)

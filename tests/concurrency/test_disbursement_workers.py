@@ -24,22 +24,11 @@ from civicpay.db import create_engine, create_session_factory
 from civicpay.settings import Settings
 from disbursement import execution
 from disbursement.models import Item, ItemStatus, Payment
-from tests.programme_office import Beneficiary, Office, wallet_row
+from tests.programme_office import Office, approved
 from wallet import ledger
 
 pytestmark = pytest.mark.postgres_only
 PEOPLE = 30
-
-
-async def approved(office: Office, people: int) -> tuple[int, list[Beneficiary]]:
-    found = [await office.beneficiary(f"Người Nhận Số {chr(65 + number % 26)}") for number in range(people)]
-    programme = await office.programme()
-    await office.fund(programme, 100_000_000)
-    batch = await office.uploaded(programme, [wallet_row(who, 1_000_000 + number) for number, who in enumerate(found)])
-    assert batch["valid"] == people
-    assert (await office.approve(batch["id"])).status_code == 200
-    batch_id: int = batch["id"]
-    return batch_id, found
 
 
 async def test_without_the_claim_two_workers_take_the_same_chunk_and_with_it_different_ones(
