@@ -22,8 +22,14 @@ from reconciliation.fees import FeeReconciliation
 
 
 @recon_commands.command(name="report")
-@click.argument("run_id", type=int, required=False)
-@click.option("--account", "account_text", help="BIN:NUMBER: the newest run of this account's --date, without RUN_ID.")
+@click.argument(
+    "run_id",
+    metavar="RUN",
+    type=click.IntRange(min=1),
+    required=False,
+    help="The run's id (or --account and --date for the newest run of that day).",
+)
+@click.option("--account", "account_text", help="BIN:NUMBER: the newest run of this account's --date, without RUN.")
 @click.option("--date", "day", type=DAY, help="The business day (Asia/Ho_Chi_Minh), YYYY-MM-DD, with --account.")
 @click.option(
     "--format",

@@ -135,6 +135,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "bill_autopay_interval_seconds": 0,
         "bill_reminder_interval_seconds": 0,
         "disbursement_interval_seconds": 0,
+        "disbursement_unclaimed_interval_seconds": 0,
         "worker_in_process": False,
         # Argon2 at its cheapest: the tests are about rules, not hashing cost.
         "argon2_time_cost": 1,

@@ -154,6 +154,12 @@ MOVES_NO_MONEY = {
     # its hash, and a run made twice is two runs, each as it came out.
     "importStatement",
     "createReconciliationRun",
+    # An exception matched by hand or carried, and a day closed, change the queue, not the money; a suspense
+    # adjustment is only proposed here (its approval posts it, under an Idempotency-Key).
+    "matchReconciliationExceptionsByHand",
+    "carryReconciliationException",
+    "proposeReconciliationAdjustment",
+    "closeReconciliationDay",
     # A programme opens empty accounts; a funding is recorded pending (its approval moves the money); a batch's
     # upload only validates (its approval holds the money).
     "createProgramme",
