@@ -38,6 +38,7 @@ def settings_overrides() -> dict[str, Any]:
         "bill_autopay_interval_seconds": 900,
         "bill_reminder_interval_seconds": 3600,
         "disbursement_interval_seconds": 10,
+        "disbursement_unclaimed_interval_seconds": 60,
     }
 
 
