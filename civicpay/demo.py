@@ -386,8 +386,9 @@ async def seed_pensions(
     assert recorder is not None  # noqa: S101 - seed_demo made them
     programme = await programmes.create(session, DEMO_PENSION, officer_id=maker, now=now)
     funding = await programmes.record_funding(session, programme.id, DEMO_PENSION_FUNDING, officer_id=recorder, now=now)
-    # The second finance officer approves it with the code their app shows now, as a person would.
-    code = pyotp.TOTP(demo_totp_secret(settings, DEMO_TREASURER.phone)).at(now)
+    # The second finance officer approves it with the code their app showed a moment ago (the server takes the step
+    # before): a code is taken once, and the walkthrough, which may follow within seconds, starts at the current one.
+    code = pyotp.TOTP(demo_totp_secret(settings, DEMO_TREASURER.phone)).at(now - timedelta(seconds=30))
     treasurer = approvers[DEMO_TREASURER.phone]
     await programmes.approve_funding(session, settings, funding.id, officer_id=treasurer, otp=code, now=now)
     step()
