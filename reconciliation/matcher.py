@@ -520,9 +520,13 @@ class _Run:
         candidates = [
             line for line in self.by_amount.get((reversal.amount, other), ()) if self.refs[id(line)] not in taken
         ]
+        # Our references the reversal names, however the bank's text around them differs from the original's.
+        named = set(self.keys.find(_texts(reversal)))
         for line in candidates:
-            if (line.bank_reference and reversal.bank_reference and line.bank_reference == reversal.bank_reference) or (
-                keys & {compact(text) for text in _texts(line)}
+            if (
+                (line.bank_reference and reversal.bank_reference and line.bank_reference == reversal.bank_reference)
+                or keys & {compact(text) for text in _texts(line)}
+                or (named and named.intersection(self.keys.find(_texts(line))))
             ):
                 return self.refs[id(line)]
         # Without a shared reference, the latest earlier line of the same amount and the other direction.

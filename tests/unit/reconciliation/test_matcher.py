@@ -247,6 +247,18 @@ def test_a_reversal_is_reported_with_the_line_it_reverses() -> None:
     assert result.unmatched_theirs == ()
 
 
+def test_a_reversal_finds_its_line_by_our_reference_whatever_the_text_around_it() -> None:
+    # The bank's own references differ, and so do the texts around our code: only the code ties them.
+    other = TOPUP.encode(2)
+    lines = [
+        line(1, 100_000, f"CT DEN {CODE} NGUYEN THI HUONG", bank_reference="FT1"),
+        line(2, 100_000, f"CT DEN {other} TRAN VAN MINH", bank_reference="FT2"),
+        line(3, 100_000, f"HOAN TRA {CODE}", direction=Direction.DEBIT, bank_reference="FT9", reversal=True),
+    ]
+    result = match(lines, [item("t1", 100_000, CODE), item("t2", 100_000, other)])
+    assert [(r.line, r.original) for r in result.reversals] == [(LineRef("S", 3), LineRef("S", 1))]
+
+
 def test_a_reversal_our_side_booked_as_its_own_item_is_matched() -> None:
     back = ReferenceScheme("HOAN", 11).encode(9)
     lines = [line(1, 100_000, f"HOAN TRA {back}", direction=Direction.DEBIT, reversal=True)]
